@@ -1,0 +1,31 @@
+"""archkit: architecture search and analysis for Inception-family CNNs.
+
+Public API: `load_spec`, `profile`, `build` (and `Spec`, `SpecError`). Heavy libraries (torch,
+pandas) are imported only when a function that needs them is called.
+"""
+
+from __future__ import annotations
+
+from .profile import Profile, profile
+from .spec import Spec, SpecError, builtin_names, load_spec, spec_from_data, spec_from_yaml
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Profile",
+    "Spec",
+    "SpecError",
+    "build",
+    "builtin_names",
+    "load_spec",
+    "profile",
+    "spec_from_data",
+    "spec_from_yaml",
+]
+
+
+def build(spec: Spec, seed: int | None = None):
+    """The torch.nn.Module of a spec (imports torch). See `archkit.builder.InceptionNet`."""
+    from .builder import build as _build
+
+    return _build(spec, seed=seed)

@@ -1,0 +1,94 @@
+"""`build(spec)`: the resolved spec as a torch.nn.Module whose submodule names are the spec's layer names."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ..spec.loader import resolved
+from ..spec.models import Spec
+from ..spec.resolve import ResolvedLayer
+from .blocks import Concat, op_module
+
+
+class InceptionOutput(NamedTuple):
+    """What a model with aux heads returns in training mode: main logits and one tensor of aux
+    logits per head, in the spec's `aux` order. In eval mode the model returns the logits tensor."""
+
+    logits: torch.Tensor
+    aux_logits: tuple[torch.Tensor, ...]
+
+
+def layer_module(layer: ResolvedLayer) -> nn.Module:
+    """One spec layer: a single op's module, a named sequence (conv with reduce), or a Concat."""
+    if layer.parallel:
+        return Concat({
+            b.name: nn.Sequential(OrderedDict((op.name, op_module(op)) for op in b.ops)) for b in layer.branches
+        })
+    ops = layer.branches[0].ops
+    if len(ops) == 1:
+        return op_module(ops[0])
+    return nn.Sequential(OrderedDict((op.name, op_module(op)) for op in ops))
+
+
+class InceptionNet(nn.Module):
+    """A network built from a spec. `model.<layer name>` is each layer; `model.<aux name>` each aux head.
+
+    forward(x) returns logits of shape (N, classes); in training mode, when the spec has aux heads,
+    an `InceptionOutput(logits, aux_logits)` instead (aux heads run only in training, as in the paper).
+    """
+
+    def __init__(self, spec: Spec):
+        super().__init__()
+        r = resolved(spec)
+        self.spec = spec
+        self.layer_names = [layer.name for layer in r.layers]
+        for layer in r.layers:
+            self.add_module(layer.name, layer_module(layer))
+        self.aux_names = [head.name for head in r.aux]
+        self.aux_weights = [head.weight for head in r.aux]
+        self._aux_after: dict[str, list[str]] = {}
+        for head in r.aux:
+            self.add_module(head.name, nn.Sequential(OrderedDict((l.name, layer_module(l)) for l in head.layers)))
+            self._aux_after.setdefault(head.after, []).append(head.name)
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor):
+        aux: dict[str, torch.Tensor] = {}
+        for name in self.layer_names:
+            x = getattr(self, name)(x)
+            if self.training and name in self._aux_after:
+                for head in self._aux_after[name]:
+                    aux[head] = getattr(self, head)(x)
+        if self.training and self.aux_names:
+            return InceptionOutput(x, tuple(aux[n] for n in self.aux_names))
+        return x
+
+
+def _init_weights(model: nn.Module) -> None:
+    # He initialization for ReLU convs keeps activations from vanishing in deep nets without BN;
+    # a small normal init for linear layers keeps the initial logits near uniform.
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def build(spec: Spec, seed: int | None = None) -> InceptionNet:
+    """The torch model of a spec. With `seed`, the initial weights are reproducible."""
+    if seed is None:
+        return InceptionNet(spec)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return InceptionNet(spec)

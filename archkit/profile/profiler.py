@@ -1,0 +1,206 @@
+"""`profile(spec)`: per-layer and per-branch params, ops and activations, from the spec alone."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..spec.loader import resolved
+from ..spec.models import Spec
+from ..spec.resolve import ConvOp, LinearOp, PoolOp, ResolvedLayer
+from .counts import CONVENTIONS, activations, count
+
+TYPE_LABELS = {
+    "conv": "convolution",
+    "maxpool": "max pool",
+    "avgpool": "avg pool",
+    "global_avgpool": "global avg pool",
+    "lrn": "LRN",
+    "inception": "inception",
+    "module": "module",
+    "dropout": "dropout",
+    "linear": "linear",
+}
+
+
+@dataclass(slots=True)
+class Totals:
+    params: int = 0
+    ops: int = 0
+    activations: int = 0
+
+
+@dataclass(slots=True)
+class BranchRow:
+    name: str
+    output: tuple[int, int, int]
+    depth: int
+    params: int
+    ops: int
+    activations: int
+
+
+@dataclass(slots=True)
+class Row:
+    """One spec layer, as a Table 1 row. `filters` holds Table 1's filter columns where they apply."""
+
+    name: str
+    type: str
+    patch: str
+    output: tuple[int, int, int]
+    depth: int
+    params: int
+    ops: int
+    activations: int
+    filters: dict[str, int] = field(default_factory=dict)
+    branches: list[BranchRow] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["output"] = list(self.output)
+        for b in data["branches"]:
+            b["output"] = list(b["output"])
+        return data
+
+
+@dataclass(slots=True)
+class AuxProfile:
+    name: str
+    after: str
+    weight: float
+    rows: list[Row]
+    total: Totals
+
+
+@dataclass(slots=True)
+class Profile:
+    """The result of `archkit.profile`. `total` is the inference path (what Table 1 totals);
+    auxiliary heads are reported apart in `aux` and `aux_total`."""
+
+    spec: str
+    convention: str
+    input: tuple[int, int, int]
+    rows: list[Row]
+    total: Totals
+    aux: list[AuxProfile]
+    aux_total: Totals
+
+    def row(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        """Plain data with exact integers (the `--format json` document)."""
+        return {
+            "spec": self.spec,
+            "convention": self.convention,
+            "input": list(self.input),
+            "rows": [r.to_dict() for r in self.rows],
+            "total": asdict(self.total),
+            "aux": [
+                {"name": a.name, "after": a.after, "weight": a.weight, "rows": [r.to_dict() for r in a.rows],
+                 "total": asdict(a.total)}
+                for a in self.aux
+            ],
+            "aux_total": asdict(self.aux_total),
+        }
+
+    def to_frame(self, aux: bool = False):
+        """A pandas DataFrame, one row per layer (with `section` = "main" or the aux head's name)."""
+        import pandas as pd  # heavy: only here
+
+        records = []
+        sections = [("main", self.rows)] + ([(a.name, a.rows) for a in self.aux] if aux else [])
+        for section, rows in sections:
+            for r in rows:
+                rec = {"section": section, "name": r.name, "type": r.type, "patch": r.patch,
+                       "output": "x".join(map(str, r.output)), "depth": r.depth}
+                rec.update({k: r.filters.get(k) for k in FILTER_COLUMNS})
+                rec.update(params=r.params, ops=r.ops, activations=r.activations)
+                records.append(rec)
+        frame = pd.DataFrame.from_records(records)
+        for col in FILTER_COLUMNS:
+            frame[col] = frame[col].astype("Int64")
+        return frame.set_index("name")
+
+
+FILTER_COLUMNS = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
+
+
+def _patch(layer: ResolvedLayer) -> str:
+    last = layer.branches[0].ops[-1]
+    if not layer.parallel and isinstance(last, (ConvOp, PoolOp)):
+        kh, kw = last.kernel
+        sh, sw = last.stride
+        return f"{kh}x{kw}/{sh}" if sh == sw else f"{kh}x{kw}/{sh},{sw}"
+    if layer.kind == "avgpool" or layer.kind == "global_avgpool":
+        return f"{layer.in_shape[1]}x{layer.in_shape[2]}/1"
+    return ""
+
+
+def _filters(layer: ResolvedLayer) -> dict[str, int]:
+    if layer.kind == "inception":
+        inc = layer.layer.inception
+        return {"1x1": inc.n1x1, "3x3_reduce": inc.n3x3_reduce, "3x3": inc.n3x3,
+                "5x5_reduce": inc.n5x5_reduce, "5x5": inc.n5x5, "pool_proj": inc.pool_proj}
+    if layer.kind == "conv" and layer.layer.conv.reduce is not None:
+        # Table 1 writes conv2 (1x1 reduce then 3x3) in the 3x3 reduce / 3x3 columns.
+        conv = layer.layer.conv
+        return {"3x3_reduce": conv.reduce, "3x3": conv.out}
+    return {}
+
+
+def _label(layer: ResolvedLayer) -> str:
+    if layer.kind == "dropout":
+        return f"dropout ({layer.layer.dropout.p:.0%})"
+    return TYPE_LABELS[layer.kind]
+
+
+def _layer_row(layer: ResolvedLayer, full: bool) -> Row:
+    branch_rows = []
+    params = ops = 0
+    for b in layer.branches:
+        bp = bo = 0
+        for op in b.ops:
+            p, o = count(op, full)
+            bp += p
+            bo += o
+        params += bp
+        ops += bo
+        if layer.parallel:
+            depth = sum(isinstance(op, (ConvOp, LinearOp)) for op in b.ops)
+            branch_rows.append(BranchRow(b.name, b.out_shape, depth, bp, bo, activations(b.ops[-1])))
+    c, h, w = layer.out_shape
+    return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, layer.depth, params, ops,
+               c * h * w, _filters(layer), branch_rows)
+
+
+def _rows(layers, full: bool) -> tuple[list[Row], Totals]:
+    rows = [_layer_row(layer, full) for layer in layers]
+    total = Totals(sum(r.params for r in rows), sum(r.ops for r in rows), sum(r.activations for r in rows))
+    return rows, total
+
+
+def profile(spec: Spec, convention: str = "paper") -> Profile:
+    """Analytic profile of a spec: per layer and per branch, output shape, depth, params, ops
+    (multiply-adds of convs and linear layers) and activations (output elements); totals of the
+    inference path, aux heads apart. No tensors are made and torch is not imported.
+
+    convention: "paper" counts weights only (Table 1); "full" counts every parameter of the built
+    model (biases, batch norm), equal to `sum(p.numel() for p in archkit.build(spec).parameters())`.
+    """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, but got {convention=}")
+    full = convention == "full"
+    r = resolved(spec)
+    rows, total = _rows(r.layers, full)
+    aux = []
+    aux_total = Totals()
+    for head in r.aux:
+        head_rows, head_total = _rows(head.layers, full)
+        aux.append(AuxProfile(head.name, head.after, head.weight, head_rows, head_total))
+        aux_total.params += head_total.params
+        aux_total.ops += head_total.ops
+        aux_total.activations += head_total.activations
+    return Profile(spec.name, convention, r.input_shape, rows, total, aux, aux_total)

@@ -1,0 +1,73 @@
+"""Safe YAML reading that remembers where every value came from (for `file:line` in errors).
+
+Only `yaml.SafeLoader` is used: a `!!python/...` tag is a construction error, never executed.
+Duplicate keys, which PyYAML would silently collapse to the last one, are an error here.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from .errors import SpecError
+
+
+def _line_map(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str | None) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: dict = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag.endswith(":int"):
+                key = int(key)
+            if key in seen:
+                raise SpecError(
+                    f"duplicate key {key!r} (first on line {seen[key]})", path + (key,), source,
+                    key_node.start_mark.line + 1,
+                )
+            seen[key] = key_node.start_mark.line + 1
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            _line_map(value_node, path + (key,), lines, source)
+            # The key's own line is the better pointer for a value that is itself a mapping.
+            lines[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_map(item, path + (i,), lines, source)
+
+
+def load_yaml(text: str, source: str | None = None) -> tuple[object, dict[tuple, int]]:
+    """Parse one YAML document safely. Returns the data and a map from field path to line number."""
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise SpecError("the file is empty; a spec is a YAML mapping", (), source, 1)
+            lines: dict[tuple, int] = {}
+            _line_map(node, (), lines, source)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in problem:
+            problem = f"{problem} (YAML tags are refused: archkit reads YAML safely)"
+        raise SpecError(f"YAML error: {problem}", (), source, line) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"YAML error: {exc}".splitlines()[0], (), source) from None
+    return data, lines
+
+
+def line_for(path: tuple, lines: dict[tuple, int]) -> int | None:
+    """The line of the deepest prefix of `path` present in the document."""
+    for end in range(len(path), -1, -1):
+        line = lines.get(tuple(path[:end]))
+        if line is not None:
+            return line
+    return None
+
+
+def dump_yaml(data: object) -> str:
+    """Block-style YAML with keys in the order given (specs read like Table 1 rows)."""
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
