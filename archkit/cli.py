@@ -1,0 +1,232 @@
+"""The `archkit` command: thin typer commands over the public API.
+
+Errors in what the user gave (a bad spec, a missing file, a wrong option value) print one line to
+stderr and exit with status 2; failed checks (`--verify`) exit with 1. Never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .spec.errors import SpecError
+
+app = typer.Typer(
+    help="archkit: profile, build and search Inception-family CNNs written as YAML specs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+specs_app = typer.Typer(help="List the built-in specs, or print one.", invoke_without_command=True)
+bench_app = typer.Typer(help="Benchmarks (speed and agreement, measured in one run).", no_args_is_help=True)
+app.add_typer(specs_app, name="specs")
+app.add_typer(bench_app, name="bench")
+
+
+class UserError(Exception):
+    """Something the user gave that cannot be used; printed as one line, exit 2."""
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def user_errors(func):
+    """Turn the errors a user can cause into one line on stderr and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (SpecError, UserError) as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper
+
+
+def write_output(text: str, output: Optional[Path]) -> None:
+    """Write to the file (atomically, parents created) or to stdout."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from .util.files import atomic_write_text
+
+    try:
+        atomic_write_text(output, text)
+    except OSError as exc:
+        raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {output}", err=True)
+
+
+# --- specs -----------------------------------------------------------------------------------
+
+
+@specs_app.callback()
+def specs(ctx: typer.Context) -> None:
+    """List the built-in specs, one per line, each with a short description."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .spec import builtin_names, load_spec
+
+    width = max(len(n) for n in builtin_names())
+    for name in builtin_names():
+        typer.echo(f"{name:<{width}}  {load_spec(name).description or ''}")
+
+
+@specs_app.command("show")
+@user_errors
+def specs_show(name: Annotated[str, typer.Argument(help="A built-in spec name, e.g. googlenet.")]) -> None:
+    """Print the YAML of a built-in spec (a starting point for your own)."""
+    from .spec import builtin_text
+
+    sys.stdout.write(builtin_text(name))
+
+
+# --- profile ---------------------------------------------------------------------------------
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    markdown = "markdown"
+    json = "json"
+    html = "html"
+
+
+class Convention(str, Enum):
+    paper = "paper"
+    full = "full"
+
+
+class Against(str, Enum):
+    paper = "paper"
+
+
+@app.command()
+@user_errors
+def profile(
+    spec: Annotated[str, typer.Argument(help="A built-in spec name or a YAML spec file.")],
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file.")] = None,
+    convention: Annotated[Convention, typer.Option(
+        help="paper: weights only, as Table 1; full: every parameter of the built model.")] = Convention.paper,
+    compare: Annotated[Optional[Against], typer.Option(
+        help="Put the published numbers beside the computed ones (googlenet).")] = None,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="Build the model; check every layer against torch and fvcore.")] = False,
+    branches: Annotated[bool, typer.Option("--branches", help="Also show each inception branch.")] = False,
+    aux: Annotated[bool, typer.Option("--aux/--no-aux", help="Show the aux heads (apart from the total).")] = True,
+) -> None:
+    """Per-layer params, ops (multiply-adds) and output sizes of a spec: Table 1, regenerated."""
+    from . import profile as profile_spec
+    from .profile import render
+    from .spec import load_spec
+
+    loaded = load_spec(spec)
+    result = profile_spec(loaded, convention.value)
+    compared = None
+    if compare is not None:
+        from .profile import compare_paper
+
+        if convention is not Convention.paper:
+            raise UserError("--compare paper needs --convention paper (Table 1 counts weights only)")
+        try:
+            compared = compare_paper(result)
+        except ValueError as exc:
+            raise UserError(f"{spec}: {exc}") from None
+
+    fmt = format.value
+    if fmt == "table":
+        renderables = render.compare_rich(compared, result) if compared else render.rich_tables(result, branches, aux)
+        if output is None:
+            from rich.console import Console
+
+            console = Console()
+            for r in renderables:
+                console.print(r)
+        else:
+            write_output(render.to_text(renderables), output)
+    elif fmt == "json":
+        write_output(render.to_json(result, compared), output)
+    elif fmt == "csv":
+        write_output(render.compare_csv(compared) if compared else render.to_csv(result, branches, aux), output)
+    elif fmt == "markdown":
+        text = render.compare_markdown(compared, result) if compared else render.to_markdown(result, branches, aux)
+        write_output(text, output)
+    else:
+        if compared:
+            raise UserError("--compare paper has no html view yet; use table, csv, markdown or json")
+        write_output(render.to_html(result, branches, aux), output)
+
+    if verify:
+        _verify(loaded)
+
+
+def _verify(spec) -> None:
+    from .builder.verify import verify as run_verify
+
+    report = run_verify(spec)
+    if report.ok:
+        typer.echo(f"verify: {spec.name}: all {len(report.checks)} checks agree (torch params, fvcore "
+                   f"multiply-adds, output shapes)", err=True)
+        return
+    for check in report.failures[:20]:
+        typer.echo(f"verify: {check.where} {check.quantity}: analytic {check.analytic}, measured {check.measured}",
+                   err=True)
+    raise fail(f"verify failed: {len(report.failures)} of {len(report.checks)} checks disagree "
+               f"(first: {report.failures[0].where} {report.failures[0].quantity})", 1)
+
+
+# --- schema ----------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def schema(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file.")] = None,
+) -> None:
+    """The JSON Schema of the spec format, for editors (e.g. YAML language server)."""
+    import json
+
+    from .spec.models import Spec
+
+    data = Spec.model_json_schema(by_alias=True)
+    data["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    data["title"] = "archkit spec"
+    write_output(json.dumps(data, indent=2) + "\n", output)
+
+
+# --- bench -----------------------------------------------------------------------------------
+
+
+@bench_app.command("profile")
+@user_errors
+def bench_profile(
+    repeats: Annotated[int, typer.Option(min=1, help="Timed calls of each kind.")] = 20,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
+) -> None:
+    """Analytic profile vs fvcore's FlopCountAnalysis on the built googlenet, in one run."""
+    from .bench.profile_bench import print_results, run
+
+    results = run(repeats=repeats)
+    print_results(results)
+    if output is not None:
+        import json
+
+        write_output(json.dumps(results, indent=2) + "\n", output)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""Profiles and paper comparisons as text: a rich table (Table 1's columns and units), CSV,
+Markdown, JSON (exact integers) and a plain HTML table. Units: K = 1024 params, M = 10^6 ops."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+
+from .paper import CompareRow, compare_to_dicts, paper_numbers
+from .profiler import FILTER_COLUMNS, Profile, Row, Totals
+
+FORMATS = ("table", "csv", "markdown", "json", "html")
+HEADERS = ("layer", "type", "patch size/stride", "output size", "depth", "#1x1", "#3x3 reduce", "#3x3",
+           "#5x5 reduce", "#5x5", "pool proj", "params", "ops")
+
+
+def fmt_k(params: int) -> str:
+    """Params in Table 1's units: K = 1024, one decimal below 10K."""
+    if params == 0:
+        return ""
+    k = params / 1024
+    return f"{k:.1f}K" if k < 10 else f"{k:,.0f}K"
+
+
+def fmt_m(ops: int) -> str:
+    """Ops (multiply-adds) in M = 10^6, one decimal below 10M."""
+    if ops == 0:
+        return ""
+    m = ops / 1e6
+    return f"{m:.1f}M" if m < 10 else f"{m:,.0f}M"
+
+
+def fmt_si(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def _size(output) -> str:
+    c, h, w = output
+    return f"{h}x{w}x{c}"  # Table 1 writes height x width x channels
+
+
+def _cells(row: Row) -> list[str]:
+    filters = [str(row.filters[k]) if k in row.filters else "" for k in FILTER_COLUMNS]
+    return [row.name, row.type, row.patch, _size(row.output), str(row.depth), *filters, fmt_k(row.params),
+            fmt_m(row.ops)]
+
+
+def _branch_cells(row: Row, branch) -> list[str]:
+    return [f"  {row.name}.{branch.name}", "branch", "", _size(branch.output), str(branch.depth),
+            *[""] * len(FILTER_COLUMNS), fmt_k(branch.params), fmt_m(branch.ops)]
+
+
+def _table_rows(rows: list[Row], branches: bool) -> list[list[str]]:
+    out = []
+    for row in rows:
+        out.append(_cells(row))
+        if branches:
+            out.extend(_branch_cells(row, b) for b in row.branches)
+    return out
+
+
+def _total_line(label: str, total: Totals) -> str:
+    return (f"{label}: {total.params:,} params ({fmt_si(total.params)}), {total.ops:,} multiply-adds "
+            f"({fmt_si(total.ops)}), {total.activations:,} activations")
+
+
+def rich_tables(profile: Profile, branches: bool = False, aux: bool = True) -> list:
+    """Renderables for a rich console: the main table, then each aux head's."""
+    from rich.table import Table
+    from rich.text import Text
+
+    out = []
+    sections = [(f"{profile.spec} ({profile.convention} convention, input "
+                 f"{_size(profile.input)})", profile.rows, profile.total, "total")]
+    if aux:
+        sections += [(f"aux head {a.name}: after {a.after}, loss weight {a.weight} (training only)", a.rows,
+                      a.total, f"{a.name} total") for a in profile.aux]
+    for title, rows, total, label in sections:
+        table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
+        for i, header in enumerate(HEADERS):
+            table.add_column(header, justify="left" if i < 4 else "right", no_wrap=True)
+        for cells in _table_rows(rows, branches):
+            table.add_row(*cells, style="dim" if cells[1] == "branch" else None)
+        table.add_section()
+        table.add_row(label, "", "", "", "", *[""] * len(FILTER_COLUMNS), fmt_k(total.params), fmt_m(total.ops),
+                      style="bold")
+        out.append(table)
+        out.append(Text(_total_line(label.capitalize(), total)))
+    if aux and profile.aux:
+        out.append(Text(_total_line("All aux heads", profile.aux_total)))
+    return out
+
+
+def to_text(renderables, width: int = 200) -> str:
+    from rich.console import Console
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, force_terminal=False, color_system=None)
+    for r in renderables:
+        console.print(r)
+    return buf.getvalue()
+
+
+def _flat_records(profile: Profile, branches: bool, aux: bool) -> list[dict]:
+    records = []
+    sections = [("main", profile.rows)] + ([(a.name, a.rows) for a in profile.aux] if aux else [])
+    for section, rows in sections:
+        for row in rows:
+            rec = {"section": section, "name": row.name, "type": row.type, "patch": row.patch,
+                   "output": _size(row.output), "depth": row.depth}
+            rec.update({k: row.filters.get(k, "") for k in FILTER_COLUMNS})
+            rec.update(params=row.params, ops=row.ops, activations=row.activations)
+            records.append(rec)
+            if branches:
+                for b in row.branches:
+                    records.append({"section": section, "name": f"{row.name}.{b.name}", "type": "branch",
+                                    "patch": "", "output": _size(b.output), "depth": b.depth,
+                                    **{k: "" for k in FILTER_COLUMNS}, "params": b.params, "ops": b.ops,
+                                    "activations": b.activations})
+    return records
+
+
+def to_csv(profile: Profile, branches: bool = False, aux: bool = True) -> str:
+    """Exact integers, one row per layer (and per branch with `branches`), aux heads by section."""
+    records = _flat_records(profile, branches, aux)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buf.getvalue()
+
+
+def _md_table(headers, rows) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(profile: Profile, branches: bool = False, aux: bool = True) -> str:
+    parts = [f"### {profile.spec} ({profile.convention} convention)", "",
+             _md_table(HEADERS, _table_rows(profile.rows, branches)), "", _total_line("Total", profile.total), ""]
+    if aux:
+        for a in profile.aux:
+            parts += [f"#### aux head {a.name} (after {a.after}, weight {a.weight})", "",
+                      _md_table(HEADERS, _table_rows(a.rows, branches)), "", _total_line("Total", a.total), ""]
+    return "\n".join(parts)
+
+
+def to_json(profile: Profile, compare: list[CompareRow] | None = None) -> str:
+    data = profile.to_dict()
+    if compare is not None:
+        data["compare"] = {"against": paper_numbers().source, "rows": compare_to_dicts(compare)}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def to_html(profile: Profile, branches: bool = False, aux: bool = True) -> str:
+    """A self-contained HTML page with the profile table(s)."""
+
+    def table(rows: list[Row]) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+                       for cells in _table_rows(rows, branches))
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    title = html.escape(f"{profile.spec} — archkit profile ({profile.convention} convention)")
+    parts = [f"<h1>{title}</h1>", table(profile.rows), f"<p>{html.escape(_total_line('Total', profile.total))}</p>"]
+    if aux:
+        for a in profile.aux:
+            parts += [f"<h2>{html.escape(f'aux head {a.name} (after {a.after}, weight {a.weight})')}</h2>",
+                      table(a.rows), f"<p>{html.escape(_total_line('Total', a.total))}</p>"]
+    style = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:nth-child(-n+4){text-align:left}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style>"
+            f"</head><body>{''.join(parts)}</body></html>\n")
+
+
+# --- computed vs published -------------------------------------------------------------------
+
+COMPARE_HEADERS = ("layer", "params", "paper", "Δ params", "", "ops", "paper", "Δ ops", "")
+
+
+def _compare_cells(r: CompareRow) -> list[str]:
+    mark = {"match": "ok", "near": "~", "disagrees": "DIFFERS"}
+    return [r.name, fmt_k(r.params), fmt_k(r.paper_params), f"{r.params_delta / 1024:+.1f}K",
+            mark[r.params_status], fmt_m(r.ops), fmt_m(r.paper_ops), f"{r.ops_delta / 1e6:+.1f}M",
+            mark[r.ops_status]]
+
+
+def compare_summary(rows: list[CompareRow], profile: Profile) -> list[str]:
+    numbers = paper_numbers()
+    flagged = [r for r in rows if r.flagged]
+    lines = [f"{len(rows) - len(flagged)} of {len(rows)} rows match the paper within its printed precision; "
+             f"{sum(r.params_status == 'near' or r.ops_status == 'near' for r in flagged)} are within 2%; "
+             f"{sum('disagrees' in (r.params_status, r.ops_status) for r in flagged)} disagree."]
+    lines += [f"{r.name}: {r.note}" for r in flagged]
+    lines.append(f"Total inference cost: {fmt_si(profile.total.ops)} multiply-adds computed; the paper's budget "
+                 f"is {fmt_si(int(numbers.budget_ops))} ({profile.total.ops / numbers.budget_ops - 1:+.1%}).")
+    return lines
+
+
+def compare_rich(rows: list[CompareRow], profile: Profile) -> list:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"{profile.spec} vs {paper_numbers().source} (K = 1024 params, M = 10^6 multiply-adds)",
+                  title_justify="left", header_style="bold", pad_edge=False)
+    for i, header in enumerate(COMPARE_HEADERS):
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(*_compare_cells(r), style="yellow" if r.flagged else None)
+    return [table, *(Text(line) for line in compare_summary(rows, profile))]
+
+
+def compare_csv(rows: list[CompareRow]) -> str:
+    records = compare_to_dicts(rows)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buf.getvalue()
+
+
+def compare_markdown(rows: list[CompareRow], profile: Profile) -> str:
+    body = _md_table(COMPARE_HEADERS, [_compare_cells(r) for r in rows])
+    return body + "\n\n" + "\n".join(f"- {line}" for line in compare_summary(rows, profile)) + "\n"
