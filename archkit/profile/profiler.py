@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..spec.loader import resolved
 from ..spec.models import Spec
-from ..spec.resolve import ConvOp, LinearOp, PoolOp, ResolvedLayer
+from ..spec.resolve import ConvOp, LinearOp, PoolOp, ResolvedLayer, ResolvedSpec
 from .counts import CONVENTIONS, activations, count
 
 TYPE_LABELS = {
@@ -190,10 +190,15 @@ def profile(spec: Spec, convention: str = "paper") -> Profile:
     convention: "paper" counts weights only (Table 1); "full" counts every parameter of the built
     model (biases, batch norm), equal to `sum(p.numel() for p in archkit.build(spec).parameters())`.
     """
+    return profile_resolved(resolved(spec), convention)
+
+
+def profile_resolved(r: ResolvedSpec, convention: str = "paper") -> Profile:
+    """`profile` of an already resolved spec (the search resolves each candidate once)."""
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, but got {convention=}")
     full = convention == "full"
-    r = resolved(spec)
+    spec = r.spec
     rows, total = _rows(r.layers, full)
     aux = []
     aux_total = Totals()

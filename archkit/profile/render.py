@@ -69,30 +69,37 @@ def _total_line(label: str, total: Totals) -> str:
             f"({fmt_si(total.ops)}), {total.activations:,} activations")
 
 
-def rich_tables(profile: Profile, branches: bool = False, aux: bool = True) -> list:
-    """Renderables for a rich console: the main table, then each aux head's."""
+def _rich_table(title: str):
     from rich.table import Table
+
+    table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
+    for i, header in enumerate(HEADERS):
+        table.add_column(header, justify="left" if i < 4 else "right", no_wrap=True)
+    return table
+
+
+def _add_rows(table, rows: list[Row], total: Totals, label: str, branches: bool, prefix: str = "") -> None:
+    for cells in _table_rows(rows, branches):
+        cells[0] = prefix + cells[0]
+        table.add_row(*cells, style="dim" if cells[1] == "branch" else None)
+    table.add_row(label, "", "", "", "", *[""] * len(FILTER_COLUMNS), fmt_k(total.params), fmt_m(total.ops),
+                  style="bold", end_section=True)
+
+
+def rich_tables(profile: Profile, branches: bool = False, aux: bool = True) -> list:
+    """Renderables for a rich console: the inference path's table, then one table of the aux heads."""
     from rich.text import Text
 
-    out = []
-    sections = [(f"{profile.spec} ({profile.convention} convention, input "
-                 f"{_size(profile.input)})", profile.rows, profile.total, "total")]
-    if aux:
-        sections += [(f"aux head {a.name}: after {a.after}, loss weight {a.weight} (training only)", a.rows,
-                      a.total, f"{a.name} total") for a in profile.aux]
-    for title, rows, total, label in sections:
-        table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
-        for i, header in enumerate(HEADERS):
-            table.add_column(header, justify="left" if i < 4 else "right", no_wrap=True)
-        for cells in _table_rows(rows, branches):
-            table.add_row(*cells, style="dim" if cells[1] == "branch" else None)
-        table.add_section()
-        table.add_row(label, "", "", "", "", *[""] * len(FILTER_COLUMNS), fmt_k(total.params), fmt_m(total.ops),
-                      style="bold")
-        out.append(table)
-        out.append(Text(_total_line(label.capitalize(), total)))
+    main = _rich_table(f"{profile.spec} ({profile.convention} convention, input {_size(profile.input)}; "
+                       "K = 1024 params, M = 10^6 multiply-adds)")
+    _add_rows(main, profile.rows, profile.total, "total", branches)
+    out = [main, Text(_total_line("Total (inference path)", profile.total))]
     if aux and profile.aux:
-        out.append(Text(_total_line("All aux heads", profile.aux_total)))
+        placed = "; ".join(f"{a.name} after {a.after}, loss weight {a.weight}" for a in profile.aux)
+        heads = _rich_table(f"aux heads, training only, not in the total above ({placed})")
+        for a in profile.aux:
+            _add_rows(heads, a.rows, a.total, f"{a.name} total", branches, prefix=f"{a.name}.")
+        out += [heads, Text(_total_line("All aux heads", profile.aux_total))]
     return out
 
 

@@ -8,8 +8,7 @@ shapes the built model produces. Errors raised here carry the field path of the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Union
+from typing import NamedTuple, Union
 
 from .errors import SpecError
 from .models import Conv, Inception, Layer, Module, Pool, Spec
@@ -17,8 +16,7 @@ from .models import Conv, Inception, Layer, Module, Pool, Spec
 Shape = tuple[int, int, int]  # (channels, height, width)
 
 
-@dataclass(frozen=True, slots=True)
-class ConvOp:
+class ConvOp(NamedTuple):
     name: str
     in_shape: Shape
     out_shape: Shape
@@ -31,8 +29,7 @@ class ConvOp:
     activation: str
 
 
-@dataclass(frozen=True, slots=True)
-class PoolOp:
+class PoolOp(NamedTuple):
     name: str
     in_shape: Shape
     out_shape: Shape
@@ -44,15 +41,13 @@ class PoolOp:
     count_include_pad: bool
 
 
-@dataclass(frozen=True, slots=True)
-class GlobalPoolOp:
+class GlobalPoolOp(NamedTuple):
     name: str
     in_shape: Shape
     out_shape: Shape
 
 
-@dataclass(frozen=True, slots=True)
-class LRNOp:
+class LRNOp(NamedTuple):
     name: str
     in_shape: Shape
     out_shape: Shape
@@ -62,16 +57,14 @@ class LRNOp:
     k: float
 
 
-@dataclass(frozen=True, slots=True)
-class DropoutOp:
+class DropoutOp(NamedTuple):
     name: str
     in_shape: Shape
     out_shape: Shape
     p: float
 
 
-@dataclass(frozen=True, slots=True)
-class LinearOp:
+class LinearOp(NamedTuple):
     name: str
     in_shape: Shape
     out_shape: Shape
@@ -84,8 +77,7 @@ class LinearOp:
 Op = Union[ConvOp, PoolOp, GlobalPoolOp, LRNOp, DropoutOp, LinearOp]
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedBranch:
+class ResolvedBranch(NamedTuple):
     """A sequence of ops; `name` is the module name the builder gives it."""
 
     name: str
@@ -96,8 +88,7 @@ class ResolvedBranch:
         return self.ops[-1].out_shape
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedLayer:
+class ResolvedLayer(NamedTuple):
     """One spec layer. A plain layer has one branch; a module's branches run in parallel and concat."""
 
     name: str
@@ -118,16 +109,14 @@ class ResolvedLayer:
         return max(sum(isinstance(op, (ConvOp, LinearOp)) for op in b.ops) for b in self.branches)
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedAux:
+class ResolvedAux(NamedTuple):
     name: str
     after: str
     weight: float
     layers: tuple[ResolvedLayer, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedSpec:
+class ResolvedSpec(NamedTuple):
     spec: Spec
     input_shape: Shape
     layers: tuple[ResolvedLayer, ...]
@@ -284,8 +273,12 @@ class _Resolver:
         bn = inc.batch_norm if inc.batch_norm is not None else self.defaults.batch_norm
         bias = inc.bias if inc.bias is not None else self.defaults.bias
 
+        act = self.defaults.activation
+
         def conv(out: int, k: int, name: str, at: Shape) -> ConvOp:
-            return self.conv_ops(Conv(out=out, kernel=k), at, path, name, bn, bias)[0]
+            # Built directly (not through the Conv model): this runs for every search candidate.
+            pad = (k - 1) // 2
+            return ConvOp(name, at, (out, at[1], at[2]), out, (k, k), (1, 1), (pad, pad), bias, bn, act)
 
         b1 = (conv(inc.n1x1, 1, "0", shape),)
         r3 = conv(inc.n3x3_reduce, 1, "0", shape)
@@ -297,7 +290,7 @@ class _Resolver:
             b5 = (r5, mid, conv(inc.n5x5, 3, "2", mid.out_shape))
         else:
             b5 = (r5, conv(inc.n5x5, 5, "1", r5.out_shape))
-        pool = self.pool_op(Pool(kernel=3, stride=1, padding=1), inc.pool, shape, path, "0")
+        pool = PoolOp("0", shape, shape, inc.pool, (3, 3), (1, 1), (1, 1), False, True)  # 3x3/1, same size
         bp = (pool, conv(inc.pool_proj, 1, "1", pool.out_shape))
         return [
             ResolvedBranch("branch_1x1", b1),
@@ -323,7 +316,7 @@ class _Resolver:
                 if op.conv is not None:
                     new = self.conv_ops(op.conv, at, opath + ("conv",), f"{len(ops)}.", d.batch_norm, d.bias)
                     # A conv with reduce is two ops; name them by their index in the branch.
-                    new = [replace(o, name=str(len(ops) + i)) for i, o in enumerate(new)]
+                    new = [o._replace(name=str(len(ops) + i)) for i, o in enumerate(new)]
                 else:
                     mode = "max" if op.maxpool is not None else "avg"
                     pool = op.maxpool or op.avgpool
