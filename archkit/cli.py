@@ -226,6 +226,12 @@ def bench_profile(
         write_output(json.dumps(results, indent=2) + "\n", output)
 
 
+from .search.commands import export, search  # noqa: E402  (typer-only imports at module level)
+
+app.command("search")(user_errors(search))
+app.command("export")(user_errors(export))
+
+
 def main() -> None:
     # pydantic scans every installed package's entry points for plugins on first use; archkit uses
     # none, and the scan is a sizeable part of a short command's run time.

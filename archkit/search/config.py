@@ -1,0 +1,224 @@
+"""The search config: a YAML file validated like a spec (field paths and lines in every error)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from ..spec.errors import SpecError
+from ..spec.loader import load_spec, validation_error
+from ..spec.models import Spec
+from ..spec.yamlio import line_for, load_yaml
+from .numbers import parse_count
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _range_shorthand(value: object) -> object:
+    # `[0.25, 1.0]` is written for {low: 0.25, high: 1.0}.
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+        return {"low": value[0], "high": value[1]}
+    return value
+
+
+class FloatRange(_Model):
+    """A continuous range, sampled uniformly (or log-uniformly with `log: true`)."""
+
+    low: Annotated[float, Field(gt=0)]
+    high: Annotated[float, Field(gt=0)]
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FloatRange:
+        if self.low > self.high:
+            raise ValueError(f"low must not exceed high, got low={self.low:g}, high={self.high:g}")
+        return self
+
+
+class IntRange(_Model):
+    low: Annotated[int, Field(ge=1, strict=True)]
+    high: Annotated[int, Field(ge=1, strict=True)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntRange:
+        if self.low > self.high:
+            raise ValueError(f"low must not exceed high, got low={self.low}, high={self.high}")
+        return self
+
+
+class FloatChoices(_Model):
+    choices: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
+
+
+class IntChoices(_Model):
+    choices: Annotated[list[Annotated[int, Field(ge=1, strict=True)]], Field(min_length=1)]
+
+
+FloatParam = Annotated[Union[FloatRange, FloatChoices], BeforeValidator(_range_shorthand)]
+IntParam = Annotated[Union[IntRange, IntChoices], BeforeValidator(_range_shorthand)]
+
+
+class Space(_Model):
+    """What varies. Every entry is optional; what is left out stays as in the base spec.
+
+    - width: one multiplier on every conv width (stem and modules).
+    - stage_width: a multiplier per stage (a stage is a run of inception modules between pools),
+      sampled separately for each stage from this range.
+    - depth: modules per stage, keyed by stage name (`stage3`, `stage4`, ...); fewer drops the last
+      modules of the stage, more repeats its last module.
+    - branch_shares: per module, a weight for each of the 1x1 / 3x3 / 5x5 / pool proj branches
+      (normalized): how the module's output channels split.
+    - reduce_ratio: per module, a multiplier on the base module's reduce-to-conv width ratios.
+    - factorize_5x5: per module, whether the 5x5 is written as two 3x3 convs.
+    - divisor: every width is rounded to a multiple of this (at least this).
+    """
+
+    width: FloatParam | None = None
+    stage_width: FloatParam | None = None
+    depth: dict[str, IntParam] | None = None
+    branch_shares: FloatParam | None = None
+    reduce_ratio: FloatParam | None = None
+    factorize_5x5: bool = False
+    divisor: Annotated[int, Field(ge=1, le=64, strict=True)] = 8
+
+
+Count = Annotated[int, BeforeValidator(parse_count)]
+
+
+class Budget(_Model):
+    """Upper limits on the inference path (aux heads excluded): multiply-adds, params (weights,
+    as Table 1 counts them), activations. "1.5G" and "7M" style numbers are accepted."""
+
+    ops: Count | None = None
+    params: Count | None = None
+    activations: Count | None = None
+
+    def limits(self) -> dict[str, int]:
+        return {k: v for k, v in (("ops", self.ops), ("params", self.params), ("activations", self.activations))
+                if v is not None}
+
+
+class TrainRecipe(_Model):
+    """How each candidate is trained (`archkit.train`'s options)."""
+
+    epochs: Annotated[int, Field(ge=1, strict=True)] = 3
+    batch_size: Annotated[int, Field(ge=1, strict=True)] = 64
+    lr: Annotated[float, Field(gt=0)] = 0.05
+    weight_decay: Annotated[float, Field(ge=0)] = 5e-4
+    schedule: Literal["paper", "cosine", "onecycle"] = "cosine"
+    warmup_epochs: Annotated[float, Field(ge=0)] = 0.0
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    device: str = "auto"
+
+
+Objective = Literal["accuracy", "ops", "params"]
+
+
+class SearchConfig(_Model):
+    """A whole search: base spec, space, budget, objective, data, training recipe and study settings."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)] | None = None
+    base: str
+    space: Space = Field(default_factory=Space)
+    budget: Budget = Field(default_factory=Budget)
+    fill_budget: bool = True
+    objective: Union[Objective, Annotated[list[Objective], Field(min_length=1, max_length=2)]] = "accuracy"
+    data: str = "digits"
+    train: TrainRecipe = Field(default_factory=TrainRecipe)
+    sampler: Literal["tpe", "nsga2", "random", "qmc"] = "tpe"
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    trials: Annotated[int, Field(ge=1, strict=True)] = 20
+    timeout: Annotated[float, Field(gt=0)] | None = None
+    seed: Annotated[int, Field(ge=0, strict=True)] = 0
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SearchConfig:
+        objectives = self.objectives
+        if objectives[0] != "accuracy" or len(set(objectives)) != len(objectives):
+            raise ValueError("objective must be accuracy, [accuracy, ops] or [accuracy, params]")
+        if self.fill_budget and not self.budget.limits():
+            raise ValueError("fill_budget needs a budget (ops, params or activations)")
+        return self
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        return (self.objective,) if isinstance(self.objective, str) else tuple(self.objective)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+
+class LoadedConfig:
+    """A validated config with its base spec loaded and the file it came from."""
+
+    def __init__(self, config: SearchConfig, base: Spec, path: Path | None):
+        self.config = config
+        self.base = base
+        self.path = path
+
+    @property
+    def study_name(self) -> str:
+        if self.config.name:
+            return self.config.name
+        return self.path.stem if self.path else self.base.name
+
+
+def _check_against_base(config: SearchConfig, base: Spec, lines: dict, source: str) -> None:
+    from .space import stages_of
+
+    stages = stages_of(base)
+    if not stages:
+        raise SpecError(f"the base spec {base.name!r} has no inception modules to search over", ("base",),
+                        source, line_for(("base",), lines))
+    for key in (config.space.depth or {}):
+        if key not in stages:
+            path = ("space", "depth", key)
+            raise SpecError(f"no stage {key!r} in {base.name} (stages: {', '.join(stages)})", path, source,
+                            line_for(path, lines))
+
+
+def load_search_config(path: str | Path, overrides: dict | None = None) -> LoadedConfig:
+    """Read, validate and check a search config against its base spec. `overrides` are applied to
+    the plain data before validation (CLI options such as `{"trials": 40}` or budget values), so they
+    are validated like the file's own values. Raises `SpecError` naming the file, line and field."""
+    p = Path(path).expanduser()
+    source = str(path)
+    if not p.is_file():
+        raise SpecError("no such search config file" if not p.exists() else "is not a file", (), source)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read the file: {exc}".splitlines()[0], (), source) from None
+    data, lines = load_yaml(text, source)
+    if not isinstance(data, dict):
+        raise SpecError(f"a search config must be a YAML mapping, got {type(data).__name__}", (), source, 1)
+    for dotted, value in (overrides or {}).items():
+        target = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            if not isinstance(target.get(key, {}), dict):
+                raise SpecError("must be a mapping", tuple(dotted.split(".")[:1]), source)
+            target = target.setdefault(key, {})
+        target[leaf] = value
+    try:
+        config = SearchConfig.model_validate(data)
+    except ValidationError as exc:
+        err = validation_error(exc)
+        raise err.located(source, line_for(err.path, lines)) from None
+    base_ref = config.base
+    base_path = (p.parent / base_ref) if base_ref.endswith((".yaml", ".yml")) and not Path(base_ref).is_absolute() \
+        else Path(base_ref)
+    try:
+        base = load_spec(str(base_path) if base_path.exists() else base_ref)
+    except SpecError as err:
+        if err.source in (base_ref, str(base_path)) and err.line is None:
+            raise SpecError(f"base: {err.message}", ("base",), source, line_for(("base",), lines)) from None
+        raise
+    _check_against_base(config, base, lines, source)
+    return LoadedConfig(config, base, p)

@@ -1,0 +1,38 @@
+"""Budget numbers as people write them: 1.5G, 7M, 50_000, 2.5e6, "800K"."""
+
+from __future__ import annotations
+
+import re
+
+# Decimal SI prefixes: a budget of "1.5G" multiply-adds is 1.5e9 (the paper's "1.5 billion").
+# (Table 1 prints params with K = 1024; budgets are plain counts, so they use powers of ten.)
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?)\s*$", re.IGNORECASE)
+
+
+def parse_count(value: object) -> int:
+    """An integer count from an int, a float or a string like "1.5G" / "7M" / "800k"."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a count like 1.5G or 7M, got {value!r}")
+    if isinstance(value, int):
+        count = value
+    elif isinstance(value, float):
+        count = round(value)
+    elif isinstance(value, str):
+        match = _PATTERN.match(value.replace("_", ""))
+        if not match:
+            raise ValueError(f"expected a count like 1.5G, 7M or 50000, got {value!r}")
+        count = round(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    else:
+        raise ValueError(f"expected a count like 1.5G or 7M, got {value!r}")
+    if count <= 0:
+        raise ValueError(f"a budget must be positive, got {value!r}")
+    return count
+
+
+def format_count(n: float) -> str:
+    """1582671872 -> '1.58G' (the inverse, to three significant digits)."""
+    for unit in ("T", "G", "M", "K"):
+        if abs(n) >= _UNITS[unit]:
+            return f"{n / _UNITS[unit]:.3g}{unit}"
+    return f"{n:.3g}"

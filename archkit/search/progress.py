@@ -1,0 +1,98 @@
+"""A live rich view of a study's trials: number, widths, ops, params, accuracy, best so far."""
+
+from __future__ import annotations
+
+import time
+
+from .numbers import format_count
+
+MAX_ROWS = 14
+
+
+def _acc(value) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else ""
+
+
+def trials_table(study, title: str, current: dict | None = None, limits: dict | None = None):
+    """A rich Table of the latest trials (read from storage, so it shows every worker's)."""
+    from rich.table import Table
+
+    trials = study.get_trials(deepcopy=False)
+    best = None
+    for t in trials:
+        acc = t.user_attrs.get("val_top1")
+        if t.state.name == "COMPLETE" and t.user_attrs.get("feasible") and t.user_attrs.get("trained") and \
+                acc is not None and (best is None or acc > best[1]):
+            best = (t.number, acc)
+    states: dict[str, int] = {}
+    for t in trials:
+        states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no trials yet"
+    caption = f"{summary}; best feasible: " + (f"#{best[0]} val top-1 {best[1]:.3f}" if best else "none yet")
+    if limits:
+        caption += "; budget " + ", ".join(f"{k} <= {format_count(v)}" for k, v in limits.items())
+    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    for col, justify in (("#", "right"), ("state", "left"), ("widths (stem | per stage)", "left"),
+                         ("ops", "right"), ("params", "right"), ("val top-1", "right"), ("s", "right"),
+                         ("note", "left")):
+        table.add_column(col, justify=justify, no_wrap=col != "widths (stem | per stage)")
+    for t in trials[-MAX_ROWS:]:
+        a = t.user_attrs
+        state = t.state.name.lower()
+        note = []
+        if a.get("reference"):
+            note.append("uniform-scaling reference")
+        if a.get("feasible") is False:
+            note.append("over budget, not trained")
+        if "duplicate_of" in a:
+            note.append(f"same as #{a['duplicate_of']}")
+        if "error" in a:
+            note.append(str(a["error"])[:60])
+        acc = a.get("val_top1")
+        if current and current.get("number") == t.number and state == "running":
+            state = f"epoch {current.get('epoch', 0) + 1}" if "epoch" in current else "running"
+        style = "bold green" if best and t.number == best[0] else None
+        table.add_row(str(t.number), state, a.get("widths", ""), format_count(a["ops"]) if "ops" in a else "",
+                      format_count(a["params"]) if "params" in a else "", _acc(acc),
+                      f"{a['train_seconds']:.0f}" if "train_seconds" in a else "", "; ".join(note), style=style)
+    return table
+
+
+class LiveView:
+    """Context manager showing `trials_table`, refreshed on events and at most every `period` s."""
+
+    def __init__(self, study, title: str, limits: dict | None, enabled: bool = True, period: float = 1.0):
+        self.study, self.title, self.limits, self.enabled, self.period = study, title, limits, enabled, period
+        self.current: dict = {}
+        self._live = None
+        self._last = 0.0
+
+    def __enter__(self) -> LiveView:
+        if self.enabled:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=Console(stderr=True), refresh_per_second=2,
+                              transient=False)
+            self._live.__enter__()
+        return self
+
+    def _render(self):
+        return trials_table(self.study, self.title, self.current, self.limits)
+
+    def event(self, kind: str, data: dict) -> None:
+        self.current = data if kind != "end" else {}
+        self.refresh(force=kind in ("start", "end"))
+
+    def refresh(self, force: bool = False) -> None:
+        if self._live is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last >= self.period:
+            self._last = now
+            self._live.update(self._render())
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self.refresh(force=True)
+            self._live.__exit__(*exc)

@@ -1,0 +1,304 @@
+"""Running a study: samplers and pruners, resume, the reference trial, workers, exact trial counts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import LoadedConfig
+from .storage import default_location, describe, is_journal, open_storage
+from .trial import REFERENCE_ATTR, SurplusTrial, TrialContext, constraints_of, run_trial
+
+# A run stops when this share of its trials failed (after at least MIN_FAILURES failures):
+# something is wrong with the data, the device or the recipe, and more trials would fail too.
+MAX_FAILURE_RATE = 0.5
+MIN_FAILURES = 3
+
+
+class SearchError(RuntimeError):
+    """A search that cannot go on; the message says why and how to resume."""
+
+
+@dataclass
+class RunSummary:
+    study: str
+    storage: str
+    finished: int
+    asked: int
+    states: dict[str, int] = field(default_factory=dict)
+    best: dict | None = None
+    stopped: str = ""
+
+
+def make_sampler(loaded: LoadedConfig, seed: int):
+    import optuna
+
+    cfg = loaded.config
+    limits = cfg.budget.limits()
+    # Optuna >= 5 reads constraints that trials set themselves (Trial.set_constraint); older
+    # versions take a constraints_func.
+    constraints = constraints_of if limits and not _has_set_constraint() else None
+    if cfg.sampler == "tpe":
+        startup = max(3, min(10, cfg.trials // 3))
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True,
+                                          constraints_func=constraints)
+    if cfg.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, cfg.trials // 3)),
+                                             constraints_func=constraints)
+    if cfg.sampler == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _has_set_constraint() -> bool:
+    from optuna.trial import Trial
+
+    return hasattr(Trial, "set_constraint")
+
+
+def make_pruner(loaded: LoadedConfig):
+    import optuna
+
+    cfg = loaded.config
+    if cfg.multi_objective or cfg.pruner == "none":
+        return optuna.pruners.NopPruner()
+    if cfg.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cfg.train.epochs)
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+
+
+def open_study(loaded: LoadedConfig, location: str, study_name: str, seed: int | None = None):
+    """Create the study or load it by name; refuses a study whose objectives differ from the config."""
+    import optuna
+
+    cfg = loaded.config
+    directions = ["maximize"] + ["minimize"] * (len(cfg.objectives) - 1)
+    storage = open_storage(location)
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, load_if_exists=True, directions=directions,
+        sampler=make_sampler(loaded, cfg.seed if seed is None else seed), pruner=make_pruner(loaded),
+    )
+    if [d.name.lower() for d in study.directions] != directions:
+        raise SearchError(f"study {study_name!r} in {describe(location)} was created with other objectives "
+                          f"({len(study.directions)}); use another --study name")
+    if not study.user_attrs.get("config"):
+        study.set_user_attr("config", cfg.model_dump(mode="json"))
+        study.set_user_attr("base", loaded.base.name)
+        study.set_user_attr("objectives", list(cfg.objectives))
+        study.set_user_attr("budget", cfg.budget.limits())
+    return study
+
+
+def counts(study) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        out[t.state.name] = out.get(t.state.name, 0) + 1
+    return out
+
+
+def finished(c: dict[str, int]) -> int:
+    return c.get("COMPLETE", 0) + c.get("PRUNED", 0)
+
+
+def enqueue_reference(study) -> bool:
+    """Enqueue the uniform-width-scaling reference as the study's first trial (once per study)."""
+    if study.get_trials(deepcopy=False):
+        return False
+    study.enqueue_trial({}, user_attrs={REFERENCE_ATTR: "uniform width scaling of the base to the budget"})
+    return True
+
+
+def recover_interrupted(study, location: str) -> list[int]:
+    """Trials left RUNNING by a killed process. RDB storages find them by heartbeat; a journal file
+    has none, so at the start of a command (when no other worker of this machine runs) its RUNNING
+    trials are failed here and their candidates enqueued again."""
+    import optuna
+    from optuna.trial import TrialState
+
+    if not is_journal(location):
+        _fail_stale(study)
+        return []
+    recovered = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted: its worker stopped mid-trial")
+        study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        attrs = {k: v for k, v in t.user_attrs.items() if k == REFERENCE_ATTR}
+        study.enqueue_trial(t.params, user_attrs={**attrs, "retry_of": t.number})
+        recovered.append(t.number)
+    return recovered
+
+
+def _fail_stale(study) -> None:
+    import warnings
+
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "experimental" since Optuna 2.9
+        optuna.storages.fail_stale_trials(study)
+
+
+def best_trial(study) -> dict | None:
+    """The best feasible trained trial (accuracy first), as plain data."""
+    from optuna.trial import TrialState
+
+    best = None
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        a = t.user_attrs
+        if a.get("feasible") and a.get("trained") and a.get("val_top1") is not None:
+            if best is None or a["val_top1"] > best["val_top1"]:
+                best = {"number": t.number, "val_top1": a["val_top1"], "ops": a.get("ops"), "params": a.get("params"),
+                        "widths": a.get("widths"), "reference": bool(a.get(REFERENCE_ATTR))}
+    return best
+
+
+def _default_train(spec, **kwargs):
+    from .. import train
+
+    return train(spec, progress=False, **kwargs)
+
+
+def run_worker(loaded: LoadedConfig, location: str, study_name: str, *, train=None, progress: bool = True,
+               worker: int | None = None, seed: int | None = None) -> RunSummary:
+    """Run trials in this process until the study has `config.trials` finished trials (or timeout)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are kept in trial attrs
+    cfg = loaded.config
+    seed = cfg.seed + (worker or 0) * 7919 if seed is None else seed
+    study = open_study(loaded, location, study_name, seed=seed)
+    if worker is None:
+        recover_interrupted(study, location)
+        enqueue_reference(study)
+    deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
+    attempts = failures = 0
+    stopped = ""
+    from .progress import LiveView
+
+    title = f"archkit search {study_name} ({describe(location)})"
+    with LiveView(study, title, cfg.budget.limits(), enabled=progress) as view:
+        ctx = TrialContext(loaded, train or _default_train, on_event=view.event, max_trials=cfg.trials)
+        while True:
+            c = counts(study)
+            if finished(c) >= cfg.trials:
+                stopped = f"the study has {finished(c)} finished trials (asked: {cfg.trials})"
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                stopped = f"timeout ({cfg.timeout:g} s)"
+                break
+            if finished(c) + c.get("RUNNING", 0) >= cfg.trials:
+                # Other workers are on the last trials; wait in case one fails and leaves a slot.
+                if not is_journal(location):
+                    _fail_stale(study)
+                time.sleep(2.0)
+                view.refresh()
+                continue
+            attempts += 1
+            before = {t.number for t in study.get_trials(deepcopy=False)}
+            study.optimize(lambda trial: _guarded(trial, ctx), n_trials=1, catch=(Exception,))
+            mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
+            view.event("end", {})
+            for t in mine:
+                if t.state.name == "FAIL" and "surplus" not in str(t.user_attrs.get("error", "")):
+                    failures += 1
+            if failures >= MIN_FAILURES and failures / attempts > MAX_FAILURE_RATE:
+                errors = [str(t.user_attrs.get("error", "?")) for t in study.get_trials(deepcopy=False)
+                          if t.state.name == "FAIL"][-3:]
+                raise SearchError(f"stopped: {failures} of {attempts} trials failed in this run "
+                                  f"(last errors: {' | '.join(errors)})")
+    c = counts(study)
+    return RunSummary(study_name, location, finished(c), cfg.trials, c, best_trial(study), stopped)
+
+
+def _guarded(trial, ctx: TrialContext):
+    """run_trial, with the reason of a failure kept in the trial's attrs (Optuna keeps only the state)."""
+    import optuna
+
+    try:
+        return run_trial(trial, ctx)
+    except optuna.TrialPruned:
+        raise
+    except KeyboardInterrupt:
+        trial.set_user_attr("error", "interrupted (Ctrl-C); rerun the same command to resume")
+        raise
+    except SurplusTrial:
+        raise
+    except Exception as exc:
+        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        raise
+
+
+def worker_env(index: int, workers: int) -> dict[str, str]:
+    """One GPU per worker where there are GPUs; on CPU, the cores split between workers."""
+    env = dict(os.environ)
+    try:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    except Exception:  # noqa: BLE001 - no torch/CUDA is the CPU case
+        gpus = 0
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    env["OMP_NUM_THREADS"] = env["ARCHKIT_NUM_THREADS"] = str(threads)
+    return env
+
+
+def run_workers(loaded: LoadedConfig, location: str, study_name: str, workers: int, child_args: list[str],
+                progress: bool = True, log_dir: Path | None = None) -> RunSummary:
+    """Start `workers` processes of this command on one study and show their trials live."""
+    cfg = loaded.config
+    study = open_study(loaded, location, study_name)
+    recover_interrupted(study, location)
+    enqueue_reference(study)
+    log_dir = log_dir or Path(location).parent if is_journal(location) else Path("studies")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    logs = []
+    for i in range(workers):
+        log = open(log_dir / f"{study_name}.worker{i}.log", "ab")
+        logs.append(log)
+        cmd = [sys.executable, "-m", "archkit", "search", *child_args, "--storage", location, "--study",
+               study_name, "--worker", str(i)]
+        procs.append(subprocess.Popen(cmd, env=worker_env(i, workers), stdout=log, stderr=subprocess.STDOUT))
+    from .progress import LiveView
+
+    title = f"archkit search {study_name}: {workers} workers ({describe(location)})"
+    try:
+        with LiveView(study, title, cfg.budget.limits(), enabled=progress, period=2.0) as view:
+            while any(p.poll() is None for p in procs):
+                time.sleep(1.0)
+                view.refresh()
+    except KeyboardInterrupt:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(2)  # SIGINT: each worker marks its running trial failed, then exits
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        raise
+    finally:
+        for log in logs:
+            log.close()
+    codes = [p.returncode for p in procs]
+    c = counts(study)
+    summary = RunSummary(study_name, location, finished(c), cfg.trials, c, best_trial(study))
+    if any(codes):
+        bad = [f"worker {i} exited with {code} (log: {log_dir / f'{study_name}.worker{i}.log'})"
+               for i, code in enumerate(codes) if code]
+        summary.stopped = "; ".join(bad)
+    return summary
+
+
+def resolve_location(storage: str | None, study_name: str, workers: int) -> str:
+    return storage if storage else default_location(study_name, workers)
+
+
+__all__ = ["RunSummary", "SearchError", "SurplusTrial", "best_trial", "counts", "enqueue_reference", "open_study",
+           "recover_interrupted", "resolve_location", "run_worker", "run_workers"]

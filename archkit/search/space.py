@@ -1,0 +1,201 @@
+"""The search space: stages of the base spec, Optuna suggestions, and the pure function
+`candidate(base, params, divisor, scale) -> Spec` that turns sampled parameters into a network.
+
+Parameter names (what Optuna stores and reports show):
+  width                          global width multiplier
+  stage4.width, stage4.depth     per stage
+  inception4b.share_1x1 ...      per module: branch weights (1x1, 3x3, 5x5, pool)
+  inception4b.reduce_ratio       per module: multiplier on the base reduce ratios
+  inception4b.factorize_5x5      per module: two 3x3 convs instead of a 5x5
+A parameter left out means "as in the base spec".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..spec.models import Inception, Layer, Spec
+from .config import FloatChoices, FloatRange, IntRange, Space
+
+BRANCHES = ("1x1", "3x3", "5x5", "pool")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A run of consecutive inception rows in the base spec (between pools)."""
+
+    name: str  # "stage4"
+    prefix: str  # "inception4": new modules are named prefix + letter
+    indices: tuple[int, ...]  # positions in base.layers
+
+
+def stages_of(base: Spec) -> dict[str, Stage]:
+    """The base spec's stages, in order. Named from the layer names where they follow the paper's
+    pattern (`inception4a` -> `stage4`), else numbered."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for i, layer in enumerate(base.layers):
+        if layer.inception is not None:
+            current.append(i)
+        elif current:
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    stages: dict[str, Stage] = {}
+    for k, group in enumerate(groups, start=1):
+        match = re.match(r"^(.*?)(\d+)[a-z]$", base.layers[group[0]].name)
+        name, prefix = (f"stage{match.group(2)}", match.group(1) + match.group(2)) if match else (
+            f"stage{k}", f"{base.layers[group[0]].name}_")
+        if name in stages:  # two runs with the same number: fall back to positions
+            name, prefix = f"stage{k}", f"{base.layers[group[0]].name}_"
+        stages[name] = Stage(name, prefix, tuple(group))
+    return stages
+
+
+def module_name(stage: Stage, base: Spec, j: int) -> str:
+    """The name of the stage's j-th module: the base's own name where it exists, else the next letter."""
+    if j < len(stage.indices):
+        return base.layers[stage.indices[j]].name
+    letter = ord(base.layers[stage.indices[-1]].name[-1]) + (j - len(stage.indices) + 1)
+    if stage.prefix.endswith("_") or letter > ord("z"):
+        return f"{stage.prefix}{j}" if stage.prefix.endswith("_") else f"{stage.prefix}_{j}"
+    return stage.prefix + chr(letter)
+
+
+def _suggest(trial, name: str, param):
+    if isinstance(param, FloatRange):
+        return trial.suggest_float(name, param.low, param.high, log=param.log)
+    if isinstance(param, IntRange):
+        return trial.suggest_int(name, param.low, param.high)
+    return trial.suggest_categorical(name, list(param.choices))
+
+
+def suggest(trial, space: Space, base: Spec) -> dict:
+    """Sample every parameter of the space with an Optuna trial; returns `trial.params`' subset."""
+    params: dict = {}
+    if space.width is not None:
+        params["width"] = _suggest(trial, "width", space.width)
+    for stage in stages_of(base).values():
+        if space.stage_width is not None:
+            params[f"{stage.name}.width"] = _suggest(trial, f"{stage.name}.width", space.stage_width)
+        depth = len(stage.indices)
+        if space.depth and stage.name in space.depth:
+            depth = params[f"{stage.name}.depth"] = _suggest(trial, f"{stage.name}.depth", space.depth[stage.name])
+        for j in range(depth):
+            module = module_name(stage, base, j)
+            if space.branch_shares is not None:
+                for b in BRANCHES:
+                    params[f"{module}.share_{b}"] = _suggest(trial, f"{module}.share_{b}", space.branch_shares)
+            if space.reduce_ratio is not None:
+                params[f"{module}.reduce_ratio"] = _suggest(trial, f"{module}.reduce_ratio", space.reduce_ratio)
+            if space.factorize_5x5:
+                params[f"{module}.factorize_5x5"] = trial.suggest_categorical(f"{module}.factorize_5x5",
+                                                                              [False, True])
+    return params
+
+
+def round_width(value: float, divisor: int) -> int:
+    """The nearest multiple of `divisor`, at least `divisor`, and never more than 10% below `value`
+    (the make-divisible rule of MobileNet/EfficientNet)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def _module(base_inc: Inception, params: dict, name: str, mult: float, divisor: int) -> Inception:
+    base_out = (base_inc.n1x1, base_inc.n3x3, base_inc.n5x5, base_inc.pool_proj)
+    if f"{name}.share_1x1" in params:
+        weights = [params[f"{name}.share_{b}"] for b in BRANCHES]
+        total = sum(base_out) * mult
+        outs = [total * w / sum(weights) for w in weights]
+    else:
+        outs = [n * mult for n in base_out]
+    ratio = params.get(f"{name}.reduce_ratio", 1.0)
+    r3 = base_inc.n3x3_reduce / base_inc.n3x3 * ratio * outs[1]
+    r5 = base_inc.n5x5_reduce / base_inc.n5x5 * ratio * outs[2]
+    return base_inc.model_copy(update={
+        "n1x1": round_width(outs[0], divisor),
+        "n3x3_reduce": round_width(r3, divisor),
+        "n3x3": round_width(outs[1], divisor),
+        "n5x5_reduce": round_width(r5, divisor),
+        "n5x5": round_width(outs[2], divisor),
+        "pool_proj": round_width(outs[3], divisor),
+        "factorize_5x5": params.get(f"{name}.factorize_5x5", base_inc.factorize_5x5),
+    })
+
+
+def candidate(base: Spec, params: dict, divisor: int = 8, scale: float = 1.0, name: str | None = None) -> Spec:
+    """The network for sampled `params` (a pure function: same inputs, same spec).
+
+    `scale` multiplies every width on top of the params (budget filling uses it). Stem convs follow
+    the global width; inception modules follow global x stage width; the classifier and aux heads
+    keep their widths. An aux head whose module was dropped moves to its stage's last module.
+    The result is not yet resolved: call `archkit.spec.resolved` (shape checks) before using it.
+    """
+    width = params.get("width", 1.0) * scale
+    stages = stages_of(base)
+    stage_at = {stage.indices[0]: stage for stage in stages.values()}
+    in_stage = {i for stage in stages.values() for i in stage.indices}
+    layers: list[Layer] = []
+    renamed: dict[str, str] = {}  # dropped module -> the module its aux head moves to
+    for i, layer in enumerate(base.layers):
+        if i in stage_at:
+            stage = stage_at[i]
+            mult = width * params.get(f"{stage.name}.width", 1.0)
+            depth = params.get(f"{stage.name}.depth", len(stage.indices))
+            for j in range(depth):
+                source = base.layers[stage.indices[min(j, len(stage.indices) - 1)]]
+                new_name = module_name(stage, base, j)
+                inc = _module(source.inception, params, new_name, mult, divisor)
+                layers.append(source.model_copy(update={"name": new_name, "inception": inc}))
+            kept = module_name(stage, base, depth - 1)
+            for j in range(depth, len(stage.indices)):
+                renamed[base.layers[stage.indices[j]].name] = kept
+        elif i in in_stage:
+            continue
+        elif layer.conv is not None and width != 1.0:
+            conv = layer.conv
+            update = {"out": round_width(conv.out * width, divisor)}
+            if conv.reduce is not None:
+                update["reduce"] = round_width(conv.reduce * width, divisor)
+            layers.append(layer.model_copy(update={"conv": conv.model_copy(update=update)}))
+        else:
+            layers.append(layer)
+    aux = [head.model_copy(update={"after": renamed[head.after]}) if head.after in renamed else head
+           for head in base.aux]
+    return base.model_copy(update={
+        "name": name or f"{base.name}-candidate",
+        "source": f"archkit search over {base.name}",
+        "description": None,
+        "layers": layers,
+        "aux": aux,
+    })
+
+
+def describe(spec: Spec) -> str:
+    """A short summary of a candidate's widths and depths, for progress views and hover text:
+    'stem 48/144 | 3: 208,384 | 4: 416,...' (each module's output channels)."""
+    from ..spec.loader import resolved
+
+    r = resolved(spec)
+    parts: list[str] = []
+    stem = [str(layer.out_shape[0]) for layer in r.layers if layer.kind == "conv"]
+    if stem:
+        parts.append("stem " + "/".join(stem))
+    stage: list[str] = []
+    for layer in r.layers:
+        if layer.kind in ("inception", "module"):
+            stage.append(str(layer.out_shape[0]))
+        elif stage:
+            parts.append(",".join(stage))
+            stage = []
+    if stage:
+        parts.append(",".join(stage))
+    return " | ".join(parts)
+
+
+__all__ = ["BRANCHES", "FloatChoices", "Stage", "candidate", "describe", "module_name", "round_width",
+           "stages_of", "suggest"]

@@ -1,0 +1,97 @@
+"""Where studies live: an SQLite file under studies/ by default, a journal file, or any Optuna
+storage URL (PostgreSQL for many machines). Storage URLs and paths are only ever handed to Optuna
+and SQLAlchemy, never to a shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+STUDIES_DIR = Path("studies")
+JOURNAL_SUFFIXES = (".journal", ".jsonl", ".log")
+# A worker writes a heartbeat this often; a RUNNING trial silent for GRACE seconds is declared
+# failed (a killed worker) and its candidate retried once.
+HEARTBEAT_S = 10
+GRACE_S = 60
+
+
+class StorageError(ValueError):
+    """A storage that cannot be opened; the message names it."""
+
+
+def default_location(study: str, workers: int = 1, studies_dir: Path = STUDIES_DIR) -> str:
+    """The default storage of a study: `studies/<study>.db` (SQLite), or, for several workers on a
+    new study, `studies/<study>.journal` — Optuna's journal file is safe for concurrent processes,
+    SQLite's file locking is not. An existing file of either kind is always reused."""
+    db, journal = studies_dir / f"{study}.db", studies_dir / f"{study}.journal"
+    if db.exists():
+        return f"sqlite:///{db}"
+    if journal.exists() or workers > 1:
+        return str(journal)
+    return f"sqlite:///{db}"
+
+
+def is_journal(location: str) -> bool:
+    return "://" not in location and location.endswith(JOURNAL_SUFFIXES)
+
+
+def is_url(location: str) -> bool:
+    return "://" in location
+
+
+def describe(location: str) -> str:
+    """The location with any password hidden, for messages."""
+    if is_url(location) and "@" in location:
+        scheme, rest = location.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}{':***' if ':' in creds else ''}@{host}"
+    return location
+
+
+def open_storage(location: str, create: bool = True):
+    """An Optuna storage object for a URL or a journal file path.
+
+    RDB storages (SQLite, PostgreSQL, MySQL) get heartbeats, so trials of a killed worker are
+    failed and retried; a journal file has no heartbeat (see `recover_interrupted`)."""
+    import optuna
+
+    if is_journal(location):
+        path = Path(location).expanduser()
+        if not path.parent.exists():
+            if not create:
+                raise StorageError(f"no study storage at {location}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        return JournalStorage(JournalFileBackend(str(path)))
+    if not is_url(location):
+        raise StorageError(
+            f"storage {location!r} is neither a URL (sqlite:///..., postgresql://...) nor a journal file "
+            f"(ending in {', '.join(JOURNAL_SUFFIXES)})"
+        )
+    if location.startswith("sqlite:///"):
+        db = Path(location[len("sqlite:///"):]).expanduser()
+        if not create and not db.exists():
+            raise StorageError(f"no study storage at {db}")
+        db.parent.mkdir(parents=True, exist_ok=True)
+    import warnings
+
+    from optuna import storages
+
+    engine_kwargs = {"connect_args": {"timeout": 60}} if location.startswith("sqlite") else {"pool_pre_ping": True}
+    # Optuna 5 renamed the retry callback; heartbeats are "experimental" there (stable in use since 2.8).
+    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+        retry = {"heartbeat_stale_trial_callback": storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
+    else:
+        retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=1)}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return storages.RDBStorage(location, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                       engine_kwargs=engine_kwargs, **retry)
+    except ImportError as exc:
+        raise StorageError(f"cannot open {describe(location)}: a database driver is missing ({exc}); for "
+                           "PostgreSQL install psycopg[binary]") from None
+    except Exception as exc:  # SQLAlchemy's connection errors carry pages of detail
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot open {describe(location)}: {first}") from None

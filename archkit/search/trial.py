@@ -1,0 +1,167 @@
+"""One trial: sampled parameters -> spec -> analytic budget check -> (dedupe) -> training -> attrs.
+
+Nothing touches a tensor before the candidate is known to fit the budget: over-budget candidates
+are recorded with their constraint values (so constraint-aware samplers learn the feasible region)
+and never trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from ..spec.loader import spec_from_data
+from ..spec.models import Spec
+from ..spec.yamlio import dump_yaml
+from .budget import Measured, constraint_values, feasible, fill_budget, measure
+from .config import LoadedConfig
+from .space import candidate, describe, suggest
+
+# user attrs every finished trial carries (the report and export read these)
+ATTR_SPEC = "spec"
+REFERENCE_ATTR = "reference"
+
+
+class SurplusTrial(Exception):
+    """This trial would exceed the study's asked number of trials (another worker got there first)."""
+
+
+def arch_key(spec: Spec) -> str:
+    """A hash of what makes two candidates the same network (everything but name and prose)."""
+    data = spec.to_dict()
+    for key in ("name", "source", "description"):
+        data.pop(key, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def constraints_of(trial) -> list[float]:
+    """Optuna's `constraints_func`: the values stored by the trial (all 0 = feasible if none)."""
+    return list(trial.user_attrs.get("constraints", [0.0]))
+
+
+@dataclass
+class TrialContext:
+    """What every trial of a run shares."""
+
+    loaded: LoadedConfig
+    train: Callable  # archkit.train-like: (spec, **recipe, on_epoch=...) -> result
+    on_event: Callable[[str, dict], None] | None = None  # progress view hook
+    max_trials: int | None = None
+
+
+def _values(ctx: TrialContext, accuracy: float, measured: Measured):
+    objectives = ctx.loaded.config.objectives
+    if len(objectives) == 1:
+        return accuracy
+    return accuracy, float(measured.get(objectives[1]))
+
+
+def _check_surplus(trial, max_trials: int | None) -> None:
+    """Exactly `max_trials` finished trials across all workers: a trial whose number comes after
+    the first `max_trials` live (running or finished) trials is surplus and is not run."""
+    if max_trials is None:
+        return
+    from optuna.trial import TrialState
+
+    live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    ahead = [t for t in trial.study.get_trials(deepcopy=False, states=live) if t.number < trial.number]
+    if len(ahead) >= max_trials:
+        trial.set_user_attr("error", "surplus: the study already has its trials (not run)")
+        raise SurplusTrial(f"trial {trial.number} is surplus")
+
+
+def _duplicate_of(trial, key: str):
+    from optuna.trial import TrialState
+
+    for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if other.number != trial.number and other.user_attrs.get("arch") == key and \
+                other.user_attrs.get("trained") and "val_top1" in other.user_attrs:
+            return other
+    return None
+
+
+def run_trial(trial, ctx: TrialContext):
+    """The Optuna objective. Returns accuracy (or (accuracy, cost) for two objectives)."""
+    started = time.perf_counter()
+    _check_surplus(trial, ctx.max_trials)
+    loaded, cfg = ctx.loaded, ctx.loaded.config
+    limits = cfg.budget.limits()
+    reference = bool(trial.user_attrs.get(REFERENCE_ATTR))
+    params = {} if reference else suggest(trial, cfg.space, loaded.base)
+    name = f"{loaded.study_name}-trial{trial.number}"
+    if reference or (cfg.fill_budget and limits):
+        # The reference is the base scaled uniformly to the budget; budget filling does the same
+        # for a sampled candidate, so no trial is wasted below the budget.
+        filled = fill_budget(loaded.base, params, limits, cfg.space.divisor, name)
+        spec, measured, scale = filled.spec, filled.measured, filled.scale
+    else:
+        spec = candidate(loaded.base, params, cfg.space.divisor, 1.0, name)
+        measured, scale = measure(spec), 1.0
+    # Full validation of the final candidate, as if a user had written it.
+    spec = spec_from_data(spec.to_dict(), source=name)
+    ok = feasible(measured, limits)
+    key = arch_key(spec)
+    attrs = {
+        ATTR_SPEC: dump_yaml(spec.to_dict()),
+        "ops": measured.ops,
+        "params": measured.params,
+        "activations": measured.activations,
+        "width_scale": scale,
+        "widths": describe(spec),
+        "arch": key,
+        "feasible": ok,
+        "constraints": constraint_values(measured, limits) if limits else [0.0],
+    }
+    for k, v in attrs.items():
+        trial.set_user_attr(k, v)
+    if limits and hasattr(trial, "set_constraint"):  # Optuna >= 5; older ones call constraints_of
+        for k, value in zip(limits, attrs["constraints"]):
+            trial.set_constraint(k, value)
+    if ctx.on_event:
+        ctx.on_event("start", {"number": trial.number, "widths": attrs["widths"], "ops": measured.ops,
+                               "params": measured.params, "feasible": ok, "reference": reference})
+    if not ok:
+        # Over budget: never trained. Recorded as complete with accuracy 0 and its constraint values.
+        trial.set_user_attr("trained", False)
+        trial.set_user_attr("overhead_seconds", time.perf_counter() - started)
+        return _values(ctx, 0.0, measured)
+    dup = _duplicate_of(trial, key)
+    if dup is not None:
+        for k in ("val_top1", "val_top5", "train_seconds", "images_per_s", "device", "precision"):
+            if k in dup.user_attrs:
+                trial.set_user_attr(k, dup.user_attrs[k])
+        trial.set_user_attr("trained", True)
+        trial.set_user_attr("duplicate_of", dup.number)
+        trial.set_user_attr("overhead_seconds", time.perf_counter() - started)
+        return _values(ctx, dup.user_attrs["val_top1"], measured)
+
+    single = not cfg.multi_objective
+
+    def on_epoch(epoch: int, metrics: dict) -> None:
+        acc = float(metrics["val_top1"])
+        trial.set_user_attr("val_top1", acc)
+        if ctx.on_event:
+            ctx.on_event("epoch", {"number": trial.number, "epoch": epoch, **metrics})
+        if single:
+            import optuna
+
+            trial.report(acc, epoch)
+            if trial.should_prune():
+                trial.set_user_attr("pruned_at_epoch", epoch)
+                raise optuna.TrialPruned(f"pruned after epoch {epoch} at val top-1 {acc:.3f}")
+
+    overhead = time.perf_counter() - started
+    recipe = cfg.train.model_dump()
+    result = ctx.train(spec, data=cfg.data, seed=cfg.seed + trial.number, on_epoch=on_epoch, **recipe)
+    trial.set_user_attr("trained", True)
+    trial.set_user_attr("val_top1", float(result.val_top1))
+    trial.set_user_attr("val_top5", float(result.val_top5))
+    trial.set_user_attr("train_seconds", float(result.seconds))
+    trial.set_user_attr("images_per_s", float(result.train_images_per_s))
+    trial.set_user_attr("device", str(result.device))
+    trial.set_user_attr("precision", str(result.precision))
+    trial.set_user_attr("overhead_seconds", overhead)
+    return _values(ctx, float(result.val_top1), measured)
