@@ -11,7 +11,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -53,7 +53,7 @@ def user_errors(func):
     return wrapper
 
 
-def write_output(text: str, output: Optional[Path]) -> None:
+def write_output(text: str, output: Path | None) -> None:
     """Write to the file (atomically, parents created) or to stdout."""
     if output is None:
         sys.stdout.write(text)
@@ -116,10 +116,10 @@ class Against(str, Enum):
 def profile(
     spec: Annotated[str, typer.Argument(help="A built-in spec name or a YAML spec file.")],
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
     convention: Annotated[Convention, typer.Option(
         help="paper: weights only, as Table 1; full: every parameter of the built model.")] = Convention.paper,
-    compare: Annotated[Optional[Against], typer.Option(
+    compare: Annotated[Against | None, typer.Option(
         help="Put the published numbers beside the computed ones (googlenet).")] = None,
     verify: Annotated[bool, typer.Option(
         "--verify", help="Build the model; check every layer against torch and fvcore.")] = False,
@@ -193,7 +193,7 @@ def _verify(spec) -> None:
 @app.command()
 @user_errors
 def schema(
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
 ) -> None:
     """The JSON Schema of the spec format, for editors (e.g. YAML language server)."""
     import json
@@ -213,7 +213,7 @@ def schema(
 @user_errors
 def bench_profile(
     repeats: Annotated[int, typer.Option(min=1, help="Timed calls of each kind.")] = 20,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
 ) -> None:
     """Analytic profile vs fvcore's FlopCountAnalysis on the built googlenet, in one run."""
     from .bench.profile_bench import print_results, run
@@ -226,7 +226,7 @@ def bench_profile(
         write_output(json.dumps(results, indent=2) + "\n", output)
 
 
-from .search.commands import export, search  # noqa: E402  (typer-only imports at module level)
+from .search.commands import export, search
 
 app.command("search")(user_errors(search))
 app.command("export")(user_errors(export))

@@ -52,7 +52,8 @@ class InceptionNet(nn.Module):
         self.aux_weights = [head.weight for head in r.aux]
         self._aux_after: dict[str, list[str]] = {}
         for head in r.aux:
-            self.add_module(head.name, nn.Sequential(OrderedDict((l.name, layer_module(l)) for l in head.layers)))
+            head_layers = OrderedDict((layer.name, layer_module(layer)) for layer in head.layers)
+            self.add_module(head.name, nn.Sequential(head_layers))
             self._aux_after.setdefault(head.after, []).append(head.name)
         _init_weights(self)
 

@@ -61,14 +61,16 @@ def _count_nothing(inputs, outputs) -> Counter:
 
 
 def _flops_by_module(module: nn.Module, x: torch.Tensor) -> dict[str, int]:
-    from fvcore.nn import FlopCountAnalysis
-
-    analysis = FlopCountAnalysis(module, x)
-    # A handle counting nothing (a None handle would only mark the op "ignored"; fvcore still counts it).
-    analysis.set_op_handle(**{name: _count_nothing for name in _NOT_OPS})
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
     with warnings.catch_warnings():
+        # Importing fvcore.nn calls torch.jit.script, which recent torch deprecates with a FutureWarning
+        # that would otherwise reach the user's terminal on every `--verify`.
         warnings.simplefilter("ignore")
+        from fvcore.nn import FlopCountAnalysis
+
+        analysis = FlopCountAnalysis(module, x)
+        # A handle counting nothing (a None handle would only mark the op "ignored"; fvcore still counts it).
+        analysis.set_op_handle(**{name: _count_nothing for name in _NOT_OPS})
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
         return dict(analysis.by_module())
 
 
@@ -94,14 +96,14 @@ def _chw(output: torch.Tensor) -> tuple:
 
 
 def _check_rows(checks: list, module: nn.Module, prefix: str, rows_paper, rows_full, flops, shapes) -> None:
-    for rp, rf in zip(rows_paper, rows_full):
+    for rp, rf in zip(rows_paper, rows_full, strict=True):
         where = prefix + rp.name
         sub = module.get_submodule(rp.name)
         checks.append(Check(where, "params (full)", rf.params, _params(sub)))
         checks.append(Check(where, "params (paper)", rp.params, _weights(sub)))
         checks.append(Check(where, "ops", rp.ops, flops.get(rp.name, 0)))
         checks.append(Check(where, "output shape", tuple(rp.output), shapes.get(rp.name)))
-        for bp, bf in zip(rp.branches, rf.branches):
+        for bp, bf in zip(rp.branches, rf.branches, strict=True):
             bsub = sub.branches[bp.name]
             key = f"{rp.name}.branches.{bp.name}"
             checks.append(Check(f"{where}.{bp.name}", "params (full)", bf.params, _params(bsub)))
@@ -121,7 +123,7 @@ def verify(spec: Spec) -> VerifyReport:
     flops = _flops_by_module(model, x)
     shapes = _shapes(model, [layer.name for layer in r.layers], x)
     _check_rows(checks, model, "", paper.rows, full.rows, flops, shapes)
-    for head, ap, af in zip(r.aux, paper.aux, full.aux):
+    for head, ap, af in zip(r.aux, paper.aux, full.aux, strict=True):
         module = model.get_submodule(head.name).eval()
         hx = torch.randn(1, *head.layers[0].in_shape)
         hflops = _flops_by_module(module, hx)

@@ -95,6 +95,10 @@ def compare_paper(profile: Profile) -> list[CompareRow]:
     """Rows of a `googlenet` profile (paper convention) beside Table 1's printed numbers."""
     if profile.convention != "paper":
         raise ValueError(f"compare with the paper needs convention='paper', but got {profile.convention=}")
+    if tuple(profile.input) != (3, 224, 224):
+        c, h, w = profile.input
+        raise ValueError(f"Table 1 is for 224x224x3 inputs; {profile.spec} takes {h}x{w}x{c}, so its counts are "
+                         "not comparable (--compare paper is for googlenet)")
     numbers = paper_numbers()
     out = []
     for row in profile.rows:

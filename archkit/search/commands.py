@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 
 def search(
     config: Annotated[Path, typer.Argument(help="A search config YAML (see studies/demo.yaml).")],
-    trials: Annotated[Optional[int], typer.Option(
+    trials: Annotated[int | None, typer.Option(
         min=1, help="Total finished trials the study should have; rerunning resumes up to this.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Training epochs per trial.")] = None,
-    max_ops: Annotated[Optional[str], typer.Option(help="Budget: max multiply-adds, e.g. 50M or 1.5G.")] = None,
-    max_params: Annotated[Optional[str], typer.Option(help="Budget: max params, e.g. 2M.")] = None,
-    storage: Annotated[Optional[str], typer.Option(
+    epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs per trial.")] = None,
+    max_ops: Annotated[str | None, typer.Option(help="Budget: max multiply-adds, e.g. 50M or 1.5G.")] = None,
+    max_params: Annotated[str | None, typer.Option(help="Budget: max params, e.g. 2M.")] = None,
+    storage: Annotated[str | None, typer.Option(
         help="Optuna storage: sqlite:///x.db, postgresql://user@host/db, or a journal file path.")] = None,
-    study: Annotated[Optional[str], typer.Option(help="Study name (default: the config's name or file name).")] = None,
+    study: Annotated[str | None, typer.Option(help="Study name (default: the config's name or file name).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine (one per GPU).")] = 1,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Sampler seed.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Sampler seed.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Live view of the trials.")] = True,
-    worker: Annotated[Optional[int], typer.Option(hidden=True, help="Internal: run as worker N of --workers.")] = None,
+    worker: Annotated[int | None, typer.Option(hidden=True, help="Internal: run as worker N of --workers.")] = None,
 ) -> None:
     """Search widths and depths under a compute budget with Optuna; every trial is profiled
     analytically before any tensor exists, and only candidates within the budget are trained."""
@@ -89,9 +89,10 @@ def export(
     study: Annotated[str, typer.Argument(help="The study name.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the YAML specs.")] = Path("specs"),
     best: Annotated[bool, typer.Option("--best", help="The best feasible candidate (default).")] = False,
-    pareto: Annotated[bool, typer.Option("--pareto", help="Every candidate on the accuracy/cost Pareto front.")] = False,
+    pareto: Annotated[bool, typer.Option(
+        "--pareto", help="Every candidate on the accuracy/cost Pareto front.")] = False,
     cost: Annotated[str, typer.Option(help="The Pareto front's cost axis: ops or params.")] = "ops",
-    storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL or journal file.")] = None,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL or journal file.")] = None,
 ) -> None:
     """Write a study's best (or Pareto-optimal) candidates as YAML specs."""
     from ..cli import UserError

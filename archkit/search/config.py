@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -58,8 +58,8 @@ class IntChoices(_Model):
     choices: Annotated[list[Annotated[int, Field(ge=1, strict=True)]], Field(min_length=1)]
 
 
-FloatParam = Annotated[Union[FloatRange, FloatChoices], BeforeValidator(_range_shorthand)]
-IntParam = Annotated[Union[IntRange, IntChoices], BeforeValidator(_range_shorthand)]
+FloatParam = Annotated[FloatRange | FloatChoices, BeforeValidator(_range_shorthand)]
+IntParam = Annotated[IntRange | IntChoices, BeforeValidator(_range_shorthand)]
 
 
 class Space(_Model):
@@ -127,7 +127,7 @@ class SearchConfig(_Model):
     space: Space = Field(default_factory=Space)
     budget: Budget = Field(default_factory=Budget)
     fill_budget: bool = True
-    objective: Union[Objective, Annotated[list[Objective], Field(min_length=1, max_length=2)]] = "accuracy"
+    objective: Objective | Annotated[list[Objective], Field(min_length=1, max_length=2)] = "accuracy"
     data: str = "digits"
     train: TrainRecipe = Field(default_factory=TrainRecipe)
     sampler: Literal["tpe", "nsga2", "random", "qmc"] = "tpe"

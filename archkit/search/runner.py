@@ -116,7 +116,6 @@ def recover_interrupted(study, location: str) -> list[int]:
     """Trials left RUNNING by a killed process. RDB storages find them by heartbeat; a journal file
     has none, so at the start of a command (when no other worker of this machine runs) its RUNNING
     trials are failed here and their candidates enqueued again."""
-    import optuna
     from optuna.trial import TrialState
 
     if not is_journal(location):

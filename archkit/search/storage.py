@@ -53,7 +53,6 @@ def open_storage(location: str, create: bool = True):
 
     RDB storages (SQLite, PostgreSQL, MySQL) get heartbeats, so trials of a killed worker are
     failed and retried; a journal file has no heartbeat (see `recover_interrupted`)."""
-    import optuna
 
     if is_journal(location):
         path = Path(location).expanduser()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..spec.loader import spec_from_data
 from ..spec.models import Spec
@@ -118,7 +118,7 @@ def run_trial(trial, ctx: TrialContext):
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
     if limits and hasattr(trial, "set_constraint"):  # Optuna >= 5; older ones call constraints_of
-        for k, value in zip(limits, attrs["constraints"]):
+        for k, value in zip(limits, attrs["constraints"], strict=True):
             trial.set_constraint(k, value)
     if ctx.on_event:
         ctx.on_event("start", {"number": trial.number, "widths": attrs["widths"], "ops": measured.ops,

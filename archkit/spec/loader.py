@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import reprlib
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -29,9 +30,18 @@ def builtin_text(name: str) -> str:
     return resources.files(BUILTIN_PACKAGE).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
 
 
+# Bounded repr: a value built from nested YAML aliases can be exponentially large when expanded.
+_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 4, 4, 40, 40
+
+
 def _describe(value: object) -> str:
-    text = repr(value)
+    text = _REPR.repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _number(bound: object) -> str:
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
 
 
 def _message(err: dict) -> str:
@@ -41,14 +51,17 @@ def _message(err: dict) -> str:
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
-    if kind in ("greater_than", "greater_than_equal") and isinstance(value, int) and not isinstance(value, bool):
+    if kind in ("greater_than", "greater_than_equal"):
         bound = ctx.get("gt", ctx.get("ge"))
-        what = "a positive integer" if bound == 0 and kind == "greater_than" else f"an integer >= {bound}"
-        return f"must be {what}, got {_describe(value)}"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
-        bound = next(iter(ctx.values()), "?")
-        return f"must be {op} {bound}, got {_describe(value)}"
+        # An int bound is an integer field (PositiveInt); a float bound a number field (LRN alpha, weight).
+        noun = "integer" if isinstance(bound, int) and not isinstance(bound, bool) else "number"
+        if bound == 0 and kind == "greater_than":
+            return f"must be a positive {noun}, got {_describe(value)}"
+        return f"must be {'an' if noun == 'integer' else 'a'} {noun} >= {_number(bound)}, got {_describe(value)}"
+    if kind in ("less_than", "less_than_equal"):
+        op = "<" if kind == "less_than" else "<="
+        bound = ctx.get("lt", ctx.get("le"))
+        return f"must be {op} {_number(bound)}, got {_describe(value)}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return f"must be an integer, got {_describe(value)}"
     if kind in ("float_type", "float_parsing"):
@@ -59,28 +72,68 @@ def _message(err: dict) -> str:
         return f"must be a string, got {_describe(value)}"
     if kind == "string_pattern_mismatch":
         return f"must be a name of letters, digits and underscores, got {_describe(value)}"
+    if kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return "must not be empty" if n == 1 else f"must have at least {n} characters, got {_describe(value)}"
+    if kind == "string_too_long":
+        return f"must have at most {ctx.get('max_length', '?')} characters, got {len(value)}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"must be a mapping, got {_describe(value)}"
     if kind == "list_type":
         return f"must be a list, got {_describe(value)}"
-    if kind in ("too_short", "too_long"):
-        return err["msg"].replace("List", "list").replace("Value", "value")
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return f"must have at least {n} item{'s' if n != 1 else ''}, got {ctx.get('actual_length', len(value))}"
+    if kind == "too_long":
+        n = ctx.get("max_length", "?")
+        return f"must have at most {n} item{'s' if n != 1 else ''}, got {ctx.get('actual_length', len(value))}"
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '?')}, got {_describe(value)}"
+    if kind == "invalid_key":
+        return f"keys must be strings, got {_describe(value)}"
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     return err["msg"]
 
 
-def _best_error(exc: ValidationError) -> dict:
-    """Of the errors pydantic reports, the one that best explains the problem.
+# A value of the wrong type for a union field fails every alternative with a type error; these say
+# nothing alone ("must be an integer" for `kernel: [3]`), so the alternatives are named together.
+_TYPE_ERRORS = frozenset(("int_type", "int_parsing", "int_from_float", "list_type", "literal_error", "too_short",
+                          "too_long", "float_type", "string_type", "bool_type", "dict_type", "model_type"))
+
+
+def _alternative(err: dict) -> str:
+    """What one union alternative wanted, from the type tag pydantic puts in its loc."""
+    tag = next((p for p in reversed(err["loc"]) if isinstance(p, str)), "")
+    if err["type"] == "literal_error":
+        return str((err.get("ctx") or {}).get("expected", "?")).replace(" or ", ", ")
+    if tag.startswith("list["):
+        return "a [height, width] list"
+    if "int" in tag:
+        return "an integer"
+    return tag
+
+
+def _best_error(exc: ValidationError) -> tuple[dict, str]:
+    """Of the errors pydantic reports, the one that best explains the problem, and its message.
 
     Union fields (`kernel: 3 | [3, 3]`) report one error per alternative; the deepest path is the
-    most specific. Among equals, the first in document order.
+    most specific; then a broken constraint (`kernel: 0`) over a type mismatch; among equals, the
+    first in document order. When every alternative only refuses the value's type, all are named.
     """
     errors = exc.errors(include_url=False)
-    # For unions pydantic inserts the alternative's type name into loc; drop those pieces.
-    return max(errors, key=lambda e: len(_clean_loc(e["loc"])) - errors.index(e) * 1e-6)
+    depth = max(len(_clean_loc(e["loc"])) for e in errors)
+    deepest = [e for e in errors if len(_clean_loc(e["loc"])) == depth]
+    first = deepest[0]
+    same_field = [e for e in deepest if _clean_loc(e["loc"]) == _clean_loc(first["loc"])]
+    constraint = [e for e in same_field if e["type"] not in _TYPE_ERRORS]
+    if constraint:
+        return constraint[0], _message(constraint[0])
+    if len(same_field) > 1 and len({e["loc"] for e in same_field}) == len(same_field):
+        alternatives = [_alternative(e) for e in same_field]
+        wanted = ", ".join(alternatives[:-1]) + " or " + alternatives[-1]
+        return first, f"must be {wanted}, got {_describe(first.get('input'))}"
+    return first, _message(first)
 
 
 def _clean_loc(loc: tuple) -> tuple:
@@ -97,8 +150,15 @@ def _clean_loc(loc: tuple) -> tuple:
 
 def validation_error(exc: ValidationError) -> SpecError:
     """Turn pydantic's report into one `SpecError` with a field path."""
-    err = _best_error(exc)
-    return SpecError(_message(err), _clean_loc(err["loc"]))
+    err, message = _best_error(exc)
+    path = _clean_loc(err["loc"])
+    if err["type"] == "invalid_key":
+        path = path[:-1]  # the key itself is not a field; point at the mapping that holds it
+    return SpecError(message, path)
+
+
+_KIND_OF_DOCUMENT = {"list": "a list", "str": "a string", "int": "an integer", "float": "a number",
+                     "bool": "a boolean", "NoneType": "null", "datetime": "a date", "date": "a date"}
 
 
 def spec_from_data(data: object, source: str | None = None, lines: dict | None = None) -> Spec:
@@ -108,7 +168,8 @@ def spec_from_data(data: object, source: str | None = None, lines: dict | None =
     """
     lines = lines or {}
     if not isinstance(data, dict):
-        raise SpecError(f"a spec must be a YAML mapping, got {type(data).__name__}", (), source, 1 if lines else None)
+        got = _KIND_OF_DOCUMENT.get(type(data).__name__, type(data).__name__)
+        raise SpecError(f"a spec must be a YAML mapping, got {got}", (), source, 1 if lines else None)
     try:
         spec = Spec.model_validate(data)
         resolved = resolve(spec)
@@ -149,7 +210,7 @@ def load_spec(name_or_path: str | Path) -> Spec:
     return spec_from_yaml(content, text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_builtin(name: str) -> Spec:
     return spec_from_yaml(builtin_text(name), name)
 

@@ -243,6 +243,8 @@ class Spec(_Model):
 
     def with_classes(self, classes: int) -> Spec:
         """The same network with another class count (every `linear` without `out` follows it)."""
+        if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+            raise ValueError(f"classes must be a positive integer, but got {classes=}")
         return self.model_copy(update={"classes": classes})
 
     def to_dict(self) -> dict:

@@ -1,7 +1,8 @@
 """Safe YAML reading that remembers where every value came from (for `file:line` in errors).
 
 Only the safe loader is used: a `!!python/...` tag is a construction error, never executed.
-Duplicate keys, which PyYAML would silently collapse to the last one, are an error here.
+Duplicate keys, which PyYAML would silently collapse to the last one, are an error here, and so are
+keys that are not strings (`1:`, `yes:`, `? [a, b]`), which no spec field can be.
 """
 
 from __future__ import annotations
@@ -10,19 +11,31 @@ import yaml
 
 from .errors import SpecError
 
-
 # libyaml's safe loader when PyYAML was built with it (several times faster); same safety rules.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _line_map(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str | None) -> None:
+def _line_map(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str | None,
+              seen_nodes: set[int] | None = None) -> None:
     lines[path] = node.start_mark.line + 1
+    # An alias is the anchored node again: walk each node once, or nested aliases ("billion laughs")
+    # would make this walk exponential in the size of the file.
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:
+        return
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`, YAML's merge key
+                _line_map(value_node, path, {}, source, seen_nodes)
+                continue
+            if not (isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:str"):
+                # `1:`, `yes:`, `~:` are an int, a bool, a null to YAML; `? [a, b]` a list (unhashable).
+                shown = (repr(key_node.value) if isinstance(key_node, yaml.ScalarNode)
+                         else "a list" if isinstance(key_node, yaml.SequenceNode) else "a mapping")
+                raise SpecError(f"keys must be strings, got {shown}", path, source, key_node.start_mark.line + 1)
             key = key_node.value
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag.endswith(":int"):
-                key = int(key)
             if key in seen:
                 raise SpecError(
                     f"duplicate key {key!r} (first on line {seen[key]})", path + (key,), source,
@@ -30,12 +43,12 @@ def _line_map(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str
                 )
             seen[key] = key_node.start_mark.line + 1
             lines[path + (key,)] = key_node.start_mark.line + 1
-            _line_map(value_node, path + (key,), lines, source)
+            _line_map(value_node, path + (key,), lines, source, seen_nodes)
             # The key's own line is the better pointer for a value that is itself a mapping.
             lines[path + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _line_map(item, path + (i,), lines, source)
+            _line_map(item, path + (i,), lines, source, seen_nodes)
 
 
 def load_yaml(text: str, source: str | None = None) -> tuple[object, dict[tuple, int]]:
