@@ -21,37 +21,32 @@ def conv_weights(op: ConvOp) -> int:
     return op.in_shape[0] * op.kernel[0] * op.kernel[1] * op.out_channels
 
 
-def conv_params(op: ConvOp, full: bool) -> int:
-    n = conv_weights(op)
-    if full:
-        n += op.out_channels * (int(op.bias) + 2 * int(op.batch_norm))
-    return n
+def conv_count(op: ConvOp, full: bool) -> tuple[int, int]:
+    """(params, ops) of a convolution: weights x output positions multiply-adds."""
+    weights = op.in_shape[0] * op.kernel[0] * op.kernel[1] * op.out_channels
+    out = op.out_shape
+    params = weights + op.out_channels * (op.bias + 2 * op.batch_norm) if full else weights
+    return params, weights * out[1] * out[2]
 
 
-def conv_ops(op: ConvOp) -> int:
-    return conv_weights(op) * op.out_shape[1] * op.out_shape[2]
+def linear_count(op: LinearOp, full: bool) -> tuple[int, int]:
+    """(params, ops) of a linear layer: one multiply-add per weight."""
+    weights = op.in_features * op.out_features
+    return (weights + op.out_features if full and op.bias else weights), weights
 
 
-def linear_params(op: LinearOp, full: bool) -> int:
-    return op.in_features * op.out_features + (op.out_features if full and op.bias else 0)
+def _nothing(op: Op, full: bool) -> tuple[int, int]:
+    return 0, 0
 
 
-def linear_ops(op: LinearOp) -> int:
-    return op.in_features * op.out_features
-
-
-def _zero(op: Op, full: bool = False) -> int:
-    return 0
-
-
-# op type -> (params(op, full), ops(op))
+# op type -> its (params, ops) handle
 HANDLES = {
-    ConvOp: (conv_params, conv_ops),
-    LinearOp: (linear_params, linear_ops),
-    PoolOp: (_zero, _zero),
-    GlobalPoolOp: (_zero, _zero),
-    LRNOp: (_zero, _zero),
-    DropoutOp: (_zero, _zero),
+    ConvOp: conv_count,
+    LinearOp: linear_count,
+    PoolOp: _nothing,
+    GlobalPoolOp: _nothing,
+    LRNOp: _nothing,
+    DropoutOp: _nothing,
 }
 
 
@@ -62,5 +57,4 @@ def activations(op: Op) -> int:
 
 def count(op: Op, full: bool) -> tuple[int, int]:
     """(params, ops) of one op."""
-    params, ops = HANDLES[type(op)]
-    return params(op, full), ops(op)
+    return HANDLES[type(op)](op, full)

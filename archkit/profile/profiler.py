@@ -158,22 +158,29 @@ def _label(layer: ResolvedLayer) -> str:
 
 
 def _layer_row(layer: ResolvedLayer, full: bool) -> Row:
+    # One pass over the ops (this runs for every search candidate): sums and depth together.
     branch_rows = []
-    params = ops = 0
+    params = ops = depth = 0
     for b in layer.branches:
-        bp = bo = 0
+        bp = bo = bd = 0
         for op in b.ops:
             p, o = count(op, full)
             bp += p
             bo += o
+            if type(op) in WEIGHTED:
+                bd += 1
         params += bp
         ops += bo
+        if bd > depth:
+            depth = bd
         if layer.parallel:
-            depth = sum(isinstance(op, (ConvOp, LinearOp)) for op in b.ops)
-            branch_rows.append(BranchRow(b.name, b.out_shape, depth, bp, bo, activations(b.ops[-1])))
+            branch_rows.append(BranchRow(b.name, b.ops[-1].out_shape, bd, bp, bo, activations(b.ops[-1])))
     c, h, w = layer.out_shape
-    return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, layer.depth, params, ops,
+    return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, depth, params, ops,
                c * h * w, _filters(layer), branch_rows)
+
+
+WEIGHTED = frozenset((ConvOp, LinearOp))  # the ops Table 1's depth column counts
 
 
 def _rows(layers, full: bool) -> tuple[list[Row], Totals]:

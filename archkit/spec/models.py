@@ -167,7 +167,11 @@ class Layer(_Model):
 
     @property
     def kind(self) -> str:
-        return next(k for k in LAYER_KINDS if getattr(self, k) is not None)
+        values = self.__dict__
+        for kind in LAYER_KINDS:
+            if values[kind] is not None:
+                return kind
+        raise ValueError("a layer needs exactly one kind")  # unreachable for a validated layer
 
     @property
     def body(self) -> _Model:
@@ -252,10 +256,12 @@ class Spec(_Model):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
 
 
-def _check_exactly_one(model: BaseModel, kinds: tuple[str, ...], what: str) -> None:
-    given = [k for k in kinds if getattr(model, k) is not None]
+def _check_exactly_one(model: BaseModel, kinds: tuple[str, ...], what: str) -> str:
+    values = model.__dict__
+    given = [k for k in kinds if values[k] is not None]
     if len(given) != 1:
         listed = ", ".join(kinds)
         if not given:
             raise ValueError(f"{what} needs exactly one of: {listed}")
         raise ValueError(f"{what} has several kinds ({', '.join(given)}); give exactly one of: {listed}")
+    return given[0]

@@ -227,7 +227,7 @@ class _Resolver:
 
     def layer(self, layer: Layer, shape: Shape, path: tuple, classes: int) -> ResolvedLayer:
         kind = layer.kind
-        body = layer.body
+        body = getattr(layer, kind)
         kpath = path + (kind,)
         d = self.defaults
         parallel = False
