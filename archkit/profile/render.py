@@ -220,7 +220,8 @@ def compare_rich(rows: list[CompareRow], profile: Profile) -> list:
         table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
     for r in rows:
         table.add_row(*_compare_cells(r), style="yellow" if r.flagged else None)
-    return [table, *(Text(line) for line in compare_summary(rows, profile))]
+    # Notes are sentences: let the terminal wrap them rather than rich cutting them at its width.
+    return [table, *(Text(line, no_wrap=True, overflow="ignore") for line in compare_summary(rows, profile))]
 
 
 def compare_csv(rows: list[CompareRow]) -> str:
