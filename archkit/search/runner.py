@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import LoadedConfig
-from .storage import default_location, describe, is_journal, open_storage
+from .storage import default_location, describe, is_journal, open_storage, retry_candidate
 from .trial import REFERENCE_ATTR, SurplusTrial, TrialContext, constraints_of, run_trial
 
 # A run stops when this share of its trials failed (after at least MIN_FAILURES failures):
@@ -125,8 +125,7 @@ def recover_interrupted(study, location: str) -> list[int]:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted: its worker stopped mid-trial")
         study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-        attrs = {k: v for k, v in t.user_attrs.items() if k == REFERENCE_ATTR}
-        study.enqueue_trial(t.params, user_attrs={**attrs, "retry_of": t.number})
+        retry_candidate(study, t)
         recovered.append(t.number)
     return recovered
 

@@ -48,6 +48,18 @@ def describe(location: str) -> str:
     return location
 
 
+def retry_candidate(study, trial) -> None:
+    """A trial whose worker died (heartbeat gone stale, or found RUNNING in a journal at start):
+    enqueue its candidate once more, with the same sampled parameters. (Optuna's own retry callback
+    would copy the dead trial's partial results along.) A retry that dies too is not retried."""
+    if "retry_of" in trial.user_attrs:
+        return
+    attrs = {"retry_of": trial.number}
+    if "reference" in trial.user_attrs:
+        attrs["reference"] = trial.user_attrs["reference"]
+    study.enqueue_trial(trial.params, user_attrs=attrs)
+
+
 def open_storage(location: str, create: bool = True):
     """An Optuna storage object for a URL or a journal file path.
 
@@ -78,11 +90,12 @@ def open_storage(location: str, create: bool = True):
     from optuna import storages
 
     engine_kwargs = {"connect_args": {"timeout": 60}} if location.startswith("sqlite") else {"pool_pre_ping": True}
-    # Optuna 5 renamed the retry callback; heartbeats are "experimental" there (stable in use since 2.8).
-    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
-        retry = {"heartbeat_stale_trial_callback": storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
-    else:
-        retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=1)}
+    # Optuna 5 renamed the stale-trial callback argument; heartbeats are "experimental" there.
+    import inspect
+
+    arg = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in
+           inspect.signature(storages.RDBStorage.__init__).parameters else "failed_trial_callback")
+    retry = {arg: retry_candidate}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
