@@ -57,7 +57,8 @@ def fill_budget(base: Spec, params: dict, limits: dict[str, int], divisor: int, 
     Costs grow with the scale (ops and params about quadratically), so a bisection on log(scale)
     finds the boundary; rounding widths to the divisor makes costs a step function, so the result
     is the feasible step closest to the budget. If even the smallest scale is over budget, the
-    smallest candidate is returned with `feasible=False`.
+    smallest candidate is returned with `feasible=False`. Without limits there is no budget to
+    fill: the candidate is returned as sampled (scale 1), not scaled up to MAX_SCALE.
     """
 
     def at(scale: float) -> tuple[Spec, Measured, bool]:
@@ -66,6 +67,8 @@ def fill_budget(base: Spec, params: dict, limits: dict[str, int], divisor: int, 
         return spec, m, feasible(m, limits)
 
     spec, m, ok = at(1.0)
+    if not limits:
+        return Filled(spec, 1.0, m, True)
     hi = None
     if ok:  # grow until over budget
         lo, best, scale = 1.0, (spec, 1.0, m), 1.0

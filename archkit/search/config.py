@@ -5,7 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ..spec.errors import SpecError
 from ..spec.loader import load_spec, validation_error
@@ -58,8 +69,27 @@ class IntChoices(_Model):
     choices: Annotated[list[Annotated[int, Field(ge=1, strict=True)]], Field(min_length=1)]
 
 
-FloatParam = Annotated[FloatRange | FloatChoices, BeforeValidator(_range_shorthand)]
-IntParam = Annotated[IntRange | IntChoices, BeforeValidator(_range_shorthand)]
+def _form(value: object) -> str:
+    # A mapping with `choices` is a choice list, anything else a range: only that form's errors are
+    # reported ("low must not exceed high"), not the other form's ("choices: required key is missing").
+    # (Called with plain data when validating, with the model when serializing.)
+    if isinstance(value, dict):
+        return "choices" if "choices" in value else "range"
+    return "choices" if isinstance(value, (FloatChoices, IntChoices)) else "range"
+
+
+FloatParam = Annotated[
+    Annotated[FloatRange, Tag("FloatRange")] | Annotated[FloatChoices, Tag("FloatChoices")],
+    Discriminator(lambda v: "FloatChoices" if _form(v) == "choices" else "FloatRange"),
+    BeforeValidator(_range_shorthand),
+]
+IntParam = Annotated[
+    Annotated[IntRange, Tag("IntRange")] | Annotated[IntChoices, Tag("IntChoices")],
+    Discriminator(lambda v: "IntChoices" if _form(v) == "choices" else "IntRange"),
+    BeforeValidator(_range_shorthand),
+]
+# The union tags appear in pydantic's error locations; they are not fields a user wrote.
+_TAGS = frozenset(("FloatRange", "FloatChoices", "IntRange", "IntChoices", "ObjectiveName", "ObjectiveList"))
 
 
 class Space(_Model):
@@ -126,8 +156,12 @@ class SearchConfig(_Model):
     base: str
     space: Space = Field(default_factory=Space)
     budget: Budget = Field(default_factory=Budget)
-    fill_budget: bool = True
-    objective: Objective | Annotated[list[Objective], Field(min_length=1, max_length=2)] = "accuracy"
+    fill_budget: Annotated[bool, Field(validate_default=True)] = True
+    objective: Annotated[
+        Annotated[Objective, Tag("ObjectiveName")]
+        | Annotated[list[Objective], Field(min_length=1, max_length=2), Tag("ObjectiveList")],
+        Discriminator(lambda v: "ObjectiveList" if isinstance(v, list) else "ObjectiveName"),
+    ] = "accuracy"
     data: str = "digits"
     train: TrainRecipe = Field(default_factory=TrainRecipe)
     sampler: Literal["tpe", "nsga2", "random", "qmc"] = "tpe"
@@ -136,14 +170,22 @@ class SearchConfig(_Model):
     timeout: Annotated[float, Field(gt=0)] | None = None
     seed: Annotated[int, Field(ge=0, strict=True)] = 0
 
-    @model_validator(mode="after")
-    def _coherent(self) -> SearchConfig:
-        objectives = self.objectives
+    # Field validators (not a model validator) so that errors name the field: `objective: ...`.
+    @field_validator("fill_budget")
+    @classmethod
+    def _needs_budget(cls, value: bool, info: ValidationInfo) -> bool:
+        budget = info.data.get("budget")  # absent when the budget itself failed validation
+        if value and budget is not None and not budget.limits():
+            raise ValueError("needs a budget (ops, params or activations); give one or set fill_budget: false")
+        return value
+
+    @field_validator("objective")
+    @classmethod
+    def _accuracy_first(cls, value):
+        objectives = (value,) if isinstance(value, str) else tuple(value)
         if objectives[0] != "accuracy" or len(set(objectives)) != len(objectives):
-            raise ValueError("objective must be accuracy, [accuracy, ops] or [accuracy, params]")
-        if self.fill_budget and not self.budget.limits():
-            raise ValueError("fill_budget needs a budget (ops, params or activations)")
-        return self
+            raise ValueError(f"must be accuracy, [accuracy, ops] or [accuracy, params], got {value!r}")
+        return value
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -210,7 +252,8 @@ def load_search_config(path: str | Path, overrides: dict | None = None) -> Loade
         config = SearchConfig.model_validate(data)
     except ValidationError as exc:
         err = validation_error(exc)
-        raise err.located(source, line_for(err.path, lines)) from None
+        path = tuple(part for part in err.path if part not in _TAGS)
+        raise SpecError(err.message, path, source, line_for(path, lines)) from None
     base_ref = config.base
     base_path = (p.parent / base_ref) if base_ref.endswith((".yaml", ".yml")) and not Path(base_ref).is_absolute() \
         else Path(base_ref)
@@ -218,7 +261,7 @@ def load_search_config(path: str | Path, overrides: dict | None = None) -> Loade
         base = load_spec(str(base_path) if base_path.exists() else base_ref)
     except SpecError as err:
         if err.source in (base_ref, str(base_path)) and err.line is None:
-            raise SpecError(f"base: {err.message}", ("base",), source, line_for(("base",), lines)) from None
+            raise SpecError(err.message, ("base",), source, line_for(("base",), lines)) from None
         raise
     _check_against_base(config, base, lines, source)
     return LoadedConfig(config, base, p)

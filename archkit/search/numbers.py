@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 # Decimal SI prefixes: a budget of "1.5G" multiply-adds is 1.5e9 (the paper's "1.5 billion").
@@ -17,12 +18,12 @@ def parse_count(value: object) -> int:
     if isinstance(value, int):
         count = value
     elif isinstance(value, float):
-        count = round(value)
+        count = _rounded(value, value)
     elif isinstance(value, str):
         match = _PATTERN.match(value.replace("_", ""))
         if not match:
             raise ValueError(f"expected a count like 1.5G, 7M or 50000, got {value!r}")
-        count = round(float(match.group(1)) * _UNITS[match.group(2).upper()])
+        count = _rounded(float(match.group(1)) * _UNITS[match.group(2).upper()], value)
     else:
         raise ValueError(f"expected a count like 1.5G or 7M, got {value!r}")
     if count <= 0:
@@ -30,9 +31,17 @@ def parse_count(value: object) -> int:
     return count
 
 
+def _rounded(number: float, value: object) -> int:
+    # YAML's .inf / .nan and "1e400" are floats that no count can be (round() raises OverflowError).
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite count like 1.5G or 7M, got {value!r}")
+    return round(number)
+
+
 def format_count(n: float) -> str:
-    """1582671872 -> '1.58G' (the inverse, to three significant digits)."""
+    """1582671872 -> '1.58G' (the inverse, to three significant digits; 999_999 -> '1M')."""
+    shown = float(f"{n:.3g}")  # round first, so that 999_999 is not printed as '1e+03K'
     for unit in ("T", "G", "M", "K"):
-        if abs(n) >= _UNITS[unit]:
-            return f"{n / _UNITS[unit]:.3g}{unit}"
+        if abs(shown) >= _UNITS[unit]:
+            return f"{shown / _UNITS[unit]:.3g}{unit}"
     return f"{n:.3g}"

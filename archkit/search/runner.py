@@ -105,8 +105,12 @@ def finished(c: dict[str, int]) -> int:
 
 
 def enqueue_reference(study) -> bool:
-    """Enqueue the uniform-width-scaling reference as the study's first trial (once per study)."""
-    if study.get_trials(deepcopy=False):
+    """Enqueue the uniform-width-scaling reference first, unless the study already has one that is
+    finished, running or waiting (an interrupted reference is enqueued again)."""
+    from optuna.trial import TrialState
+
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    if any(REFERENCE_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False, states=states)):
         return False
     study.enqueue_trial({}, user_attrs={REFERENCE_ATTR: "uniform width scaling of the base to the budget"})
     return True
@@ -167,7 +171,11 @@ def run_worker(loaded: LoadedConfig, location: str, study_name: str, *, train=No
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are kept in trial attrs
     cfg = loaded.config
-    seed = cfg.seed + (worker or 0) * 7919 if seed is None else seed
+    if seed is None:
+        # Each run (and each worker) samples with its own deterministic seed: a resumed run that
+        # reused the first run's seed would propose the first run's candidates again.
+        study = open_study(loaded, location, study_name)
+        seed = cfg.seed + (worker or 0) * 7919 + len(study.get_trials(deepcopy=False)) * 104729
     study = open_study(loaded, location, study_name, seed=seed)
     if worker is None:
         recover_interrupted(study, location)
@@ -196,7 +204,7 @@ def run_worker(loaded: LoadedConfig, location: str, study_name: str, *, train=No
                 view.refresh()
                 continue
             attempts += 1
-            before = {t.number for t in study.get_trials(deepcopy=False)}
+            before = {t.number for t in study.get_trials(deepcopy=False) if t.state.name != "WAITING"}
             study.optimize(lambda trial: _guarded(trial, ctx), n_trials=1, catch=(Exception,))
             mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
             view.event("end", {})
@@ -222,6 +230,7 @@ def _guarded(trial, ctx: TrialContext):
         raise
     except KeyboardInterrupt:
         trial.set_user_attr("error", "interrupted (Ctrl-C); rerun the same command to resume")
+        retry_candidate(trial.study, trial)  # the resumed run trains this candidate again
         raise
     except SurplusTrial:
         raise
@@ -253,7 +262,8 @@ def run_workers(loaded: LoadedConfig, location: str, study_name: str, workers: i
     study = open_study(loaded, location, study_name)
     recover_interrupted(study, location)
     enqueue_reference(study)
-    log_dir = log_dir or Path(location).parent if is_journal(location) else Path("studies")
+    if log_dir is None:
+        log_dir = Path(location).parent if is_journal(location) else Path("studies")
     log_dir.mkdir(parents=True, exist_ok=True)
     procs = []
     logs = []

@@ -83,6 +83,14 @@ def _duplicate_of(trial, key: str):
     return None
 
 
+def _device_name(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def run_trial(trial, ctx: TrialContext):
     """The Optuna objective. Returns accuracy (or (accuracy, cost) for two objectives)."""
     started = time.perf_counter()
@@ -90,8 +98,12 @@ def run_trial(trial, ctx: TrialContext):
     loaded, cfg = ctx.loaded, ctx.loaded.config
     limits = cfg.budget.limits()
     reference = bool(trial.user_attrs.get(REFERENCE_ATTR))
-    params = {} if reference else suggest(trial, cfg.space, loaded.base)
-    name = f"{loaded.study_name}-trial{trial.number}"
+    space = cfg.space
+    if cfg.fill_budget and limits and space.width is not None:
+        # Budget filling sets the global width itself; sampling it too would only make duplicates.
+        space = space.model_copy(update={"width": None})
+    params = {} if reference else suggest(trial, space, loaded.base)
+    name = f"{loaded.study_name[:80]}-trial{trial.number}"  # a spec name has at most 100 characters
     if reference or (cfg.fill_budget and limits):
         # The reference is the base scaled uniformly to the budget; budget filling does the same
         # for a sampled candidate, so no trial is wasted below the budget.
@@ -143,6 +155,11 @@ def run_trial(trial, ctx: TrialContext):
     def on_epoch(epoch: int, metrics: dict) -> None:
         acc = float(metrics["val_top1"])
         trial.set_user_attr("val_top1", acc)
+        # Kept per epoch, so a pruned trial carries them too.
+        if "seconds" in metrics:
+            trial.set_user_attr("train_seconds", float(metrics["seconds"]))
+        if metrics.get("images_per_s"):
+            trial.set_user_attr("images_per_s", float(metrics["images_per_s"]))
         if ctx.on_event:
             ctx.on_event("epoch", {"number": trial.number, "epoch": epoch, **metrics})
         if single:
@@ -154,6 +171,8 @@ def run_trial(trial, ctx: TrialContext):
                 raise optuna.TrialPruned(f"pruned after epoch {epoch} at val top-1 {acc:.3f}")
 
     overhead = time.perf_counter() - started
+    trial.set_user_attr("device", _device_name(cfg.train.device))
+    trial.set_user_attr("overhead_seconds", overhead)
     recipe = cfg.train.model_dump()
     result = ctx.train(spec, data=cfg.data, seed=cfg.seed + trial.number, on_epoch=on_epoch, **recipe)
     trial.set_user_attr("trained", True)

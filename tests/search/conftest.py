@@ -1,0 +1,82 @@
+"""Fixtures for the search tests: a deterministic fake trainer (the real `archkit.train` is not
+needed: these tests are about what happens around training) and config files in a tmp folder."""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import archkit
+
+
+def fake_accuracy(spec: archkit.Spec) -> float:
+    """A made-up but deterministic accuracy from the spec alone: more inception modules and more
+    multiply-adds score higher. Tests recompute it from a trial's stored spec."""
+    modules = sum(1 for layer in spec.layers if layer.inception is not None)
+    ops = archkit.profile(spec).total.ops
+    return round(modules / 20 + (ops % 9973) / 1e6, 9)
+
+
+class FakeTrainer:
+    """Stands in for `archkit.train(spec, data=..., seed=..., on_epoch=..., **recipe)`.
+
+    Reports `curve(accuracy, epoch, epochs)` through `on_epoch` once per epoch (the pruner reads it),
+    records every call, and raises KeyboardInterrupt on call number `interrupt_at` (1-based)."""
+
+    SECONDS = 1.25
+    IMAGES_PER_S = 321.0
+    DEVICE = "cpu (fake)"
+
+    def __init__(self, accuracy=fake_accuracy, interrupt_at: int | None = None, delay: float = 0.0):
+        self.accuracy = accuracy
+        self.interrupt_at = interrupt_at
+        self.delay = delay
+        self.calls: list[dict] = []
+        self.epochs_run: list[int] = []  # epochs each call reported before it returned or was pruned
+        self._lock = threading.Lock()
+
+    @property
+    def specs(self) -> list[archkit.Spec]:
+        return [c["spec"] for c in self.calls]
+
+    def __call__(self, spec, *, data, seed, on_epoch, epochs, **recipe):
+        with self._lock:
+            self.calls.append({"spec": spec, "data": data, "seed": seed, "epochs": epochs, **recipe})
+            self.epochs_run.append(0)
+            index = len(self.calls) - 1
+        if self.interrupt_at is not None and index + 1 == self.interrupt_at:
+            raise KeyboardInterrupt
+        if self.delay:
+            import time
+
+            time.sleep(self.delay)
+        acc = self.accuracy(spec)
+        for epoch in range(epochs):
+            self.epochs_run[index] += 1
+            on_epoch(epoch, {"val_top1": acc * (epoch + 1) / epochs, "val_loss": 1.0 - acc})
+        return SimpleNamespace(val_top1=acc, val_top5=min(1.0, acc + 0.1), seconds=self.SECONDS,
+                               train_images_per_s=self.IMAGES_PER_S, device=self.DEVICE, precision="fp32")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch) -> Path:
+    """Run in a tmp folder, so studies/ and specs/ are never written in the repository."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def write_config(workdir: Path):
+    """write_config(text, name="search.yaml") -> the path (relative to the tmp cwd) of the dedented text."""
+
+    def write(text: str, name: str = "search.yaml") -> Path:
+        path = Path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return write
