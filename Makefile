@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install system-deps demo test bench clean
 
 install: $(STAMP)
 
@@ -20,7 +20,23 @@ demo: install
 	$(BIN)/archkit profile googlenet
 	$(BIN)/archkit profile googlenet --compare paper
 
-test: install
+# The browser tests drive Debian's Chromium and the concurrency tests start a throwaway PostgreSQL
+# cluster. Install them when missing and we can (root with apt, as on CI); otherwise the tests that
+# need them fail with a message saying how to install them.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "warning: missing$$missing (install with: sudo apt-get install$$missing); the tests that need them will fail"; \
+		fi; \
+	fi
+
+test: install system-deps
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -1,7 +1,7 @@
 """archkit: architecture search and analysis for Inception-family CNNs.
 
-Public API: `load_spec`, `profile`, `build` (and `Spec`, `SpecError`). Heavy libraries (torch,
-pandas) are imported only when a function that needs them is called.
+Public API: `load_spec`, `profile`, `build`, `train` (and `Spec`, `SpecError`, `TrainResult`).
+Heavy libraries (torch, pandas) are imported only when a function that needs them is called.
 """
 
 from __future__ import annotations
@@ -9,18 +9,23 @@ from __future__ import annotations
 from .profile import Profile, profile
 from .spec import Spec, SpecError, builtin_names, load_spec, spec_from_data, spec_from_yaml
 
+# The training package imports torch only when a run starts; `train` is its entry point.
+from .training import TrainResult, train
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Profile",
     "Spec",
     "SpecError",
+    "TrainResult",
     "build",
     "builtin_names",
     "load_spec",
     "profile",
     "spec_from_data",
     "spec_from_yaml",
+    "train",
 ]
 
 

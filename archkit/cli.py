@@ -164,12 +164,24 @@ def profile(
         text = render.compare_markdown(compared, result) if compared else render.to_markdown(result, branches, aux)
         write_output(text, output)
     else:
-        if compared:
-            raise UserError("--compare paper has no html view yet; use table, csv, markdown or json")
-        write_output(render.to_html(result, branches, aux), output)
+        from .report import profile_report_html
+
+        if compared is None and convention is Convention.paper and loaded.name == "googlenet":
+            compared = _paper_rows_if_table1(result)
+        write_output(profile_report_html(result, compared), output)
 
     if verify:
         _verify(loaded)
+
+
+def _paper_rows_if_table1(result):
+    """The paper's numbers for a spec that is Table 1's network (googlenet), else None."""
+    from .profile import compare_paper
+
+    try:
+        return compare_paper(result)
+    except ValueError:
+        return None
 
 
 def _verify(spec) -> None:
@@ -226,10 +238,39 @@ def bench_profile(
         write_output(json.dumps(results, indent=2) + "\n", output)
 
 
+@bench_app.command("search")
+@user_errors
+def bench_search(
+    trials: Annotated[int, typer.Option(min=2, help="Trials per study.")] = 8,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds (studies per sampler).")] = 3,
+    tau_sample: Annotated[int, typer.Option(min=2, help="Candidates retrained 3x longer for Kendall's tau.")] = 6,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
+) -> None:
+    """Search vs random sampling vs uniform scaling on digits; per-trial overhead; ranking fidelity."""
+    from .bench.search_bench import print_results, run
+
+    results = run(trials=trials, seeds=seeds, tau_sample=tau_sample)
+    print_results(results)
+    if output is not None:
+        import json
+
+        write_output(json.dumps(results, indent=2) + "\n", output)
+
+
 from .search.commands import export, search
 
 app.command("search")(user_errors(search))
 app.command("export")(user_errors(export))
+
+from .training.commands import bench_train, train  # noqa: E402
+
+app.command("train")(user_errors(train))
+bench_app.command("train")(user_errors(bench_train))
+
+from .report.commands import compare, report  # noqa: E402
+
+app.command("compare")(user_errors(compare))
+app.command("report")(user_errors(report))
 
 
 def main() -> None:

@@ -162,8 +162,11 @@ def test_profile_html(runner):
     out = ok(runner, "profile", "googlenet", "--format", "html")
     assert out.lstrip().lower().startswith("<!doctype html>")
     assert "</html>" in out
-    for name in ALL_ROWS:
-        assert f"<td>{name}</td>" in out
+    for name in ALL_ROWS:  # the Table 1 table, a row per layer
+        assert f'<td class="text">{name}</td>' in out
+    # the figures, with plotly.js inside the file (it opens offline)
+    assert out.count('class="plotly-graph-div"') >= 3
+    assert "<script src=" not in out and "<link" not in out
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "markdown", "html", "table"])

@@ -136,6 +136,8 @@ class TrainRecipe(_Model):
     """How each candidate is trained (`archkit.train`'s options)."""
 
     epochs: Annotated[int, Field(ge=1, strict=True)] = 3
+    # Optimizer steps instead of epochs, for quick smoke trials (no per-epoch pruning then).
+    steps: Annotated[int, Field(ge=1, strict=True)] | None = None
     batch_size: Annotated[int, Field(ge=1, strict=True)] = 64
     lr: Annotated[float, Field(gt=0)] = 0.05
     weight_decay: Annotated[float, Field(ge=0)] = 5e-4

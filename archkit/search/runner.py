@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..spec.yamlio import dump_yaml
 from .config import LoadedConfig
 from .storage import default_location, describe, is_journal, open_storage, retry_candidate
 from .trial import REFERENCE_ATTR, SurplusTrial, TrialContext, constraints_of, run_trial
@@ -88,6 +89,7 @@ def open_study(loaded: LoadedConfig, location: str, study_name: str, seed: int |
     if not study.user_attrs.get("config"):
         study.set_user_attr("config", cfg.model_dump(mode="json"))
         study.set_user_attr("base", loaded.base.name)
+        study.set_user_attr("base_spec", dump_yaml(loaded.base.to_dict()))  # reports need no file
         study.set_user_attr("objectives", list(cfg.objectives))
         study.set_user_attr("budget", cfg.budget.limits())
     return study

@@ -4,14 +4,25 @@ and SQLAlchemy, never to a shell."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 STUDIES_DIR = Path("studies")
 JOURNAL_SUFFIXES = (".journal", ".jsonl", ".log")
 # A worker writes a heartbeat this often; a RUNNING trial silent for GRACE seconds is declared
-# failed (a killed worker) and its candidate retried once.
+# failed (a killed worker) and its candidate retried once. Both can be set from the environment
+# (ARCHKIT_HEARTBEAT_S, ARCHKIT_GRACE_S): a cluster with slow storage wants more, a test less.
 HEARTBEAT_S = 10
 GRACE_S = 60
+
+
+def _seconds(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise StorageError(f"{name} must be a whole number of seconds >= 1, got {value!r}")
+    return int(value)
 
 
 class StorageError(ValueError):
@@ -68,10 +79,9 @@ def open_storage(location: str, create: bool = True):
 
     if is_journal(location):
         path = Path(location).expanduser()
-        if not path.parent.exists():
-            if not create:
-                raise StorageError(f"no study storage at {location}")
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if not create and not path.exists():  # reading must not leave an empty journal behind
+            raise StorageError(f"no study storage at {location}")
+        path.parent.mkdir(parents=True, exist_ok=True)
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(str(path)))
@@ -99,7 +109,8 @@ def open_storage(location: str, create: bool = True):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return storages.RDBStorage(location, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+            return storages.RDBStorage(location, heartbeat_interval=_seconds("ARCHKIT_HEARTBEAT_S", HEARTBEAT_S),
+                                       grace_period=_seconds("ARCHKIT_GRACE_S", GRACE_S),
                                        engine_kwargs=engine_kwargs, **retry)
     except ImportError as exc:
         raise StorageError(f"cannot open {describe(location)}: a database driver is missing ({exc}); for "

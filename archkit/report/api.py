@@ -1,0 +1,203 @@
+"""The reports: a profile, two specs compared, a search study. Each is one self-contained HTML file.
+
+`*_html` functions return the page; `*_report` functions write it (atomically, parents created)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..profile.paper import CompareRow
+from ..profile.profiler import Profile
+from ..profile.render import fmt_si
+from ..spec.models import Spec
+from ..util.files import atomic_write_text
+from . import data as D
+
+
+def _spec(spec: Spec | str) -> Spec:
+    if isinstance(spec, Spec):
+        return spec
+    from ..spec import load_spec
+
+    return load_spec(str(spec))
+
+
+def _totals(total: dict) -> str:
+    return (f"{total['params']:,} params ({fmt_si(total['params'])}), {total['ops']:,} multiply-adds "
+            f"({fmt_si(total['ops'])}), {total['activations']:,} activations")
+
+
+# --- profile ---------------------------------------------------------------------------------
+
+
+def profile_report_html(profile: Profile, compare_rows: list[CompareRow] | None = None) -> str:
+    """The profile report of `archkit profile SPEC --format html`: Table 1 regenerated (with the
+    published numbers beside the computed ones and disagreeing rows marked, given `compare_rows`
+    from `archkit.profile.compare_paper`), params and ops per layer, ops by stage/layer/branch,
+    activations per layer, and the aux heads."""
+    from . import figures as F
+    from . import page as P
+
+    d = D.profile_data(profile, compare_rows)
+    parts = [P.note(f"Inference path: {_totals(d['total'])}. K = 1024 params, M = 10^6 multiply-adds "
+                    "(one fused multiply-add counts as one op).")]
+    table_title = "Table 1, regenerated"
+    if d["paper"] is not None:
+        table_title += f" — beside {d['paper']['source']}"
+        parts.append(P.section("Computed vs published", P.note_list(d["paper"]["summary"]), section_id="paper"))
+    parts.append(P.section(table_title, P.table_html(
+        d["headers"], d["table"], total=d["total_cells"], table_id="table1", text_columns=4), section_id="table"))
+    parts.append(P.section("Params and ops per layer", P.figure_html(F.layer_bars(d), "fig-layers")))
+    parts.append(P.section("Where the ops are", P.figure_html(F.ops_sunburst(d), "fig-sunburst")))
+    parts.append(P.section("Activations per layer", P.figure_html(F.activations_bars(d), "fig-activations")))
+    if d["aux"]:
+        heads = []
+        for head in d["aux"]:
+            heads.append(P.note(f"{head['name']}: after {head['after']}, loss weight {head['weight']}; "
+                                f"{_totals(head['total'])}."))
+            heads.append(P.table_html(D.HEADERS, head["table"], text_columns=4))
+        parts.append(P.section("Aux heads (training only, not in the totals above)", *heads, section_id="aux"))
+    subtitle = f"{profile.convention} convention, input {d['input']} (height x width x channels)"
+    return P.document(f"{profile.spec} — archkit profile", subtitle, parts)
+
+
+def profile_report(spec: Spec | str, path: str | Path, convention: str = "paper",
+                   paper: bool | None = None) -> Path:
+    """Write the profile report of a spec (a Spec, a built-in name or a YAML file) to `path`.
+
+    paper: put Table 1's published numbers beside the computed ones (needs the googlenet layers
+    and 224x224 inputs; ValueError otherwise); None does so for the built-in `googlenet` only."""
+    from .. import profile as profile_spec
+    from ..profile import compare_paper
+
+    s = _spec(spec)
+    result = profile_spec(s, convention)
+    if paper is None:
+        paper = s.name == "googlenet" and convention == "paper"
+    rows = compare_paper(result) if paper else None
+    return _write(path, profile_report_html(result, rows))
+
+
+# --- two specs -------------------------------------------------------------------------------
+
+
+def compare_report_html(spec_a: Spec | str, spec_b: Spec | str) -> str:
+    """Two specs side by side: per-layer output shapes, params, ops and their deltas (B - A), and
+    the figures of both overlaid."""
+    from .. import profile as profile_spec
+    from . import figures as F
+    from . import page as P
+
+    a, b = _spec(spec_a), _spec(spec_b)
+    d = D.compare_data(profile_spec(a), profile_spec(b))
+    ta, tb, t = d["a"]["total"], d["b"]["total"], d["total"]
+    lines = [f"A = {d['a']['label']} (input {d['a']['input']}): {_totals(ta)}.",
+             f"B = {d['b']['label']} (input {d['b']['input']}): {_totals(tb)}.",
+             f"B - A: {t['params_delta']:+,} params, {t['ops_delta']:+,} multiply-adds "
+             f"({D.delta_pct(ta['ops'], tb['ops'])} ops), {t['activations_delta']:+,} activations; "
+             f"{d['changed']} of {len(d['layers'])} rows differ."]
+    if d["only_a"]:
+        lines.append(f"Only in A: {', '.join(d['only_a'])}.")
+    if d["only_b"]:
+        lines.append(f"Only in B: {', '.join(d['only_b'])}.")
+    parts = [P.note_list(lines),
+             P.section("Layer by layer", P.table_html(d["headers"], d["table"], total=d["total_cells"],
+                                                      table_id="compare", text_columns=3), section_id="table"),
+             P.section("Params and ops per layer", P.figure_html(F.compare_bars(d), "fig-compare")),
+             P.section("Change per layer", P.figure_html(F.compare_deltas(d), "fig-deltas")),
+             P.section("Ops along the network", P.figure_html(F.cumulative_ops(d), "fig-cumulative")),
+             P.section("Activations per layer", P.figure_html(F.compare_activations(d), "fig-activations"))]
+    return P.document(f"{a.name} vs {b.name} — archkit compare",
+                      "paper convention (weights only); K = 1024 params, M = 10^6 multiply-adds", parts)
+
+
+def compare_report(spec_a: Spec | str, spec_b: Spec | str, path: str | Path) -> Path:
+    """Write the comparison of two specs (Spec objects, built-in names or YAML files) to `path`."""
+    return _write(path, compare_report_html(spec_a, spec_b))
+
+
+# --- a study ---------------------------------------------------------------------------------
+
+
+@dataclass
+class StudyReport:
+    """What `study_report` wrote, and what the reader should know (printed by the CLI)."""
+
+    path: Path | None
+    message: str = ""  # set when there was nothing to plot (no finished trials)
+    notes: list[str] = field(default_factory=list)
+    data: dict = field(default_factory=dict, repr=False)
+
+
+def study_report_html(study, location: str | None = None) -> tuple[str, dict]:
+    """The report page of a loaded Optuna study (only read, never written) and its plain data."""
+    from . import figures as F
+    from . import page as P
+
+    d = D.study_data(study, location)
+    parts = []
+    if d["message"]:
+        parts.append(P.note(d["message"], "message"))
+    parts += [P.note(n) for n in d["notes"]]
+    if not d["message"]:
+        best = d["best"]
+        if best is not None:
+            parts.append(P.note(
+                f"Best within the budget: trial {best['number']}"
+                f"{' (the uniform-scaling reference)' if best['reference'] else ''}, val top-1 "
+                f"{100 * best['val_top1']:.2f}%, {best['ops'] / 1e6:,.1f}M ops, {best['params'] / 1e6:,.3f}M params; "
+                f"widths {best['widths']}."))
+        parts.append(P.section(
+            "Accuracy vs cost", P.figure_html(F.pareto(d, "ops"), "fig-pareto-ops"),
+            P.figure_html(F.pareto(d, "params"), "fig-pareto-params"), section_id="pareto"))
+        parts.append(P.section("Optimization history", P.figure_html(F.history(d), "fig-history")))
+        imp = d["importances"]
+        parts.append(P.section("Hyperparameter importances",
+                               P.figure_html(F.importances(d), "fig-importances") if imp["values"]
+                               else P.note(imp["note"]), section_id="importances"))
+        parallel = (P.figure_html(F.parallel(d), "fig-parallel") if d["parallel"]["numbers"]
+                    else P.note("no searched candidate has been trained within the budget yet: nothing to draw"))
+        parts.append(P.section("Parallel coordinates", parallel, section_id="parallel"))
+        if best is not None and d["best_layers"] is not None:
+            parts.append(P.section("Best candidate vs the base spec",
+                                   P.figure_html(F.best_vs_base(d), "fig-best"), section_id="best"))
+    parts.append(P.section(f"Trials ({len(d['trials'])}; click a header to sort)", P.table_html(
+        d["headers"], d["table"], sortable=True, table_id="trials", text_columns=0,
+        wrap_columns=(10, 11, 14)), section_id="trials"))
+    parts.append(P.section("Run", P.facts_html(d["facts"]), section_id="facts"))
+    if d["config"]:
+        import yaml
+
+        parts.append(P.section("Search config", f"<pre>{P.esc(yaml.safe_dump(d['config'], sort_keys=False))}</pre>",
+                               section_id="config"))
+    return P.document(f"study {study.study_name} — archkit search report",
+                      "accuracy is validation top-1; ops are multiply-adds of the inference path", parts), d
+
+
+def load_study(study_name: str, storage: str | None = None):
+    """(study, location): an existing study, only to be read. Raises `StorageError` when the
+    storage or the study does not exist; never creates either."""
+    from ..search.export import load_study as load
+    from ..search.storage import StorageError, default_location, is_journal
+
+    location = storage or default_location(study_name)
+    # Opening a journal file creates it: a report must not leave an empty storage behind.
+    if is_journal(location) and not Path(location).expanduser().is_file():
+        raise StorageError(f"no study storage at {location}")
+    return load(study_name, location)
+
+
+def study_report(study_name: str, path: str | Path, storage: str | None = None) -> StudyReport:
+    """Write the report of a search study (by name, from `storage` or the default file under
+    studies/) to `path`. A study without finished trials still gets a page that says so; the
+    returned `message` says it too. Raises `StorageError` for a missing study or storage."""
+    study, location = load_study(study_name, storage)
+    text, d = study_report_html(study, location)
+    return StudyReport(_write(path, text), d["message"], d["notes"], d)
+
+
+def _write(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    atomic_write_text(path, text)
+    return path

@@ -1,0 +1,331 @@
+"""Plotly figures drawn from the plain data of `archkit.report.data` (nothing is computed here that
+a test of the data functions would miss). Every figure has a title and axis labels with units,
+and is sized for a laptop screen: the page gives it the width, the figure sets its height."""
+
+from __future__ import annotations
+
+import html
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+HEIGHT = 440
+COLORS = {"a": "#4c72b0", "b": "#dd8452", "paper": "#8c8c8c"}
+STATUS_COLORS = {"match": "#a0a0a0", "near": "#e6a23c", "disagrees": "#d62728"}
+PARAMS_AXIS = "params (K weights, K = 1024)"
+OPS_AXIS = "ops (M multiply-adds)"
+ACT_AXIS = "activations (K output elements)"
+# How each trial category is drawn in the study plots (name, marker symbol, colour, size).
+CATEGORY_STYLE = {
+    "trained": ("trained candidate", "circle", "#4c72b0", 9),
+    "reference": ("uniform-scaling reference", "star", "#d62728", 17),
+    "pruned": ("pruned (accuracy when stopped)", "diamond-open", "#8172b3", 9),
+    "over budget": ("over budget (not trained; drawn at 0)", "x", "#9a9a9a", 9),
+    "complete": ("complete, no accuracy (drawn at 0)", "square-open", "#9a9a9a", 9),
+}
+
+
+def _esc(text: str) -> str:
+    # Plotly renders a subset of HTML in titles and hover text; names come from user YAML.
+    return html.escape(str(text), quote=False)
+
+
+def _layout(fig: go.Figure, title: str, height: int = HEIGHT, **kwargs) -> go.Figure:
+    settings = {
+        "title": {"text": title, "x": 0.01, "xanchor": "left"},
+        "template": "plotly_white",
+        "height": height,
+        "margin": {"l": 70, "r": 30, "t": 80, "b": 60},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+    }
+    fig.update_layout(**(settings | kwargs))
+    return fig
+
+
+def log_toggle(axes: list[str]) -> list[dict]:
+    """An updatemenus entry: two buttons that switch the named y axes between linear and log,
+    just above the plot's top-left corner (below the title; the legend is on the right)."""
+    return [{
+        "type": "buttons", "direction": "right", "x": 0.0, "xanchor": "left", "y": 1.0, "yanchor": "bottom",
+        "showactive": True, "active": 0, "pad": {"b": 4},
+        "buttons": [{"label": scale, "method": "relayout", "args": [{f"{ax}.type": scale for ax in axes}]}
+                    for scale in ("linear", "log")],
+    }]
+
+
+def _weighted(layers: list[dict]) -> list[dict]:
+    """The layers with params or ops (pools, LRN and dropout would be empty bars)."""
+    return [x for x in layers if x["params"] or x["ops"]]
+
+
+# --- profile ---------------------------------------------------------------------------------
+
+
+def layer_bars(data: dict) -> go.Figure:
+    """Params and ops per weighted layer (two panels, one x axis), with a linear/log toggle; for a
+    paper comparison, Table 1's published numbers beside them, coloured by agreement."""
+    layers = _weighted(data["layers"])
+    names = [x["name"] for x in layers]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    hover = [f"{x['name']} ({_esc(x['type'])}, {x['output']})" for x in layers]
+    paper = data["paper"] is not None
+    for row, key, unit, scale in ((1, "params", "K", 1024), (2, "ops", "M", 1e6)):
+        fig.add_bar(x=names, y=[x[key] / scale for x in layers], row=row, col=1, name="computed" if paper else key,
+                    legendgroup="computed", showlegend=paper and row == 1, offsetgroup="computed",
+                    marker_color=COLORS["a"], hovertext=hover,
+                    hovertemplate=f"%{{hovertext}}<br>%{{y:,.1f}}{unit} {key} (computed)<extra></extra>")
+    if paper:
+        # One trace per agreement status, all in one offset group: each published bar stands
+        # beside its computed one, and the legend says what each colour means.
+        shown: set[str] = set()
+        for row, key, unit, scale in ((1, "params", "K", 1024), (2, "ops", "M", 1e6)):
+            for status, label in (("match", "agrees"), ("near", "within 2%"), ("disagrees", "disagrees")):
+                group = [x for x in layers if "paper" in x and x["paper"][f"{key}_status"] == status]
+                if not group:
+                    continue
+                fig.add_bar(
+                    x=[x["name"] for x in group], y=[x["paper"][key] / scale for x in group], row=row, col=1,
+                    name=f"Table 1: {label}", legendgroup=status, showlegend=status not in shown,
+                    offsetgroup="paper", marker_color=STATUS_COLORS[status],
+                    hovertemplate=f"%{{x}}: Table 1 prints %{{y:,.1f}}{unit} {key} ({label})<extra></extra>",
+                )
+                shown.add(status)
+    fig.update_yaxes(title_text=PARAMS_AXIS, row=1, col=1)
+    fig.update_yaxes(title_text=OPS_AXIS, row=2, col=1)
+    fig.update_xaxes(title_text="layer", row=2, col=1, categoryorder="array", categoryarray=names)
+    title = f"{_esc(data['spec'])}: params and ops per layer"
+    if paper:
+        title += ", beside Table 1's published numbers"
+    return _layout(fig, title, height=560, barmode="group", updatemenus=log_toggle(["yaxis", "yaxis2"]))
+
+
+def ops_sunburst(data: dict, title: str | None = None) -> go.Figure:
+    """Where the multiply-adds are: stage -> layer -> branch."""
+    tree = data["sunburst"]
+    fig = go.Figure(go.Sunburst(
+        ids=tree["ids"], labels=tree["labels"], parents=tree["parents"], values=[v / 1e6 for v in tree["values"]],
+        branchvalues="total",
+        hovertemplate="%{id}<br>%{value:,.1f}M ops (%{percentRoot:.1%} of the total)<extra></extra>",
+        texttemplate="%{label}<br>%{value:,.0f}M", insidetextorientation="radial",
+    ))
+    total = data["total"]["ops"] / 1e6
+    return _layout(fig, title or f"{_esc(data['spec'])}: ops by stage, layer and branch (M multiply-adds; "
+                   f"total {total:,.1f}M)", height=560, margin={"l": 10, "r": 10, "t": 60, "b": 10})
+
+
+def activations_bars(data: dict) -> go.Figure:
+    """Output elements per layer (what a forward pass keeps in memory), linear/log toggle."""
+    layers = data["layers"]
+    fig = go.Figure(go.Bar(
+        x=[x["name"] for x in layers], y=[x["activations"] / 1e3 for x in layers], name="activations",
+        marker_color="#55a868", hovertext=[f"{x['name']} ({_esc(x['type'])}), output {x['output']}" for x in layers],
+        hovertemplate="%{hovertext}<br>%{y:,.1f}K activations<extra></extra>",
+    ))
+    fig.update_yaxes(title_text=ACT_AXIS)
+    fig.update_xaxes(title_text="layer")
+    return _layout(fig, f"{_esc(data['spec'])}: activations per layer (output elements, one image)",
+                   updatemenus=log_toggle(["yaxis"]))
+
+
+# --- two profiles ----------------------------------------------------------------------------
+
+
+def compare_bars(data: dict) -> go.Figure:
+    """Params and ops per layer of both specs overlaid (grouped bars), linear/log toggle."""
+    layers = [x for x in data["layers"] if x["params_a"] or x["params_b"] or x["ops_a"] or x["ops_b"]]
+    names = [x["name"] for x in layers]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    for side in ("a", "b"):
+        label = _esc(data[side]["label"])
+        out = [x[f"output_{side}"] or "absent" for x in layers]
+        fig.add_bar(x=names, y=[x[f"params_{side}"] / 1024 for x in layers], name=f"{label}: params", row=1, col=1,
+                    marker_color=COLORS[side], legendgroup=side, hovertext=out,
+                    hovertemplate=f"{label}<br>%{{x}}, output %{{hovertext}}<br>%{{y:,.1f}}K params<extra></extra>")
+        fig.add_bar(x=names, y=[x[f"ops_{side}"] / 1e6 for x in layers], name=f"{label}: ops", row=2, col=1,
+                    marker_color=COLORS[side], legendgroup=side, marker_pattern_shape="/", hovertext=out,
+                    hovertemplate=f"{label}<br>%{{x}}, output %{{hovertext}}<br>%{{y:,.1f}}M ops<extra></extra>")
+    fig.update_yaxes(title_text=PARAMS_AXIS, row=1, col=1)
+    fig.update_yaxes(title_text=OPS_AXIS, row=2, col=1)
+    fig.update_xaxes(title_text="layer", row=2, col=1)
+    return _layout(fig, f"params and ops per layer: {_esc(data['a']['label'])} vs {_esc(data['b']['label'])}",
+                   height=560, barmode="group", updatemenus=log_toggle(["yaxis", "yaxis2"]))
+
+
+def compare_deltas(data: dict) -> go.Figure:
+    """B - A per layer: params and ops."""
+    layers = [x for x in data["layers"] if x["params_delta"] or x["ops_delta"]]
+    names = [x["name"] for x in layers]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    for row, key, scale, unit in ((1, "params", 1024, "K"), (2, "ops", 1e6, "M")):
+        deltas = [x[f"{key}_delta"] / scale for x in layers]
+        fig.add_bar(x=names, y=deltas, name=f"Δ {key}", row=row, col=1, showlegend=False,
+                    marker_color=["#c44e52" if d > 0 else "#55a868" for d in deltas],
+                    hovertemplate=f"%{{x}}: %{{y:+,.1f}}{unit} {key}<extra></extra>")
+    fig.update_yaxes(title_text="Δ " + PARAMS_AXIS, row=1, col=1)
+    fig.update_yaxes(title_text="Δ " + OPS_AXIS, row=2, col=1)
+    fig.update_xaxes(title_text="layer", row=2, col=1)
+    title = (f"change per layer, {_esc(data['b']['label'])} minus {_esc(data['a']['label'])} "
+             "(red: more, green: less)")
+    if not layers:
+        title += ": no layer differs"
+    return _layout(fig, title, height=500)
+
+
+def compare_activations(data: dict) -> go.Figure:
+    layers = data["layers"]
+    fig = go.Figure()
+    for side in ("a", "b"):
+        fig.add_bar(x=[x["name"] for x in layers], y=[x[f"activations_{side}"] / 1e3 for x in layers],
+                    name=_esc(data[side]["label"]), marker_color=COLORS[side],
+                    hovertemplate="%{x}: %{y:,.1f}K activations<extra></extra>")
+    fig.update_yaxes(title_text=ACT_AXIS)
+    fig.update_xaxes(title_text="layer")
+    return _layout(fig, "activations per layer (output elements, one image)", barmode="group",
+                   updatemenus=log_toggle(["yaxis"]))
+
+
+def cumulative_ops(data: dict) -> go.Figure:
+    """Multiply-adds summed along the network: where the two specs part ways."""
+    fig = go.Figure()
+    for side in ("a", "b"):
+        names, sums, total = [], [], 0
+        for x in data["layers"]:
+            if x[f"in_{side}"]:
+                total += x[f"ops_{side}"]
+                names.append(x["name"])
+                sums.append(total / 1e6)
+        fig.add_scatter(x=names, y=sums, mode="lines+markers", name=_esc(data[side]["label"]),
+                        line={"color": COLORS[side]}, hovertemplate="up to %{x}: %{y:,.1f}M ops<extra></extra>")
+    fig.update_yaxes(title_text="cumulative " + OPS_AXIS, rangemode="tozero")
+    fig.update_xaxes(title_text="layer", categoryorder="array", categoryarray=[x["name"] for x in data["layers"]])
+    return _layout(fig, "ops summed along the network (M multiply-adds)")
+
+
+# --- a study ---------------------------------------------------------------------------------
+
+COST = {"ops": ("ops (M multiply-adds)", 1e6), "params": ("params (M weights)", 1e6)}
+
+
+def trial_hover(t: dict) -> str:
+    """A candidate in a hover label: trial, kind, widths, depths, costs, accuracy."""
+    name, *_ = CATEGORY_STYLE.get(t["category"], (t["category"],))
+    acc = f"val top-1 {100 * t['val_top1']:.2f}%" if t["val_top1"] is not None else "not trained"
+    lines = [f"<b>trial {t['number']}</b>: {_esc(name)}", f"widths: {_esc(t['widths'])}",
+             f"depths: {_esc(t['depths_text'])}",
+             f"ops {t['ops'] / 1e6:,.1f}M, params {t['params'] / 1e6:,.3f}M" if t["ops"] is not None else "", acc]
+    if t["note"] and t["category"] not in ("reference", "over budget"):
+        lines.append(_esc(t["note"]))
+    return "<br>".join(x for x in lines if x)
+
+
+def pareto(data: dict, cost: str) -> go.Figure:
+    """Accuracy vs cost, one point per finished trial: trained candidates, the reference (a star),
+    pruned trials, over-budget ones (x, at 0: never trained); the Pareto front as a step line; the
+    budget as a dashed line."""
+    label, scale = COST[cost]
+    by_number = {t["number"]: t for t in data["trials"]}
+    fig = go.Figure()
+    finished = [by_number[n] for n in data["finished"]]
+    for category, (name, symbol, color, size) in CATEGORY_STYLE.items():
+        group = [t for t in finished if t["category"] == category and t[cost] is not None]
+        if not group:
+            continue
+        fig.add_scatter(
+            x=[t[cost] / scale for t in group], y=[100 * (t["val_top1"] or 0) for t in group], mode="markers",
+            name=name, marker={"symbol": symbol, "color": color, "size": size, "line": {"width": 1}},
+            customdata=[t["number"] for t in group], hovertext=[trial_hover(t) for t in group],
+            hovertemplate="%{hovertext}<extra></extra>",
+        )
+    front = [by_number[n] for n in data["fronts"][cost]]
+    if front:
+        fig.add_scatter(x=[t[cost] / scale for t in front], y=[100 * t["val_top1"] for t in front],
+                        mode="lines", line={"shape": "hv", "color": "#2ca02c", "width": 2}, name="Pareto front",
+                        hoverinfo="skip")
+    limit = data["budget"].get(cost)
+    if limit:
+        fig.add_vline(x=limit / scale, line={"dash": "dash", "color": "#d62728"},
+                      annotation={"text": f"budget {limit / scale:,.4g}M", "font": {"color": "#d62728"}},
+                      annotation_position="top left")
+    fig.update_xaxes(title_text=label, rangemode="tozero")
+    # Fixed, a little below 0: over-budget trials sit at 0 and would be cut in half by the axis.
+    fig.update_yaxes(title_text="validation top-1 accuracy (%)", range=[-4, 103])
+    return _layout(fig, f"accuracy vs {cost}: {len(finished)} finished trials, Pareto front in green",
+                   height=480, hovermode="closest")
+
+
+def history(data: dict) -> go.Figure:
+    """Accuracy per trial in order, with the best within-budget accuracy so far."""
+    h = data["history"]
+    by_number = {t["number"]: t for t in data["trials"]}
+    fig = go.Figure()
+    for category, (name, symbol, color, size) in CATEGORY_STYLE.items():
+        idx = [i for i, c in enumerate(h["categories"]) if c == category]
+        if idx:
+            fig.add_scatter(x=[h["numbers"][i] for i in idx], y=[100 * h["values"][i] for i in idx], mode="markers",
+                            name=name, marker={"symbol": symbol, "color": color, "size": min(size, 12)},
+                            hovertext=[trial_hover(by_number[h["numbers"][i]]) for i in idx],
+                            hovertemplate="%{hovertext}<extra></extra>")
+    fig.add_scatter(x=h["numbers"], y=[100 * b if b is not None else None for b in h["best"]], mode="lines",
+                    line={"shape": "hv", "color": "#2ca02c"}, name="best so far", hoverinfo="skip")
+    fig.update_xaxes(title_text="trial number")
+    fig.update_yaxes(title_text="validation top-1 accuracy (%)")
+    return _layout(fig, "optimization history (over-budget trials are not trained and not shown)",
+                   hovermode="closest")
+
+
+MAX_BARS = 15  # importances shown
+
+
+def importances(data: dict) -> go.Figure:
+    """The largest importances (up to MAX_BARS), largest at the top."""
+    values = data["importances"]["values"]
+    names = sorted(values, key=lambda n: -values[n])[:MAX_BARS][::-1]
+    fig = go.Figure(go.Bar(x=[values[n] for n in names], y=names, orientation="h", marker_color="#4c72b0",
+                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig.update_xaxes(title_text="importance for validation top-1 (fANOVA, sums to 1)", range=[0, 1])
+    fig.update_yaxes(title_text="parameter")
+    shown = f" (the {len(names)} largest of {len(values)})" if len(names) < len(values) else ""
+    fig.update_yaxes(automargin=True)  # parameter names such as inception4b.share_3x3 are long
+    return _layout(fig, f"hyperparameter importances{shown}", height=max(300, 120 + 28 * len(names)))
+
+
+def parallel(data: dict) -> go.Figure:
+    """Sampled parameters, costs and accuracy of the trained candidates, one line each."""
+    by_number = {t["number"]: t for t in data["trials"]}
+    trials = [by_number[n] for n in data["parallel"]["numbers"]]
+    dims = []
+    for p in data["parallel"]["params"]:
+        values = [t["sampled"][p] for t in trials]
+        if all(isinstance(v, (int, float)) for v in values):
+            dims.append({"label": p, "values": [float(v) for v in values]})
+        else:  # categorical: positions, labelled with the choices
+            choices = sorted({str(v) for v in values})
+            dims.append({"label": p, "values": [choices.index(str(v)) for v in values],
+                         "tickvals": list(range(len(choices))), "ticktext": choices})
+    dims += [{"label": "ops (M)", "values": [t["ops"] / 1e6 for t in trials]},
+             {"label": "params (M)", "values": [t["params"] / 1e6 for t in trials]},
+             {"label": "val top-1 (%)", "values": [100 * t["val_top1"] for t in trials]}]
+    fig = go.Figure(go.Parcoords(
+        dimensions=dims,
+        line={"color": [100 * t["val_top1"] for t in trials], "colorscale": "Viridis", "showscale": True,
+              "colorbar": {"title": {"text": "top-1 (%)"}}},
+    ))
+    p = data["parallel"]
+    shown = f"; the {len(p['params'])} most important of {p['of']} parameters" if len(p["params"]) < p["of"] else ""
+    return _layout(fig, f"parallel coordinates: {len(trials)} trained candidates (colour: val top-1 %){shown}",
+                   margin={"l": 70, "r": 90, "t": 110, "b": 40})
+
+
+def best_vs_base(data: dict) -> go.Figure:
+    """The best candidate's ops per layer beside the base spec's (linear/log toggle)."""
+    cmp = data["best_layers"]
+    layers = [x for x in cmp["layers"] if x["ops_a"] or x["ops_b"]]
+    fig = go.Figure()
+    for side, label in (("a", f"base ({_esc(cmp['a']['spec'])})"), ("b", f"best (trial {data['best']['number']})")):
+        fig.add_bar(x=[x["name"] for x in layers], y=[x[f"ops_{side}"] / 1e6 for x in layers], name=label,
+                    marker_color=COLORS[side], hovertemplate=f"{label}<br>%{{x}}: %{{y:,.2f}}M ops<extra></extra>")
+    fig.update_yaxes(title_text=OPS_AXIS)
+    fig.update_xaxes(title_text="layer")
+    ta, tb = cmp["a"]["total"]["ops"] / 1e6, cmp["b"]["total"]["ops"] / 1e6
+    return _layout(fig, f"best candidate vs base: ops per layer (total {tb:,.1f}M vs {ta:,.1f}M)",
+                   barmode="group", updatemenus=log_toggle(["yaxis"]))

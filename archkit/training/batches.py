@@ -1,0 +1,204 @@
+"""Batches for the training loop: normalized float tensors on the device, in a reproducible order.
+
+Every random choice (the epoch's order, each batch's crops and flips, each image's folder-path
+augmentation) is drawn from a generator seeded by (seed, epoch, batch, ...), never from a stream
+that depends on what ran before. So a run resumed at any step sees exactly the batches the
+uninterrupted run saw, and each process of a data-parallel run takes its own share of every batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import torch
+
+from . import augment
+from .data import Data, FolderSet, TensorSet
+from .errors import DataError
+
+EVAL_BATCH_FACTOR = 2  # evaluation keeps no activations for backward: larger batches fit
+
+
+def mix_seed(*parts: int) -> int:
+    """A 63-bit seed from integers, the same in every process and Python run (unlike hash())."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
+
+
+def generator(*parts: int) -> torch.Generator:
+    return torch.Generator().manual_seed(mix_seed(*parts))
+
+
+class Batches:
+    """Shared interface: `steps_per_epoch`, `epoch(epoch, start)` and `val()` yield (x, y) on the device.
+
+    `batch_size` is the global batch; with `world` processes each yields `batch_size // world` images.
+    """
+
+    def __init__(self, data: Data, *, batch_size: int, hw: tuple[int, int], device: torch.device,
+                 channels_last: bool, seed: int, rank: int = 0, world: int = 1):
+        if batch_size % world:
+            raise DataError(f"--batch-size {batch_size} must divide evenly among {world} processes")
+        self.data = data
+        self.batch_size = batch_size
+        self.local_batch = batch_size // world
+        self.hw = hw
+        self.device = device
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.seed = seed
+        self.rank = rank
+        self.world = world
+        self.steps_per_epoch = len(data.train) // batch_size
+        if self.steps_per_epoch < 1:
+            raise DataError(f"--batch-size {batch_size} is larger than the {len(data.train)} training images "
+                            f"of {data.source}")
+
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        """The permutation of training images for an epoch (the same in every process)."""
+        return torch.randperm(len(self.data.train), generator=generator(self.seed, epoch))
+
+    def local_indices(self, order: torch.Tensor, batch: int) -> torch.Tensor:
+        """This process's share of global batch `batch`."""
+        start = batch * self.batch_size + self.rank * self.local_batch
+        return order[start:start + self.local_batch]
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        raise NotImplementedError
+
+    def val(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        raise NotImplementedError
+
+
+class TensorBatches(Batches):
+    """An in-memory set held on the device as uint8; crops, flips, resizing and normalization run
+    there on whole batches."""
+
+    def __init__(self, data: Data, **kwargs):
+        super().__init__(data, **kwargs)
+        assert isinstance(data.train, TensorSet) and isinstance(data.val, TensorSet)
+        self.train_images = data.train.images.to(self.device)
+        self.train_labels = data.train.labels.to(self.device)
+        # Each process scores its own slice of the validation set; the counts are summed across them.
+        self.val_images = data.val.images[self.rank::self.world].to(self.device)
+        self.val_labels = data.val.labels[self.rank::self.world].to(self.device)
+        self.mean = torch.tensor(data.mean, device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(data.std, device=self.device).view(1, -1, 1, 1)
+        self.pad = augment.pad_for(tuple(self.train_images.shape[-2:]))
+
+    def _finish(self, x: torch.Tensor) -> torch.Tensor:
+        x = augment.resize(x.float().div_(255.0), self.hw)
+        return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+
+    def epoch(self, epoch: int, start: int = 0):
+        order = self.epoch_order(epoch)
+        for b in range(start, self.steps_per_epoch):
+            idx = self.local_indices(order, b).to(self.device)
+            g = generator(self.seed, epoch, b, self.rank)
+            x = augment.crop_flip(self.train_images[idx], self.pad, self.data.flip, g)
+            yield self._finish(x), self.train_labels[idx]
+
+    def val(self):
+        step = self.local_batch * EVAL_BATCH_FACTOR
+        for i in range(0, len(self.val_labels), step):
+            yield self._finish(self.val_images[i:i + step]), self.val_labels[i:i + step]
+
+
+class SeededSampler(torch.utils.data.Sampler):
+    """Yields (image index, sample seed) for this process's share of an epoch's batches from a start
+    batch on. `set_epoch` picks the epoch; the loader's persistent workers keep running."""
+
+    def __init__(self, batches: Batches):
+        self.batches = batches
+        self.epoch = 0
+        self.start = 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def __iter__(self):
+        b = self.batches
+        order = b.epoch_order(self.epoch)
+        for batch in range(self.start, b.steps_per_epoch):
+            for pos, index in enumerate(b.local_indices(order, batch).tolist()):
+                yield index, mix_seed(b.seed, self.epoch, batch, b.rank, pos)
+
+    def __len__(self) -> int:
+        return (self.batches.steps_per_epoch - self.start) * self.batches.local_batch
+
+
+class SeededTransform(torch.utils.data.Dataset):
+    """Applies a random transform with the torch RNG seeded per sample, so an image's augmentation
+    does not depend on which worker loads it or on what that worker loaded before."""
+
+    def __init__(self, dataset, transform):
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        index, seed = key
+        image, label = self.dataset[index]
+        # fork_rng: with no workers this runs in the training process, whose RNG drives dropout.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(image), label
+
+
+class Transformed(torch.utils.data.Dataset):
+    def __init__(self, dataset, transform):
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        image, label = self.dataset[index]
+        return self.transform(image), label
+
+
+class LoaderBatches(Batches):
+    """An image folder read by a DataLoader: worker processes decode and augment (the paper's crops and
+    photometric distortions); pinned memory makes the copy to a GPU asynchronous."""
+
+    def __init__(self, data: Data, *, workers: int, **kwargs):
+        super().__init__(data, **kwargs)
+        assert isinstance(data.train, FolderSet) and isinstance(data.val, FolderSet)
+        from torch.utils.data import DataLoader, Subset
+
+        channels = len(data.mean)
+        pin = self.device.type == "cuda"
+        train_tf = augment.paper_train_transform(self.hw, channels, data.mean, data.std)
+        self.sampler = SeededSampler(self)
+        self.train_loader = DataLoader(
+            SeededTransform(data.train.dataset, train_tf), batch_size=self.local_batch, sampler=self.sampler,
+            num_workers=workers, pin_memory=pin, persistent_workers=workers > 0,
+            prefetch_factor=4 if workers > 0 else None)
+        val_tf = augment.eval_transform(self.hw, channels, data.mean, data.std)
+        val_ds = Transformed(data.val.dataset, val_tf)
+        shard = list(range(self.rank, len(val_ds), self.world))
+        self.val_loader = DataLoader(Subset(val_ds, shard), batch_size=self.local_batch * EVAL_BATCH_FACTOR,
+                                     num_workers=workers, pin_memory=pin)
+
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor):
+        x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        return x, y.to(self.device, non_blocking=True)
+
+    def epoch(self, epoch: int, start: int = 0):
+        self.sampler.set_epoch(epoch, start)
+        for x, y in self.train_loader:
+            yield self._to_device(x, y)
+
+    def val(self):
+        for x, y in self.val_loader:
+            yield self._to_device(x, y)
+
+
+def make_batches(data: Data, *, workers: int, **kwargs) -> Batches:
+    """TensorBatches for in-memory sets, LoaderBatches for image folders."""
+    if data.in_memory:
+        return TensorBatches(data, **kwargs)
+    return LoaderBatches(data, workers=workers, **kwargs)

@@ -1,0 +1,146 @@
+"""The `archkit train` and `archkit bench train` commands (registered in archkit/cli.py).
+
+Only typer and the standard library at the top: torch loads when a command runs.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+class Schedule(str, Enum):
+    paper = "paper"
+    cosine = "cosine"
+    onecycle = "onecycle"
+    constant = "constant"
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+def _value(option):
+    return option.value if isinstance(option, Enum) else option
+
+
+def train(
+    spec: Annotated[str, typer.Argument(help="A built-in spec name or a YAML spec file.")],
+    data: Annotated[str | None, typer.Option(
+        help="digits (default), synthetic, cifar10:ROOT, cifar100:ROOT or imagefolder:PATH.",
+        show_default=False)] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs to train (default: 10).",
+                                               show_default=False)] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Optimizer steps to train (instead of --epochs).",
+                                              show_default=False)] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        min=1, help="Global batch size, split among --nproc processes (default: 64).", show_default=False)] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (default: 0.05).", show_default=False)] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Weight decay of conv and linear weights "
+                                                            "(default: 5e-4).", show_default=False)] = None,
+    schedule: Annotated[Schedule | None, typer.Option(
+        help="paper: lr down 4% every 8 epochs; cosine; onecycle; constant (default: cosine).",
+        show_default=False)] = None,
+    warmup_epochs: Annotated[float | None, typer.Option(
+        "--warmup-epochs", "--warmup", help="Linear learning-rate warm-up, in epochs (default: 1).",
+        show_default=False)] = None,
+    label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing (default: 0).",
+                                                          show_default=False)] = None,
+    precision: Annotated[Precision | None, typer.Option(
+        help="auto: bf16 autocast on GPUs and on CPUs with native bf16 (AVX-512-BF16/AMX), else fp32 "
+             "(default: auto).", show_default=False)] = None,
+    channels_last: Annotated[bool | None, typer.Option(
+        "--channels-last/--no-channels-last", help="Channels-last memory format (default: on).",
+        show_default=False)] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (minutes to compile on a "
+                                                             "CPU; pays off on long GPU runs).")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed of weights, order, augmentation (default: 0).",
+                                             show_default=False)] = None,
+    val_fraction: Annotated[float | None, typer.Option(
+        help="Held-out share when the data has no validation split (default: 0.2).", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(min=0, help="Loader processes for image folders.",
+                                                show_default=False)] = None,
+    download: Annotated[bool, typer.Option("--download", help="Fetch CIFAR into ROOT when it is missing.")] = False,
+    checkpoint: Annotated[Path | None, typer.Option(help="Write checkpoints to this folder (each epoch, and at "
+                                                          "the end).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run checkpointed in this folder.")] = None,
+    metrics_out: Annotated[Path | None, typer.Option(help="Write the result as JSON to this file.")] = None,
+    nproc: Annotated[int, typer.Option(min=1, help="Data-parallel processes on this machine (DDP).")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-epoch lines.")] = False,
+) -> None:
+    """Train a spec on a data set and report held-out top-1/top-5 accuracy and throughput.
+
+    Examples: `archkit train googlenet-32 --data digits --epochs 10 --metrics-out runs/d.json`;
+    `archkit train googlenet --data imagefolder:~/imagenet --schedule paper --checkpoint runs/g`, then
+    `--resume runs/g` to continue. Multi-GPU: `torchrun --nproc-per-node 8 -m archkit train ...`.
+    """
+    from ..cli import UserError, fail
+    from ..spec import load_spec
+    from . import DivergedError, TrainError
+    from . import train as run_training
+
+    loaded = load_spec(spec)
+    try:
+        result = run_training(
+            loaded, data, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+            schedule=_value(schedule), warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
+            precision=_value(precision), channels_last=channels_last, compile=compile or None, seed=seed,
+            val_fraction=val_fraction, workers=workers, download=download or None, device=device,
+            checkpoint=checkpoint, resume=resume, metrics_out=metrics_out, nproc=nproc, progress=not quiet)
+    except DivergedError as exc:
+        raise fail(str(exc), 1) from None
+    except TrainError as exc:
+        raise UserError(str(exc)) from None
+    if _is_main():
+        typer.echo(f"{result.spec} on {result.data}: val top-1 {result.val_top1:.4f}, top-5 {result.val_top5:.4f} "
+                   f"after {result.epochs:g} epochs ({result.steps} steps) in {result.seconds:.1f}s; "
+                   f"{result.train_images_per_s:.1f} img/s ({result.device}, {result.precision})")
+        if metrics_out is not None:
+            typer.echo(f"wrote {metrics_out}", err=True)
+
+
+def _is_main() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def bench_train(
+    steps: Annotated[int, typer.Option(min=1, help="Timed steps of each loop, per model.")] = 6,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed steps of each loop first.")] = 2,
+    models: Annotated[str, typer.Option(
+        help="Comma-separated cases: googlenet-32, googlenet.")] = "googlenet-32,googlenet",
+    batch_32: Annotated[int, typer.Option("--batch-32", min=1, help="Batch of googlenet-32 (32x32).")] = 128,
+    batch_224: Annotated[int | None, typer.Option(
+        "--batch-224", min=1, help="Batch of googlenet (224x224) (default: 16 on a CPU, 128 on a GPU).",
+        show_default=False)] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    compile: Annotated[bool | None, typer.Option(
+        "--compile/--no-compile", help="torch.compile archkit's loop (default: on a GPU only).",
+        show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
+) -> None:
+    """Training img/s: archkit's engine vs a plain fp32 eager PyTorch loop on the same model and batch,
+    and vs torchvision's googlenet at the same input, in one run (interleaved, so load on the machine
+    affects every loop alike)."""
+    from ..bench.train_bench import CASES, print_results, run
+    from ..cli import UserError, write_output
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    unknown = [m for m in names if m not in CASES]
+    if unknown or not names:
+        raise UserError(f"--models must name some of {', '.join(CASES)}, but got {models!r}")
+    results = run(names, steps=steps, warmup=warmup, batch_32=batch_32, batch_224=batch_224, device=device,
+                  compile=compile)
+    print_results(results)
+    if output is not None:
+        import json
+
+        write_output(json.dumps(results, indent=2) + "\n", output)

@@ -1,0 +1,345 @@
+"""Data sets for training: parse `--data`, check the files, load the images and the seeded split.
+
+Sources (the `--data` value):
+- `digits`: scikit-learn's bundled handwritten digits, 1,797 real 8x8 gray images, 10 classes.
+- `cifar10:ROOT`, `cifar100:ROOT`: torchvision's CIFAR python format (`cifar-10-batches-py/`,
+  `cifar-100-python/`) under ROOT; the official train/test split (test is the validation set).
+- `imagefolder:PATH`: torchvision's ImageFolder layout, PATH/train/CLASS/*.png and PATH/val/CLASS/*,
+  or PATH/CLASS/* split by a seeded draw.
+- `synthetic`: random images of the spec's input shape and random labels (for throughput only).
+
+Small sets become uint8 tensors at their own resolution (`TensorSet`); the batch pipeline puts them
+on the device and augments and resizes there. Image folders stay on disk (`FolderSet`) and go
+through a DataLoader with workers. Every failure here is a one-line `DataError`.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import DataError
+
+KINDS = ("digits", "synthetic", "cifar10", "cifar100", "imagefolder")
+# The held-out split does not follow --seed, so runs with different seeds are scored on the same images.
+SPLIT_SEED = 0
+# ImageNet statistics (torchvision's), for image folders whose statistics are not computed.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SYNTHETIC_VAL = 256
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A parsed `--data` value: the kind and, for file-backed kinds, the folder (user-expanded)."""
+
+    kind: str
+    root: Path | None = None
+
+    def __str__(self) -> str:
+        return self.kind if self.root is None else f"{self.kind}:{self.root}"
+
+
+@dataclass
+class TensorSet:
+    """Images as uint8 (N, C, H, W) at their own resolution, channels already the spec's; labels int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class FolderSet:
+    """A torch Dataset of (PIL image, label) pairs read from disk when asked."""
+
+    dataset: torch.utils.data.Dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+
+@dataclass
+class Data:
+    """A loaded data set: train and validation splits, class count, normalization, augmentation kind.
+
+    `flip` says whether a horizontal flip keeps the label (not for digits: a flipped 3 is no digit).
+    `mean`/`std` are per channel on the 0-1 scale.
+    """
+
+    source: DataSource
+    classes: int
+    train: TensorSet | FolderSet
+    val: TensorSet | FolderSet
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    flip: bool
+
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self.train, TensorSet)
+
+
+def parse_data(text: str) -> DataSource:
+    """`digits` | `synthetic` | `cifar10:ROOT` | `cifar100:ROOT` | `imagefolder:PATH` -> DataSource."""
+    kind, sep, rest = text.partition(":")
+    kind = kind.strip().lower()
+    if kind not in KINDS:
+        raise DataError(f"unknown data {text!r}: use digits, synthetic, cifar10:ROOT, cifar100:ROOT "
+                        f"or imagefolder:PATH")
+    if kind in ("digits", "synthetic"):
+        if sep:
+            raise DataError(f"{kind} takes no folder, but got {text!r}")
+        return DataSource(kind)
+    if not rest.strip():
+        raise DataError(f"{kind} needs a folder: {kind}:ROOT, but got {text!r}")
+    return DataSource(kind, Path(rest.strip()).expanduser())
+
+
+def load_data(source: DataSource, *, channels: int, hw: tuple[int, int], classes: int,
+              val_fraction: float, batch_size: int, download: bool = False) -> Data:
+    """Load a source for a spec with `channels` input channels and input size `hw`.
+
+    `classes` and `batch_size` only shape the synthetic set (its labels and its size).
+    """
+    if source.kind == "digits":
+        return _digits(source, channels, val_fraction)
+    if source.kind == "synthetic":
+        return _synthetic(source, channels, hw, classes, batch_size)
+    if source.kind in CIFAR:
+        return _cifar(source, channels, download)
+    return _imagefolder(source, channels, val_fraction)
+
+
+# --- digits ----------------------------------------------------------------------------------
+
+
+def _digits(source: DataSource, channels: int, val_fraction: float) -> Data:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    # 0..16 gray levels -> 0..255 so every in-memory set is uint8 on the same scale.
+    images = torch.from_numpy(bunch.images).mul(255.0 / 16.0).round().to(torch.uint8).unsqueeze(1)
+    labels = torch.from_numpy(bunch.target).long()
+    images = match_channels(images, channels, str(source))
+    train, val = seeded_split(len(labels), val_fraction)
+    train_set = TensorSet(images[train], labels[train])
+    mean, std = channel_stats(train_set.images)
+    return Data(source, 10, train_set, TensorSet(images[val], labels[val]), mean, std, flip=False)
+
+
+# --- synthetic -------------------------------------------------------------------------------
+
+
+def _synthetic(source: DataSource, channels: int, hw: tuple[int, int], classes: int, batch_size: int) -> Data:
+    g = torch.Generator().manual_seed(SPLIT_SEED)
+    n_train = max(512, 2 * batch_size)
+
+    def make(n: int) -> TensorSet:
+        images = torch.randint(0, 256, (n, channels, *hw), generator=g, dtype=torch.uint8)
+        return TensorSet(images, torch.randint(0, classes, (n,), generator=g))
+
+    train = make(n_train)
+    mean, std = channel_stats(train.images)
+    return Data(source, classes, train, make(SYNTHETIC_VAL), mean, std, flip=True)
+
+
+# --- CIFAR -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CifarLayout:
+    folder: str
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+    label_key: str
+    meta: str
+    names_key: str
+    classes: int
+
+
+CIFAR = {
+    "cifar10": CifarLayout("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",),
+                           "labels", "batches.meta", "label_names", 10),
+    "cifar100": CifarLayout("cifar-100-python", ("train",), ("test",), "fine_labels", "meta",
+                            "fine_label_names", 100),
+}
+
+
+def cifar_folder(source: DataSource) -> Path:
+    """The folder holding the batch files: ROOT/cifar-10-batches-py (torchvision's `root`) or ROOT itself."""
+    layout = CIFAR[source.kind]
+    root = source.root
+    assert root is not None
+    if (root / layout.folder).is_dir():
+        return root / layout.folder
+    if (root / layout.meta).is_file():
+        return root
+    return root / layout.folder
+
+
+def _cifar(source: DataSource, channels: int, download: bool) -> Data:
+    layout = CIFAR[source.kind]
+    root = source.root
+    assert root is not None
+    folder = cifar_folder(source)
+    if not folder.is_dir() and download:
+        _download_cifar(source)
+        folder = cifar_folder(source)
+    if not root.exists():
+        raise DataError(f"{source}: no such folder{'' if download else ' (add --download to fetch it)'}")
+    if not folder.is_dir():
+        raise DataError(f"{source}: no {layout.folder}/ folder (torchvision's python format) in {root}")
+    for name in (*layout.train, *layout.test, layout.meta):
+        if not (folder / name).is_file():
+            raise DataError(f"{source}: {folder / name} is missing (expected torchvision's {layout.folder} files)")
+    names = _unpickle(folder / layout.meta, source).get(layout.names_key)
+    classes = len(names) if isinstance(names, list) and names else layout.classes
+    train = _cifar_batches(folder, layout.train, layout.label_key, classes, source)
+    val = _cifar_batches(folder, layout.test, layout.label_key, classes, source)
+    train.images = match_channels(train.images, channels, str(source))
+    val.images = match_channels(val.images, channels, str(source))
+    mean, std = channel_stats(train.images)
+    return Data(source, classes, train, val, mean, std, flip=True)
+
+
+def _download_cifar(source: DataSource) -> None:
+    from torchvision.datasets import CIFAR10, CIFAR100
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    cls = CIFAR10 if source.kind == "cifar10" else CIFAR100
+    try:
+        download_and_extract_archive(cls.url, str(source.root), filename=cls.filename, md5=cls.tgz_md5)
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad checksum a RuntimeError
+        raise DataError(f"{source}: download failed: {exc}") from None
+
+
+def _unpickle(path: Path, source: DataSource) -> dict:
+    try:
+        with open(path, "rb") as f:
+            # The files were pickled by Python 2: keys and strings come back as bytes.
+            data = pickle.load(f, encoding="bytes")
+    except Exception as exc:  # any unpickling failure means "not this format"
+        raise DataError(f"{source}: {path} is not a CIFAR python pickle ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{source}: {path} is not a CIFAR python pickle (a {type(data).__name__}, not a dict)")
+    return {(k.decode() if isinstance(k, bytes) else k): _decode(v) for k, v in data.items()}
+
+
+def _decode(value):
+    if isinstance(value, list):
+        return [v.decode() if isinstance(v, bytes) else v for v in value]
+    return value
+
+
+def _cifar_batches(folder: Path, names: tuple[str, ...], label_key: str, classes: int,
+                   source: DataSource) -> TensorSet:
+    images, labels = [], []
+    for name in names:
+        batch = _unpickle(folder / name, source)
+        data, lab = batch.get("data"), batch.get(label_key)
+        shape = getattr(data, "shape", None)
+        if shape is None or len(shape) != 2 or shape[1] != 3 * 32 * 32 or not isinstance(lab, list):
+            raise DataError(f"{source}: {folder / name} has no 'data' of shape (N, 3072) and '{label_key}' list "
+                            f"(got data shape {shape})")
+        if len(lab) != shape[0]:
+            raise DataError(f"{source}: {folder / name} has {shape[0]} images but {len(lab)} labels")
+        # Rows are the R, G and B planes of a 32x32 image, one after the other.
+        images.append(torch.as_tensor(data, dtype=torch.uint8).reshape(-1, 3, 32, 32))
+        labels.append(torch.as_tensor(lab, dtype=torch.long))
+    labels_t = torch.cat(labels)
+    if len(labels_t) and (labels_t.min() < 0 or labels_t.max() >= classes):
+        raise DataError(f"{source}: labels must be in [0, {classes}), but got {labels_t.min()}..{labels_t.max()}")
+    return TensorSet(torch.cat(images), labels_t)
+
+
+# --- image folders ---------------------------------------------------------------------------
+
+
+def _imagefolder(source: DataSource, channels: int, val_fraction: float) -> Data:
+    from torchvision.datasets import ImageFolder
+
+    root = source.root
+    assert root is not None
+    if not root.is_dir():
+        raise DataError(f"{source}: no such folder")
+    if channels not in (1, 3):
+        raise DataError(f"{source}: image folders give 1 or 3 channels, but the spec's input has {channels}")
+
+    def open_folder(path: Path) -> ImageFolder:
+        try:
+            return ImageFolder(str(path))
+        except (FileNotFoundError, OSError) as exc:
+            raise DataError(f"{source}: {exc}".rstrip()) from None
+
+    if (root / "train").is_dir():
+        train_ds = open_folder(root / "train")
+        if (root / "val").is_dir():
+            val_ds = open_folder(root / "val")
+            if val_ds.classes != train_ds.classes:
+                raise DataError(f"{source}: train/ and val/ have different class folders "
+                                f"({len(train_ds.classes)} vs {len(val_ds.classes)})")
+            train_set, val_set = FolderSet(train_ds), FolderSet(val_ds)
+        else:
+            train_set, val_set = _split_folder(train_ds, val_fraction, source)
+        n_classes = len(train_ds.classes)
+    else:
+        ds = open_folder(root)
+        train_set, val_set = _split_folder(ds, val_fraction, source)
+        n_classes = len(ds.classes)
+    mean = IMAGENET_MEAN if channels == 3 else (sum(IMAGENET_MEAN) / 3,)
+    std = IMAGENET_STD if channels == 3 else (sum(IMAGENET_STD) / 3,)
+    return Data(source, n_classes, train_set, val_set, mean, std, flip=True)
+
+
+def _split_folder(ds, val_fraction: float, source: DataSource) -> tuple[FolderSet, FolderSet]:
+    from torch.utils.data import Subset
+
+    if len(ds) < 2:
+        raise DataError(f"{source}: {len(ds)} image(s); a seeded train/val split needs at least 2")
+    train, val = seeded_split(len(ds), val_fraction)
+    return FolderSet(Subset(ds, train.tolist())), FolderSet(Subset(ds, val.tolist()))
+
+
+# --- shared helpers --------------------------------------------------------------------------
+
+
+def seeded_split(n: int, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, val indices): a fixed-seed permutation, the first round(n*fraction) held out
+    (at least one image each side)."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    n_val = min(n - 1, max(1, round(n * val_fraction)))
+    return perm[n_val:], perm[:n_val]
+
+
+def match_channels(images: torch.Tensor, channels: int, what: str) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> the spec's channel count: gray is repeated, RGB -> gray by luminance."""
+    have = images.shape[1]
+    if have == channels:
+        return images
+    if have == 1:
+        return images.expand(-1, channels, -1, -1).contiguous()
+    if have == 3 and channels == 1:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    raise DataError(f"{what}: images have {have} channels, but the spec's input has {channels}")
+
+
+def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images on the 0-1 scale, in chunks (CIFAR as float is 600 MB)."""
+    c = images.shape[1]
+    total = torch.zeros(c, dtype=torch.float64)
+    squares = torch.zeros(c, dtype=torch.float64)
+    for start in range(0, len(images), chunk):
+        x = images[start:start + chunk].to(torch.float64) / 255.0
+        total += x.sum(dim=(0, 2, 3))
+        squares += (x * x).sum(dim=(0, 2, 3))
+    count = max(1, images.numel() // c)
+    mean = total / count
+    std = (squares / count - mean * mean).clamp_min(1e-12).sqrt()
+    return tuple(float(m) for m in mean), tuple(max(float(s), 1e-3) for s in std)

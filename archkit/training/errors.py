@@ -1,0 +1,36 @@
+"""Errors of training, each one line with the bad value in it. None of them needs torch to import.
+
+The CLI prints `DataError`, `ConfigError`, `ResumeError` and `DoesNotFitError` as one line and exits
+with status 2 (the user can fix the input); `DivergedError` exits with 1 (the run itself failed).
+"""
+
+from __future__ import annotations
+
+
+class TrainError(ValueError):
+    """Base class of the errors `archkit.train` raises before or during a run."""
+
+
+class DataError(TrainError):
+    """A `--data` value that cannot be used: unknown kind, missing folder, wrong layout."""
+
+
+class ConfigError(TrainError):
+    """A training option out of range or inconsistent with another (e.g. --steps with --epochs)."""
+
+
+class ResumeError(TrainError):
+    """A checkpoint that is missing, unreadable, or from a different spec, data set or setting."""
+
+
+class DoesNotFitError(TrainError):
+    """The memory guard's refusal: the estimated training memory exceeds what the device has free."""
+
+
+class DivergedError(TrainError):
+    """The loss became NaN or infinite; names the epoch and step where it first did."""
+
+    def __init__(self, message: str, epoch: int, step: int):
+        self.epoch = epoch
+        self.step = step
+        super().__init__(message)

@@ -1,0 +1,49 @@
+"""`TrainResult`: what `archkit.train` returns and `--metrics-out` writes. No torch here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class TrainResult:
+    """The outcome of a run. Accuracies are fractions (0-1) on the held-out split; `epochs` counts
+    completed epochs (fractional when the run stopped mid-epoch); `seconds` is training wall time,
+    earlier sessions of a resumed run included; `train_images_per_s` is the steady state of this
+    session (its first steps, which include warm-up work such as compilation, are left out).
+
+    `model` is the trained module (on the CPU after a multi-process run); it is not serialized.
+    """
+
+    spec: str
+    data: str
+    classes: int
+    val_top1: float
+    val_top5: float
+    val_loss: float
+    train_images_per_s: float
+    seconds: float
+    epochs: float
+    steps: int
+    batch_size: int
+    device: str
+    precision: str
+    world_size: int
+    config: dict[str, Any]
+    history: list[dict[str, Any]]
+    model: Any = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        # Not dataclasses.asdict: it would deep-copy the model.
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def write_json(self, path: str | Path) -> None:
+        from ..util.files import atomic_write_text
+
+        atomic_write_text(path, self.to_json())
