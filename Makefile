@@ -16,9 +16,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
+# The main job on the bundled defaults: Table 1 regenerated and compared with the paper, a short
+# search on digits (resumes if run again), and the reports.
 demo: install
 	$(BIN)/archkit profile googlenet
 	$(BIN)/archkit profile googlenet --compare paper
+	$(BIN)/archkit search studies/demo.yaml
+	$(BIN)/archkit report demo -o reports/demo.html
+	$(BIN)/archkit profile googlenet --format html -o reports/googlenet.html
+	@echo "reports written: reports/demo.html reports/googlenet.html"
 
 # The browser tests drive Debian's Chromium and the concurrency tests start a throwaway PostgreSQL
 # cluster. Install them when missing and we can (root with apt, as on CI); otherwise the tests that
@@ -41,6 +47,8 @@ test: install system-deps
 
 bench: install
 	$(BIN)/archkit bench profile
+	$(BIN)/archkit bench train
+	$(BIN)/archkit bench search
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

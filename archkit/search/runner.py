@@ -253,7 +253,7 @@ def worker_env(index: int, workers: int) -> dict[str, str]:
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
     threads = max(1, (os.cpu_count() or 1) // workers)
-    env["OMP_NUM_THREADS"] = env["ARCHKIT_NUM_THREADS"] = str(threads)
+    env["OMP_NUM_THREADS"] = str(threads)  # torch takes its intra-op thread count from it
     return env
 
 

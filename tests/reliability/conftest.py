@@ -68,7 +68,7 @@ def archkit_cmd(*args: str) -> list[str]:
 
 def child_env() -> dict[str, str]:
     # One thread per process: the workers share two cores, and tests must not oversubscribe them.
-    return dict(os.environ, OMP_NUM_THREADS="1", ARCHKIT_NUM_THREADS="1", COLUMNS="200")
+    return dict(os.environ, OMP_NUM_THREADS="1", COLUMNS="200")
 
 
 def _initdb() -> Path:
