@@ -4,11 +4,25 @@ Sampled parameters -> a spec (pure function) -> analytic profile (budget check, 
 -> training (only within the budget) -> results in Optuna storage.
 """
 
-from .budget import Measured, fill_budget, measure
-from .config import LoadedConfig, SearchConfig, load_search_config
-from .export import export
-from .numbers import format_count, parse_count
-from .space import candidate, stages_of
+from __future__ import annotations
+
+import importlib
+
+# Loaded on first use (PEP 562): `archkit profile` imports the CLI, which names the search
+# commands, and should not pay for the search's models.
+_WHERE = {
+    "Measured": "budget", "fill_budget": "budget", "measure": "budget",
+    "LoadedConfig": "config", "SearchConfig": "config", "load_search_config": "config",
+    "export": "export", "format_count": "numbers", "parse_count": "numbers",
+    "candidate": "space", "stages_of": "space",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "LoadedConfig",
@@ -29,6 +43,7 @@ __all__ = [
 def search(config, *, storage: str | None = None, study: str | None = None, overrides: dict | None = None,
            progress: bool = False, train=None):
     """Run (or resume) the search of a config file in this process; returns a `RunSummary`."""
+    from .config import load_search_config
     from .runner import resolve_location, run_worker
 
     loaded = load_search_config(config, overrides)
