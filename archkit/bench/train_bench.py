@@ -96,7 +96,7 @@ def machine(device) -> dict:
 
     info = {"python": platform.python_version(), "torch": torch.__version__, "device": str(device),
             "cpu": _cpu_name(), "cores": _cores(), "threads": torch.get_num_threads(),
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "load_average": _load()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -111,6 +111,16 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _load() -> float | None:
+    """The 1-minute load average: other work on the machine slows every loop (and widens the spread)."""
+    import os
+
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
 
 
 def _cores() -> int:
@@ -165,6 +175,7 @@ def run(names: list[str], *, steps: int = 6, warmup: int = 2, batch_32: int = 12
             }
         results["cases"].append(case)
         del loops, engine
+    results["machine"]["load_average_after"] = _load()
     return results
 
 
@@ -175,24 +186,29 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
+def loop_label(key: str, loop: dict) -> str:
+    """'archkit bf16 cl compile', 'plain fp32', 'torchvision fp32'."""
+    words = [key, loop["precision"]]
+    words += ["cl"] if loop["channels_last"] else []
+    words += ["compile"] if loop["compile"] else []
+    return " ".join(words)
+
+
 def print_results(results: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
     m = results["machine"]
     where = m.get("gpu") or f"{m['cpu']}, {m['threads']} threads"
-    table = Table(title=f"training img/s — {where}, torch {m['torch']}, {m['date']} "
-                        f"(median of {results['steps']} interleaved steps)")
-    for col in ("model", "input", "batch", "loop", "precision", "img/s", "best img/s", "vs plain"):
-        table.add_column(col, justify="right" if col in ("batch", "img/s", "best img/s", "vs plain") else "left")
-    labels = {"archkit": "archkit engine", "plain": "plain fp32 eager", "torchvision": "torchvision googlenet"}
+    table = Table(title=f"training img/s: {where}, torch {m['torch']}, {m['date']}",
+                  caption=f"median (and best) of {results['steps']} steps per loop, the loops interleaved; "
+                          f"cl = channels_last; load average {m.get('load_average')} before, "
+                          f"{m.get('load_average_after')} after on {m['cores']} cores")
+    for col in ("model", "input", "batch", "loop", "img/s", "best", "vs plain"):
+        table.add_column(col, justify="left" if col in ("model", "input", "loop") else "right")
     for case in results["cases"]:
         for key, loop in case["loops"].items():
-            extras = [x for x in ("channels_last" if loop["channels_last"] else "",
-                                  "compile" if loop["compile"] else "") if x]
             table.add_row(case["spec"] if key == "archkit" else "", "x".join(map(str, case["input"])),
-                          str(case["batch"]), labels[key], loop["precision"] + (f" ({', '.join(extras)})" if extras
-                                                                                 else ""),
-                          f"{loop['images_per_s']:.1f}", f"{loop['best_images_per_s']:.1f}",
-                          f"{loop['speedup_vs_plain']:.2f}x")
+                          str(case["batch"]), loop_label(key, loop), f"{loop['images_per_s']:.1f}",
+                          f"{loop['best_images_per_s']:.1f}", f"{loop['speedup_vs_plain']:.2f}x")
     Console().print(table)

@@ -103,10 +103,12 @@ def run(spec: Spec, config: TrainConfig, options: RunOptions, saved: dict | None
 def _train(spec: Spec, data, config: TrainConfig, options: RunOptions, saved: dict | None, info: ddp.DistInfo,
            device: torch.device, precision: str) -> TrainResult:
     torch.manual_seed(mix_seed(config.seed, info.rank, DROPOUT_STREAM))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest conv algorithms once
     model = build(spec, seed=config.seed).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    batches = make_batches(data, workers=_workers(config, device), batch_size=config.batch_size, hw=spec.input.hw,
+    batches = make_batches(data, workers=_workers(config, info), batch_size=config.batch_size, hw=spec.input.hw,
                            device=device, channels_last=config.channels_last, seed=config.seed, rank=info.rank,
                            world=info.world)
     spe = batches.steps_per_epoch
@@ -153,10 +155,11 @@ def _train(spec: Spec, data, config: TrainConfig, options: RunOptions, saved: di
     return result
 
 
-def _workers(config: TrainConfig, device: torch.device) -> int:
+def _workers(config: TrainConfig, info: ddp.DistInfo) -> int:
+    """Loader processes for image folders: up to 8, the machine's cores shared among its processes."""
     if config.workers is not None:
         return config.workers
-    return min(8, os.cpu_count() or 1)
+    return max(1, min(8, (os.cpu_count() or 1) // info.local_world))
 
 
 def run_worker(spec: Spec, config: TrainConfig, options: RunOptions, saved: dict | None) -> dict:

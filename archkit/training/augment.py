@@ -12,18 +12,23 @@ import torch
 import torch.nn.functional as F
 
 
-def crop_flip(x: torch.Tensor, pad: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+def crop_flip(x: torch.Tensor, pad: int, flip: bool, generator: torch.Generator, first: int = 0,
+              total: int | None = None) -> torch.Tensor:
     """Random crops of a zero-padded batch (N, C, H, W) back to (H, W), each image mirrored with
     probability 1/2 when `flip`. The random draws come from `generator` (a CPU generator, so the
     draws are the same on every device); the gather runs where `x` is.
 
+    `x` may be the share [first, first + N) of a global batch of `total` images: the draws are made
+    for the whole batch and sliced, so every image gets the same crop whatever the process count.
     The result is a view in channels-last order (N, H, W, C in memory), which is what the model
     wants when it runs channels_last.
     """
     n, _, h, w = x.shape
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    mirror = torch.rand(n, generator=generator) < 0.5 if flip else torch.zeros(n, dtype=torch.bool)
+    total = n if total is None else total
+    share = slice(first, first + n)
+    dy = torch.randint(0, 2 * pad + 1, (total,), generator=generator)[share]
+    dx = torch.randint(0, 2 * pad + 1, (total,), generator=generator)[share]
+    mirror = (torch.rand(total, generator=generator)[share] < 0.5) if flip else torch.zeros(n, dtype=torch.bool)
     ar_h, ar_w = torch.arange(h), torch.arange(w)
     rows = dy[:, None] + ar_h  # (N, H)
     # A mirrored image reads its columns right to left: the flip is folded into the same gather.

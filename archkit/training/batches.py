@@ -3,7 +3,8 @@
 Every random choice (the epoch's order, each batch's crops and flips, each image's folder-path
 augmentation) is drawn from a generator seeded by (seed, epoch, batch, ...), never from a stream
 that depends on what ran before. So a run resumed at any step sees exactly the batches the
-uninterrupted run saw, and each process of a data-parallel run takes its own share of every batch.
+uninterrupted run saw, and the processes of a data-parallel run split every global batch between
+them, each image augmented as a single process would have augmented it.
 """
 
 from __future__ import annotations
@@ -94,8 +95,9 @@ class TensorBatches(Batches):
         order = self.epoch_order(epoch)
         for b in range(start, self.steps_per_epoch):
             idx = self.local_indices(order, b).to(self.device)
-            g = generator(self.seed, epoch, b, self.rank)
-            x = augment.crop_flip(self.train_images[idx], self.pad, self.data.flip, g)
+            g = generator(self.seed, epoch, b)
+            x = augment.crop_flip(self.train_images[idx], self.pad, self.data.flip, g,
+                                  first=self.rank * self.local_batch, total=self.batch_size)
             yield self._finish(x), self.train_labels[idx]
 
     def val(self):
@@ -120,8 +122,9 @@ class SeededSampler(torch.utils.data.Sampler):
         b = self.batches
         order = b.epoch_order(self.epoch)
         for batch in range(self.start, b.steps_per_epoch):
-            for pos, index in enumerate(b.local_indices(order, batch).tolist()):
-                yield index, mix_seed(b.seed, self.epoch, batch, b.rank, pos)
+            first = b.rank * b.local_batch  # seeds follow the position in the global batch
+            for pos, index in enumerate(b.local_indices(order, batch).tolist(), start=first):
+                yield index, mix_seed(b.seed, self.epoch, batch, pos)
 
     def __len__(self) -> int:
         return (self.batches.steps_per_epoch - self.start) * self.batches.local_batch

@@ -19,6 +19,7 @@ from . import ddp
 from .batches import Batches
 from .config import TrainConfig
 from .errors import DivergedError
+from .fastops import accelerate
 from .precision import autocast, grad_scaler
 from .progress import Quiet
 from .schedule import lr_at
@@ -43,11 +44,13 @@ def training_loss(output, target: torch.Tensor, aux_weights, label_smoothing: fl
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
     """SGD with momentum; weight decay on conv and linear weights only: decaying batch-norm scales and
-    biases pulls them toward zero without regularizing anything."""
+    biases pulls them toward zero without regularizing anything. The fused implementation updates
+    all parameters in one kernel instead of a few small ops per parameter tensor."""
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in model.parameters())
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, fused=fused or None)
 
 
 def topk_correct(logits: torch.Tensor, target: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,7 +102,8 @@ class Timer:
 
 class Engine:
     """Trains `model` on `batches` for a number of steps. `model` is the plain module (its state is
-    what checkpoints hold); compilation and DistributedDataParallel wrap it for the forward pass."""
+    what checkpoints hold); compilation and DistributedDataParallel wrap it for the forward pass.
+    Slow modules in it are replaced by faster equivalents (`fastops.accelerate`)."""
 
     def __init__(self, model: nn.Module, batches: Batches, config: TrainConfig, *, device: torch.device,
                  precision: str, total_steps: int, info: ddp.DistInfo = ddp.DistInfo(), progress=None):
@@ -116,9 +120,10 @@ class Engine:
         self.scaler = grad_scaler(device, precision)
         self.step = 0
         self.history: list[dict] = []
-        self.seconds = 0.0  # training wall time, earlier sessions included
+        self.seconds = 0.0  # wall time of training and evaluation, earlier sessions included
         self.epoch_sums = dict(EMPTY_SUMS)  # train loss and top-1 of the epoch so far
         self.warmup_steps = round(config.warmup_epochs * batches.steps_per_epoch)
+        accelerate(model)  # same function, faster kernels (LRN); parameters and state dict unchanged
         forward = model
         if info.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -235,18 +240,20 @@ class Engine:
                     if self.step >= self.total_steps:
                         break
                 timer.end_window()
-                self.seconds += time.perf_counter() - wall
+                if self.step % spe:  # stopped mid-epoch (--steps)
+                    self.seconds += time.perf_counter() - wall
+                    break
+                entry = {"epoch": self.step // spe, "step": self.step, "lr": self.lr(self.step - 1),
+                         "train_loss": sums["loss"] / max(1, sums["steps"]),
+                         "train_top1": sums["correct"] / max(1, sums["images"]), **self.evaluate(),
+                         "images_per_s": timer.images_per_s}
+                self.seconds += time.perf_counter() - wall  # evaluation included: the run's wall time
                 wall = time.perf_counter()
-                if self.step % spe == 0:
-                    entry = {"epoch": self.step // spe, "step": self.step, "lr": self.lr(self.step - 1),
-                             "train_loss": sums["loss"] / max(1, sums["steps"]),
-                             "train_top1": sums["correct"] / max(1, sums["images"]), **self.evaluate(),
-                             "images_per_s": timer.images_per_s, "seconds": self.seconds}
-                    self.history.append(entry)
-                    self.progress.epoch_end(entry, self.total_steps // spe if self.total_steps % spe == 0 else None)
-                    if on_epoch_end is not None:
-                        on_epoch_end(self)
-                    wall = time.perf_counter()
+                entry["seconds"] = self.seconds
+                self.history.append(entry)
+                self.progress.epoch_end(entry, self.total_steps // spe if self.total_steps % spe == 0 else None)
+                if on_epoch_end is not None:
+                    on_epoch_end(self)
         finally:
             self.progress.close()
         return timer
