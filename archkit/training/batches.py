@@ -10,6 +10,7 @@ them, each image augmented as a single process would have augmented it.
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
 import torch
@@ -31,7 +32,7 @@ def generator(*parts: int) -> torch.Generator:
     return torch.Generator().manual_seed(mix_seed(*parts))
 
 
-class Batches:
+class Batches(ABC):
     """Shared interface: `steps_per_epoch`, `epoch(epoch, start)` and `val()` yield (x, y) on the device.
 
     `batch_size` is the global batch; with `world` processes each yields `batch_size // world` images.
@@ -64,11 +65,13 @@ class Batches:
         start = batch * self.batch_size + self.rank * self.local_batch
         return order[start:start + self.local_batch]
 
+    @abstractmethod
     def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        raise NotImplementedError
+        """Training batches of `epoch`, from global batch `start` on (a resumed run skips the rest)."""
 
+    @abstractmethod
     def val(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        raise NotImplementedError
+        """The held-out batches, in a fixed order."""
 
 
 class TensorBatches(Batches):

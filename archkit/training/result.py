@@ -12,7 +12,8 @@ from typing import Any
 class TrainResult:
     """The outcome of a run. Accuracies are fractions (0-1) on the held-out split; `epochs` counts
     completed epochs (fractional when the run stopped mid-epoch); `seconds` is the wall time of
-    training and per-epoch evaluation, earlier sessions of a resumed run included; `train_images_per_s` is the steady state of this
+    training and per-epoch evaluation, earlier sessions of a resumed run included;
+    `train_images_per_s` is the steady state of this
     session (its first steps, which include warm-up work such as compilation, are left out).
 
     `model` is the trained module (on the CPU after a multi-process run); it is not serialized.
