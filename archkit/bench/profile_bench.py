@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from .machine import cpu_name
+
 
 def _median_time(fn, repeats: int) -> float:
     times = []
@@ -28,15 +30,6 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(repeats: int = 20) -> dict:
@@ -93,7 +86,7 @@ def run(repeats: int = 20) -> dict:
         _timed_process(cmd, env) for _ in range(max(3, min(repeats, 7)))
     )
     return {
-        "machine": f"{_cpu_name()}, {os.cpu_count()} cores",
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores",
         "python": platform.python_version(),
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),

@@ -17,6 +17,8 @@ import statistics
 import time
 from datetime import datetime, timezone
 
+from .machine import cpu_name
+
 CASES = {"googlenet-32": "googlenet-32", "googlenet": "googlenet"}
 
 
@@ -95,22 +97,11 @@ def machine(device) -> dict:
     import torch
 
     info = {"python": platform.python_version(), "torch": torch.__version__, "device": str(device),
-            "cpu": _cpu_name(), "cores": _cores(), "threads": torch.get_num_threads(),
+            "cpu": cpu_name(), "cores": _cores(), "threads": torch.get_num_threads(),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "load_average": _load()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _load() -> float | None:
