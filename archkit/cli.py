@@ -241,9 +241,9 @@ def bench_profile(
 @bench_app.command("search")
 @user_errors
 def bench_search(
-    trials: Annotated[int, typer.Option(min=2, help="Trials per study.")] = 8,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds (studies per sampler).")] = 3,
-    tau_sample: Annotated[int, typer.Option(min=2, help="Candidates retrained 3x longer for Kendall's tau.")] = 6,
+    trials: Annotated[int, typer.Option(min=2, help="Trials per study.")] = 12,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds (studies per sampler).")] = 5,
+    tau_sample: Annotated[int, typer.Option(min=2, help="Candidates retrained 3x longer for Kendall's tau.")] = 10,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
 ) -> None:
     """Search vs random sampling vs uniform scaling on digits; per-trial overhead; ranking fidelity."""

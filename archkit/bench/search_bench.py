@@ -76,7 +76,7 @@ def _best(study, include_reference: bool = True) -> float:
     return max(accs) if accs else float("nan")
 
 
-def run(trials: int = 8, seeds: int = 3, tau_sample: int = 6) -> dict:
+def run(trials: int = 12, seeds: int = 5, tau_sample: int = 10) -> dict:
     import optuna
 
     from .. import spec_from_yaml, train

@@ -29,19 +29,24 @@ def trials_table(study, title: str, current: dict | None = None, limits: dict | 
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no trials yet"
     caption = f"{summary}; best feasible: " + (f"#{best[0]} val top-1 {best[1]:.3f}" if best else "none yet")
+    # top-1: validation accuracy after the trial's training
     if limits:
         caption += "; budget " + ", ".join(f"{k} <= {format_count(v)}" for k, v in limits.items())
     table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    # Widths and notes may wrap; the numbers may not. The widths column keeps a minimum width so
+    # that a narrow console wraps it instead of squeezing it to nothing.
     for col, justify in (("#", "right"), ("state", "left"), ("widths (stem | per stage)", "left"),
-                         ("ops", "right"), ("params", "right"), ("val top-1", "right"), ("s", "right"),
+                         ("ops", "right"), ("params", "right"), ("top-1", "right"), ("s", "right"),
                          ("note", "left")):
-        table.add_column(col, justify=justify, no_wrap=col != "widths (stem | per stage)")
+        wraps = col in ("widths (stem | per stage)", "note")
+        table.add_column(col, justify=justify, no_wrap=not wraps, overflow="fold" if wraps else "ellipsis",
+                         min_width=14 if col.startswith("widths") else None)
     for t in trials[-MAX_ROWS:]:
         a = t.user_attrs
         state = t.state.name.lower()
         note = []
         if a.get("reference"):
-            note.append("uniform-scaling reference")
+            note.append("reference: uniform scaling")
         if a.get("feasible") is False:
             note.append("over budget, not trained")
         if "duplicate_of" in a:
@@ -65,6 +70,7 @@ class LiveView:
         self.study, self.title, self.limits, self.enabled, self.period = study, title, limits, enabled, period
         self.current: dict = {}
         self._live = None
+        self._console = None  # set when the output is not a terminal
         self._last = 0.0
 
     def __enter__(self) -> LiveView:
@@ -72,8 +78,12 @@ class LiveView:
             from rich.console import Console
             from rich.live import Live
 
-            self._live = Live(self._render(), console=Console(stderr=True), refresh_per_second=2,
-                              transient=False)
+            console = Console(stderr=True)
+            if not console.is_terminal:
+                # A log file gets the final table once, printed whole at the end, not a live region.
+                self._console = Console(stderr=True, width=max(console.width, 120))
+                return self
+            self._live = Live(self._render(), console=console, refresh_per_second=2, transient=False)
             self._live.__enter__()
         return self
 
@@ -93,6 +103,8 @@ class LiveView:
             self._live.update(self._render())
 
     def __exit__(self, *exc) -> None:
+        if self._console is not None:
+            self._console.print(self._render())
         if self._live is not None:
             self.refresh(force=True)
             self._live.__exit__(*exc)
