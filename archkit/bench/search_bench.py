@@ -53,11 +53,17 @@ def _kendall_tau(a: list[float], b: list[float]) -> float:
     return (concordant - discordant) / denom if denom else 0.0
 
 
-def _study(folder: Path, name: str, sampler: str, seed: int, trials: int):
+def _longer(recipe: dict, factor: int = 3) -> dict:
+    """The same recipe trained `factor` times longer (epochs, or steps where the recipe counts steps)."""
+    key = "steps" if "steps" in recipe else "epochs"
+    return dict(recipe, **{key: recipe.get(key, 1) * factor})
+
+
+def _study(folder: Path, name: str, sampler: str, seed: int, trials: int, recipe: dict):
     from ..search.config import load_search_config
     from ..search.runner import run_worker
 
-    config = dict(BENCH_CONFIG, name=name, sampler=sampler, seed=seed, trials=trials)
+    config = dict(BENCH_CONFIG, name=name, sampler=sampler, seed=seed, trials=trials, train=recipe)
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     loaded = load_search_config(path)
@@ -76,12 +82,14 @@ def _best(study, include_reference: bool = True) -> float:
     return max(accs) if accs else float("nan")
 
 
-def run(trials: int = 12, seeds: int = 5, tau_sample: int = 10) -> dict:
+def run(trials: int = 12, seeds: int = 5, tau_sample: int = 10, recipe: dict | None = None) -> dict:
+    """Run the benchmark; `recipe` replaces the per-trial training recipe (tests use a few steps)."""
     import optuna
 
     from .. import spec_from_yaml, train
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    recipe = dict(recipe or BENCH_CONFIG["train"])
     started = time.perf_counter()
     rows = []
     overheads = []
@@ -90,7 +98,7 @@ def run(trials: int = 12, seeds: int = 5, tau_sample: int = 10) -> dict:
         studies = {}
         for seed in range(seeds):
             for sampler in ("tpe", "random"):
-                study = _study(folder, f"{sampler}{seed}", sampler, seed, trials)
+                study = _study(folder, f"{sampler}{seed}", sampler, seed, trials, recipe)
                 studies[(sampler, seed)] = study
                 reference = next(t for t in study.trials if t.user_attrs.get("reference"))
                 rows.append({"sampler": sampler, "seed": seed, "best": _best(study),
@@ -105,12 +113,14 @@ def run(trials: int = 12, seeds: int = 5, tau_sample: int = 10) -> dict:
         study = studies[("tpe", 0)]
         trained = [t for t in study.trials if t.state.name == "COMPLETE" and t.user_attrs.get("trained")
                    and "duplicate_of" not in t.user_attrs][:tau_sample]
-        recipe = dict(BENCH_CONFIG["train"], epochs=BENCH_CONFIG["train"]["epochs"] * 3)
-        short, long = [], []
+        longer = _longer(recipe)
+        short, long, sample = [], [], []
         for t in trained:
-            result = train(spec_from_yaml(t.user_attrs["spec"]), data="digits", seed=t.number, **recipe)
+            result = train(spec_from_yaml(t.user_attrs["spec"]), data="digits", seed=t.number, **longer)
             short.append(t.user_attrs["val_top1"])
             long.append(result.val_top1)
+            sample.append({"trial": t.number, "reference": bool(t.user_attrs.get("reference")),
+                           "widths": t.user_attrs.get("widths", ""), "short": short[-1], "long": long[-1]})
     share = sum(o["overhead"] for o in overheads) / sum(o["total"] for o in overheads) if overheads else float("nan")
     return {
         "date": time.strftime("%Y-%m-%d"),
@@ -122,6 +132,8 @@ def run(trials: int = 12, seeds: int = 5, tau_sample: int = 10) -> dict:
         "trial_seconds_median": statistics.median(o["total"] for o in overheads) if overheads else None,
         "tau": _kendall_tau(short, long) if len(short) > 1 else float("nan"),
         "tau_pairs": list(zip(short, long, strict=True)),
+        "tau_sample": sample,
+        "recipe": recipe,
         "bench_seconds": time.perf_counter() - started,
     }
 
@@ -147,6 +159,13 @@ def print_results(r: dict) -> None:
         console.print(f"uniform-scaling reference: mean {statistics.mean(refs):.4f}")
     console.print(f"per-trial overhead (all but archkit.train): {r['overhead_share']:.2%} of trial time "
                   f"(median {r['overhead_seconds_median']:.2f} s of {r['trial_seconds_median']:.1f} s); target < 2%")
-    console.print(f"Kendall's tau, {r['trials_per_study'] and len(r['tau_pairs'])} candidates, "
-                  f"short vs 3x training: {r['tau']:.2f}")
+    if r.get("tau_sample"):
+        fidelity = Table(title="ranking fidelity: the same candidates trained 3x longer", title_justify="left")
+        for col in ("trial", "widths (stem | per stage)", "short", "3x longer"):
+            fidelity.add_column(col, justify="left" if col.startswith("widths") else "right")
+        for row in r["tau_sample"]:
+            label = f"{row['trial']}" + (" (reference)" if row["reference"] else "")
+            fidelity.add_row(label, row["widths"], f"{row['short']:.4f}", f"{row['long']:.4f}")
+        console.print(fidelity)
+    console.print(f"Kendall's tau-b, {len(r['tau_pairs'])} candidates, short vs 3x training: {r['tau']:.2f}")
     console.print(f"bench took {r['bench_seconds']:.0f} s")
