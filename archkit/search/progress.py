@@ -29,12 +29,12 @@ def trials_table(study, title: str, current: dict | None = None, limits: dict | 
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no trials yet"
     caption = f"{summary}; best feasible: " + (f"#{best[0]} val top-1 {best[1]:.3f}" if best else "none yet")
-    # top-1: validation accuracy after the trial's training
     if limits:
         caption += "; budget " + ", ".join(f"{k} <= {format_count(v)}" for k, v in limits.items())
     table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
-    # Widths and notes may wrap; the numbers may not. The widths column keeps a minimum width so
-    # that a narrow console wraps it instead of squeezing it to nothing.
+    # "top-1" is the val top-1 after the trial's training. Widths and notes may wrap, numbers may
+    # not; the widths column keeps a minimum width so that a narrow console wraps it instead of
+    # squeezing it to nothing.
     for col, justify in (("#", "right"), ("state", "left"), ("widths (stem | per stage)", "left"),
                          ("ops", "right"), ("params", "right"), ("top-1", "right"), ("s", "right"),
                          ("note", "left")):
