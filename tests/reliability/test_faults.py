@@ -72,11 +72,18 @@ def test_kill_9_of_a_worker_on_sqlite_resumes_by_heartbeat(search_dir):
     _kill9_then_resume(search_dir, "sqlite:///studies/k9.db", {"ARCHKIT_HEARTBEAT_S": "1", "ARCHKIT_GRACE_S": "3"})
 
 
+def _sigint_by_default() -> None:
+    # A shell's background job (`make test &`, nohup) starts with SIGINT ignored, and the child would
+    # inherit that; a user's terminal delivers Ctrl-C to a process that handles it, so restore that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_marks_the_trial_failed_and_says_how_to_resume(search_dir):
     name = "cc"
     config = write_search(search_dir, name, trials=3, steps=200)
     cmd = archkit_cmd("search", str(config), "--no-progress")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+                            preexec_fn=_sigint_by_default)
     victim = _wait_for_training(name, "sqlite:///studies/cc.db", proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
