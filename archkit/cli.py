@@ -273,11 +273,31 @@ app.command("compare")(user_errors(compare))
 app.command("report")(user_errors(report))
 
 
+def usage_error_line(exc: typer.TyperException) -> str:
+    """One line for an option or argument the command line parser refused (unknown option, bad value)."""
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "archkit"
+    message = " ".join(exc.format_message().split())
+    return f"error: {where}: {message} (see '{where} --help')"
+
+
 def main() -> None:
+    """The console script: exit 0 on success, 2 with one line on stderr for bad input."""
     # pydantic scans every installed package's entry points for plugins on first use; archkit uses
     # none, and the scan is a sizeable part of a short command's run time.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    app()
+    try:
+        # Not standalone: the parser's usage errors come back to us, instead of a multi-line box.
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        sys.exit(1)
+    except typer.TyperException as exc:
+        # A bare `archkit` (or group) has had its help printed already; anything else gets one line.
+        if type(exc).__name__ != "NoArgsIsHelpError":
+            typer.echo(usage_error_line(exc), err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

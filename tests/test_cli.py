@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -340,3 +341,28 @@ def test_subprocess_bad_spec_exit_2(tmp_path):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == f"error: {path}:5 layers[0].linear.out: must be a positive integer, got 0\n"
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["train", "googlenet-32", "--output", "x.json"],
+     "error: archkit train: No such option: --output (see 'archkit train --help')"),
+    (["profile", "googlenet", "--format", "xml"],
+     "error: archkit profile: Invalid value for '--format' / '-f':"),
+    (["search"], "error: archkit search: Missing argument 'config'. (see 'archkit search --help')"),
+    (["frobnicate"], "error: archkit: No such command 'frobnicate'."),
+])
+def test_subprocess_command_line_mistakes_are_one_line_exit_2(args, expected):
+    script = Path(sys.executable).parent / "archkit"  # the console script the venv installs
+    result = subprocess.run([str(script), *args],
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(expected)
+
+
+def test_subprocess_bare_command_prints_its_help():
+    result = subprocess.run([sys.executable, "-m", "archkit"], check=False, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and result.stderr == ""
+    assert "profile" in result.stdout and "search" in result.stdout
