@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reprlib
+import weakref
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -215,21 +216,25 @@ def _load_builtin(name: str) -> Spec:
     return spec_from_yaml(builtin_text(name), name)
 
 
-# Resolution is pure and a Spec is frozen, so each spec is resolved once and the result kept.
-_RESOLVED: dict[int, tuple[Spec, ResolvedSpec]] = {}
+# Resolution is pure and a Spec is frozen, so each spec is resolved once and the result kept for
+# as long as the spec lives: a weak reference drops the entry with the spec. (Holding specs alive
+# instead made a search's heap grow by thousands of specs, and the garbage collector's full passes
+# over them cost more than the resolving they saved.)
+_RESOLVED: dict[int, tuple[weakref.ref, ResolvedSpec]] = {}
 
 
 def _remember(spec: Spec, resolved: ResolvedSpec) -> None:
-    if len(_RESOLVED) > 4096:
-        _RESOLVED.clear()
-    _RESOLVED[id(spec)] = (spec, resolved)
+    key = id(spec)
+    # Kept without its `spec` field, which would keep the spec alive through this very table.
+    _RESOLVED[key] = (weakref.ref(spec, lambda _ref, key=key: _RESOLVED.pop(key, None)),
+                      resolved._replace(spec=None))
 
 
 def resolved(spec: Spec) -> ResolvedSpec:
     """The resolved form of a spec (shapes known); raises `SpecError` if it cannot be resolved."""
     hit = _RESOLVED.get(id(spec))
-    if hit is not None and hit[0] is spec:
-        return hit[1]
+    if hit is not None and hit[0]() is spec:
+        return hit[1]._replace(spec=spec)
     result = resolve(spec)
     _remember(spec, result)
     return result
