@@ -30,8 +30,6 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-
-
 def run(repeats: int = 20) -> dict:
     import torch
 
