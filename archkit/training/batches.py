@@ -133,27 +133,9 @@ class SeededSampler(torch.utils.data.Sampler):
         return (self.batches.steps_per_epoch - self.start) * self.batches.local_batch
 
 
-class SeededTransform(torch.utils.data.Dataset):
-    """Applies a random transform with the torch RNG seeded per sample, so an image's augmentation
-    does not depend on which worker loads it or on what that worker loaded before."""
-
-    def __init__(self, dataset, transform):
-        self.dataset = dataset
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        index, seed = key
-        image, label = self.dataset[index]
-        # fork_rng: with no workers this runs in the training process, whose RNG drives dropout.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return self.transform(image), label
-
-
 class Transformed(torch.utils.data.Dataset):
+    """Applies a transform to each (image, label) of a dataset."""
+
     def __init__(self, dataset, transform):
         self.dataset = dataset
         self.transform = transform
@@ -164,6 +146,19 @@ class Transformed(torch.utils.data.Dataset):
     def __getitem__(self, index):
         image, label = self.dataset[index]
         return self.transform(image), label
+
+
+class SeededTransform(Transformed):
+    """Applies a random transform with the torch RNG seeded per sample, so an image's augmentation
+    does not depend on which worker loads it or on what that worker loaded before."""
+
+    def __getitem__(self, key):
+        index, seed = key
+        image, label = self.dataset[index]
+        # fork_rng: with no workers this runs in the training process, whose RNG drives dropout.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(image), label
 
 
 class LoaderBatches(Batches):
