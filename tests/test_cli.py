@@ -252,6 +252,28 @@ def test_verify_googlenet_32(runner):
     assert "verify" in result.stderr and "googlenet-32" in result.stderr
 
 
+def test_verify_names_that_are_torch_attributes(runner, tmp_path):
+    # each of these names once ended `--verify` in a TypeError traceback from torch
+    path = tmp_path / "my.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: mine
+        input: {channels: 3, size: 16}
+        classes: 10
+        layers:
+          - {name: aux_weights, conv: {out: 8, kernel: 3}}
+          - {name: _modules, module: {branches: [{name: keys, ops: [{conv: {out: 4, kernel: 1}}]},
+                                                  {name: _parameters, ops: [{maxpool: {kernel: 3, stride: 1, padding: 1}}]}]}}
+          - {name: _parameters, global_avgpool: {}}
+          - {name: training, linear: {}}
+        aux: [{after: aux_weights, name: forward}]
+    """))
+    result = run(runner, "profile", str(path), "--verify", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert [r["name"] for r in rows] == ["aux_weights", "_modules", "_parameters", "training"]
+    assert rows[0]["params"] == 8 * 3 * 3 * 3  # weights only, as Table 1 counts them
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 def test_bad_spec_file_one_line_exit_2(runner, tmp_path):

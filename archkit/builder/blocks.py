@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 import torch
 from torch import nn
 
@@ -48,15 +50,60 @@ class LinearBlock(nn.Module):
         return x
 
 
+class Named(nn.Module):
+    """Submodules keyed by the spec's names, kept out of attribute space.
+
+    torch's `add_module` refuses a name that is already an attribute (`keys`, `forward`, `_modules`,
+    `training`, ...), and a child named like an attribute breaks `.train()` (which assigns
+    `self.training`). So children go straight into `_modules` (state-dict keys are the spec's names),
+    the container's own non-module attributes win over a child of the same name, and code reaches a
+    child by `container[name]` (or `child(model, "a.b")`), never by attribute. Every name a spec may
+    hold therefore builds, whatever torch adds to nn.Module in a later release.
+    """
+
+    def __init__(self, children: Mapping[str, nn.Module] = ()):
+        super().__init__()
+        for name, module in dict(children).items():
+            self._modules[name] = module
+
+    def __setattr__(self, name: str, value) -> None:
+        if not isinstance(value, (nn.Module, torch.Tensor)) and name in self.__dict__.get("_modules", ()):
+            object.__setattr__(self, name, value)  # e.g. `training` while a child is named "training"
+        else:
+            super().__setattr__(name, value)
+
+    def __getitem__(self, name: str) -> nn.Module:
+        return self._modules[name]
+
+    def __iter__(self) -> Iterator[nn.Module]:
+        return iter(self._modules.values())
+
+
+class Chain(Named):
+    """Named ops applied in order (an nn.Sequential whose names cannot collide with attributes)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+
 class Concat(nn.Module):
     """Parallel branches on the same input, concatenated along channels (an inception module)."""
 
-    def __init__(self, branches: dict[str, nn.Module]):
+    def __init__(self, branches: Mapping[str, nn.Module]):
         super().__init__()
-        self.branches = nn.ModuleDict(branches)
+        self.branches = Named(branches)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([branch(x) for branch in self.branches.values()], dim=1)
+        return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+
+def child(module: nn.Module, path: str) -> nn.Module:
+    """The submodule at a dotted path of names, looked up by key (see `Named`), not by attribute."""
+    for name in path.split(".") if path else ():
+        module = module._modules[name]
+    return module
 
 
 def op_module(op: Op) -> nn.Module:

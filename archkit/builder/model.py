@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import NamedTuple
 
 import torch
@@ -11,7 +10,7 @@ from torch import nn
 from ..spec.loader import resolved
 from ..spec.models import Spec
 from ..spec.resolve import ResolvedLayer
-from .blocks import Concat, op_module
+from .blocks import Chain, Concat, Named, op_module
 
 
 class InceptionOutput(NamedTuple):
@@ -25,17 +24,16 @@ class InceptionOutput(NamedTuple):
 def layer_module(layer: ResolvedLayer) -> nn.Module:
     """One spec layer: a single op's module, a named sequence (conv with reduce), or a Concat."""
     if layer.parallel:
-        return Concat({
-            b.name: nn.Sequential(OrderedDict((op.name, op_module(op)) for op in b.ops)) for b in layer.branches
-        })
+        return Concat({b.name: Chain({op.name: op_module(op) for op in b.ops}) for b in layer.branches})
     ops = layer.branches[0].ops
     if len(ops) == 1:
         return op_module(ops[0])
-    return nn.Sequential(OrderedDict((op.name, op_module(op)) for op in ops))
+    return Chain({op.name: op_module(op) for op in ops})
 
 
-class InceptionNet(nn.Module):
-    """A network built from a spec. `model.<layer name>` is each layer; `model.<aux name>` each aux head.
+class InceptionNet(Named):
+    """A network built from a spec. `model[<layer name>]` is each layer; `model[<aux name>]` each aux head
+    (state-dict keys are the spec's names; any name builds, see `Named`).
 
     forward(x) returns logits of shape (N, classes); in training mode, when the spec has aux heads,
     an `InceptionOutput(logits, aux_logits)` instead (aux heads run only in training, as in the paper).
@@ -44,26 +42,27 @@ class InceptionNet(nn.Module):
     def __init__(self, spec: Spec):
         super().__init__()
         r = resolved(spec)
+        # Attributes first, children after: a layer may be named like any of them.
         self.spec = spec
         self.layer_names = [layer.name for layer in r.layers]
-        for layer in r.layers:
-            self.add_module(layer.name, layer_module(layer))
         self.aux_names = [head.name for head in r.aux]
         self.aux_weights = [head.weight for head in r.aux]
         self._aux_after: dict[str, list[str]] = {}
         for head in r.aux:
-            head_layers = OrderedDict((layer.name, layer_module(layer)) for layer in head.layers)
-            self.add_module(head.name, nn.Sequential(head_layers))
             self._aux_after.setdefault(head.after, []).append(head.name)
+        for layer in r.layers:
+            self._modules[layer.name] = layer_module(layer)
+        for head in r.aux:
+            self._modules[head.name] = Chain({layer.name: layer_module(layer) for layer in head.layers})
         _init_weights(self)
 
     def forward(self, x: torch.Tensor):
         aux: dict[str, torch.Tensor] = {}
         for name in self.layer_names:
-            x = getattr(self, name)(x)
+            x = self._modules[name](x)
             if self.training and name in self._aux_after:
                 for head in self._aux_after[name]:
-                    aux[head] = getattr(self, head)(x)
+                    aux[head] = self._modules[head](x)
         if self.training and self.aux_names:
             return InceptionOutput(x, tuple(aux[n] for n in self.aux_names))
         return x

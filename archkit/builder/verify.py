@@ -13,6 +13,7 @@ from torch import nn
 from ..profile import profile
 from ..spec.loader import resolved
 from ..spec.models import Spec
+from .blocks import child
 from .model import build
 
 # fvcore also counts these; archkit's "ops" are conv and linear multiply-adds only.
@@ -77,7 +78,7 @@ def _flops_by_module(module: nn.Module, x: torch.Tensor) -> dict[str, int]:
 def _shapes(model: nn.Module, names: list[str], x: torch.Tensor) -> dict[str, tuple]:
     seen: dict[str, tuple] = {}
     hooks = [
-        model.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: seen.__setitem__(n, _chw(o)))
+        child(model, n).register_forward_hook(lambda m, i, o, n=n: seen.__setitem__(n, _chw(o)))
         for n in names
     ]
     try:
@@ -98,7 +99,7 @@ def _chw(output: torch.Tensor) -> tuple:
 def _check_rows(checks: list, module: nn.Module, prefix: str, rows_paper, rows_full, flops, shapes) -> None:
     for rp, rf in zip(rows_paper, rows_full, strict=True):
         where = prefix + rp.name
-        sub = module.get_submodule(rp.name)
+        sub = child(module, rp.name)
         checks.append(Check(where, "params (full)", rf.params, _params(sub)))
         checks.append(Check(where, "params (paper)", rp.params, _weights(sub)))
         checks.append(Check(where, "ops", rp.ops, flops.get(rp.name, 0)))
@@ -124,7 +125,7 @@ def verify(spec: Spec) -> VerifyReport:
     shapes = _shapes(model, [layer.name for layer in r.layers], x)
     _check_rows(checks, model, "", paper.rows, full.rows, flops, shapes)
     for head, ap, af in zip(r.aux, paper.aux, full.aux, strict=True):
-        module = model.get_submodule(head.name).eval()
+        module = child(model, head.name).eval()
         hx = torch.randn(1, *head.layers[0].in_shape)
         hflops = _flops_by_module(module, hx)
         hshapes = _shapes(module, [layer.name for layer in head.layers], hx)

@@ -127,20 +127,6 @@ class ResolvedSpec(NamedTuple):
         return self.layers[-1].out_shape
 
 
-# Layer names become torch module attribute names; these would shadow nn.Module's own.
-RESERVED_NAMES = frozenset([
-    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile",
-    "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
-    "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia",
-    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
-    "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook",
-    "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
-    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
-    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
-    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
-    "zero_grad", "spec", "layer_names", "aux_names",
-])
-
 # Sizes beyond this are surely a typo and would only make the arithmetic (and any build) absurd.
 MAX_EXTENT = 1 << 20
 
@@ -338,9 +324,6 @@ class _Resolver:
                     path + (i, "name"),
                 )
             names[layer.name] = i
-            if layer.name in RESERVED_NAMES:
-                raise SpecError(f"layer name {layer.name!r} is reserved (a torch.nn.Module attribute)",
-                                path + (i, "name"))
             r = self.layer(layer, shape, path + (i,), classes)
             resolved.append(r)
             shape = r.out_shape

@@ -87,8 +87,6 @@ CASES = [
     ("no-layers", "name: t\ninput: {size: 8}\nclasses: 2\nlayers: []\n", "4 layers: must have at least 1 item, got 0"),
     ("duplicate-layer-name", doc(CONV, "{name: conv1, global_avgpool: {}}", FC),
      "6 layers[1].name: duplicate layer name 'conv1' (also layers[0])"),
-    ("reserved-layer-name", doc(CONV, "{name: forward, global_avgpool: {}}", FC),
-     "6 layers[1].name: layer name 'forward' is reserved (a torch.nn.Module attribute)"),
     ("bad-layer-name", doc(CONV, "{name: 2nd, global_avgpool: {}}", FC),
      "6 layers[1].name: must be a name of letters, digits and underscores, got '2nd'"),
     ("empty-spec-name", doc().replace("name: t\n", "name: ''\n", 1), "1 name: must not be empty"),
