@@ -51,6 +51,7 @@ def train(
     compile: bool | None = None,
     seed: int | None = None,
     val_fraction: float | None = None,
+    test_fraction: float | None = None,
     workers: int | None = None,
     download: bool | None = None,
     device: str = "auto",
@@ -60,8 +61,9 @@ def train(
     nproc: int = 1,
     progress: bool = False,
     on_epoch: Callable[[int, dict], None] | None = None,
+    score_test: bool = False,
 ) -> TrainResult:
-    """Train a spec's network and score it on held-out data; returns a `TrainResult`.
+    """Train a spec's network and score it on the validation split; returns a `TrainResult`.
 
     spec: an `archkit.Spec` (see `archkit.load_spec`). When the data's class count differs from the
     spec's, the classifier and aux heads follow the data (said once on stderr).
@@ -72,9 +74,10 @@ def train(
     (0.9), weight_decay (5e-4), schedule ("cosine"; also "paper": lr down 4% every 8 epochs,
     "onecycle", "constant"), warmup_epochs (1.0), label_smoothing (0), precision ("auto": bf16
     autocast on GPUs and on CPUs with native bf16, else fp32; or "fp32", "bf16", "fp16"),
-    channels_last (True), compile (False: torch.compile), seed (0), val_fraction (0.2, for data
-    without its own validation split), workers (loader processes for image folders), download
-    (False: fetch CIFAR when ROOT is missing).
+    channels_last (True), compile (False: torch.compile), seed (0), val_fraction (0.2) and
+    test_fraction (0.2: shares of the whole set held out for validation and test, for data without
+    its own such split; they must add up to less than 1; CIFAR's test split is its test batch),
+    workers (loader processes for image folders), download (False: fetch CIFAR when ROOT is missing).
 
     device: "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:N".
     checkpoint: a folder to write `last.pt` to after every epoch and at the end.
@@ -88,6 +91,8 @@ def train(
     on_epoch: called after each epoch's evaluation as `on_epoch(epoch, metrics)`, with the 0-based
     epoch and that epoch's history entry (val_top1, val_top5, val_loss, train_loss, ...); what it
     raises (e.g. optuna.TrialPruned) stops the run and propagates. Not with nproc > 1.
+    score_test: also score the test split, once, after training (`test_top1`, `test_top5`,
+    `test_loss`; None otherwise). Selection (a search) uses the validation split and never this.
 
     Raises `DataError`, `ConfigError`, `ResumeError`, `DoesNotFitError` before training starts, and
     `DivergedError` when the loss becomes NaN or infinite.
@@ -95,7 +100,8 @@ def train(
     given = dict(data=data, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, momentum=momentum,
                  weight_decay=weight_decay, schedule=schedule, warmup_epochs=warmup_epochs,
                  label_smoothing=label_smoothing, precision=precision, channels_last=channels_last,
-                 compile=compile, seed=seed, val_fraction=val_fraction, workers=workers, download=download)
+                 compile=compile, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                 workers=workers, download=download)
     if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
         raise ConfigError(f"--nproc must be a positive integer, but got {nproc!r}")
     if on_epoch is not None and nproc > 1:
@@ -110,7 +116,8 @@ def train(
     from .api import RunOptions, run
 
     options = RunOptions(device=device, checkpoint=_path(checkpoint), resume=_path(resume),
-                         metrics_out=_path(metrics_out), progress=progress, on_epoch=on_epoch)
+                         metrics_out=_path(metrics_out), progress=progress, on_epoch=on_epoch,
+                         score_test=bool(score_test))
     if nproc == 1:
         return run(spec, config, options, saved)
     return _spawned(spec, config, options, saved, nproc)
@@ -134,7 +141,7 @@ def _spawned(spec, config: TrainConfig, options, saved, nproc: int) -> TrainResu
     # Check the data here, once, so a bad --data is a plain error instead of N failed processes.
     data = load_data(parse_data(config.data), channels=spec.input.channels, hw=spec.input.hw,
                      classes=spec.classes, val_fraction=config.val_fraction, batch_size=config.batch_size,
-                     download=config.download)
+                     download=config.download, test_fraction=config.test_fraction)
     out = ddp.launch(nproc, run_worker, (spec, config, options, saved))
     result = TrainResult(**out["result"])
     model = build(spec.with_classes(data.classes) if data.classes != spec.classes else spec)

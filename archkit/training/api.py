@@ -41,6 +41,7 @@ class RunOptions:
     metrics_out: Path | None = None
     progress: bool = False
     on_epoch: Callable[[int, dict], None] | None = None
+    score_test: bool = False  # score the test split once after training (never part of selection)
 
 
 def pick_device(requested: str, info: ddp.DistInfo) -> torch.device:
@@ -76,7 +77,8 @@ def run(spec: Spec, config: TrainConfig, options: RunOptions, saved: dict | None
 
     source = parse_data(config.data)
     data = load_data(source, channels=spec.input.channels, hw=spec.input.hw, classes=spec.classes,
-                     val_fraction=config.val_fraction, batch_size=config.batch_size, download=config.download)
+                     val_fraction=config.val_fraction, batch_size=config.batch_size, download=config.download,
+                     test_fraction=config.test_fraction)
     if data.classes != spec.classes:
         if info.is_main:
             print(f"note: {source} has {data.classes} classes and {spec.name} {spec.classes}: the classifier "
@@ -142,11 +144,13 @@ def _train(spec: Spec, data, config: TrainConfig, options: RunOptions, saved: di
         save_checkpoint(engine)
     else:
         metrics = {k: last[k] for k in ("val_loss", "val_top1", "val_top5")}
+    if options.score_test:  # after the last checkpoint: scoring test changes nothing a resumed run sees
+        metrics.update(engine.evaluate("test"))
     result = TrainResult(
         spec=spec.name, data=str(data.source), classes=spec.classes, train_images_per_s=timer.images_per_s,
         seconds=engine.seconds, epochs=engine.step / spe, steps=engine.step, batch_size=config.batch_size,
         device=str(device), precision=precision, world_size=info.world, config=config.to_dict(),
-        history=engine.history, model=model, **metrics)
+        history=engine.history, split_sizes=data.split_sizes, model=model, **metrics)
     if options.metrics_out is not None and info.is_main:
         try:
             result.write_json(options.metrics_out)

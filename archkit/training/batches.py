@@ -33,7 +33,9 @@ def generator(*parts: int) -> torch.Generator:
 
 
 class Batches(ABC):
-    """Shared interface: `steps_per_epoch`, `epoch(epoch, start)` and `val()` yield (x, y) on the device.
+    """Shared interface: `steps_per_epoch`, `epoch(epoch, start)`, `val()` and `test()` yield (x, y) on
+    the device. The test split is put on the device (or given a loader) only when `test()` is first
+    called: runs that do not score it pay nothing.
 
     `batch_size` is the global batch; with `world` processes each yields `batch_size // world` images.
     """
@@ -71,7 +73,11 @@ class Batches(ABC):
 
     @abstractmethod
     def val(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The held-out batches, in a fixed order."""
+        """The validation batches (this process's share), in a fixed order."""
+
+    @abstractmethod
+    def test(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The test batches (this process's share), in a fixed order."""
 
 
 class TensorBatches(Batches):
@@ -80,12 +86,11 @@ class TensorBatches(Batches):
 
     def __init__(self, data: Data, **kwargs):
         super().__init__(data, **kwargs)
-        assert isinstance(data.train, TensorSet) and isinstance(data.val, TensorSet)
+        assert all(isinstance(s, TensorSet) for s in (data.train, data.val, data.test))
         self.train_images = data.train.images.to(self.device)
         self.train_labels = data.train.labels.to(self.device)
-        # Each process scores its own slice of the validation set; the counts are summed across them.
-        self.val_images = data.val.images[self.rank::self.world].to(self.device)
-        self.val_labels = data.val.labels[self.rank::self.world].to(self.device)
+        self.val_images, self.val_labels = self._shard(data.val)
+        self._test: tuple[torch.Tensor, torch.Tensor] | None = None  # on the device once test() is called
         self.mean = torch.tensor(data.mean, device=self.device).view(1, -1, 1, 1)
         self.std = torch.tensor(data.std, device=self.device).view(1, -1, 1, 1)
         self.pad = augment.pad_for(tuple(self.train_images.shape[-2:]))
@@ -103,10 +108,22 @@ class TensorBatches(Batches):
                                   first=self.rank * self.local_batch, total=self.batch_size)
             yield self._finish(x), self.train_labels[idx]
 
-    def val(self):
+    def _shard(self, split: TensorSet) -> tuple[torch.Tensor, torch.Tensor]:
+        # Each process scores its own slice of a held-out split; the counts are summed across them.
+        return split.images[self.rank::self.world].to(self.device), split.labels[self.rank::self.world].to(self.device)
+
+    def _scored(self, images: torch.Tensor, labels: torch.Tensor):
         step = self.local_batch * EVAL_BATCH_FACTOR
-        for i in range(0, len(self.val_labels), step):
-            yield self._finish(self.val_images[i:i + step]), self.val_labels[i:i + step]
+        for i in range(0, len(labels), step):
+            yield self._finish(images[i:i + step]), labels[i:i + step]
+
+    def val(self):
+        return self._scored(self.val_images, self.val_labels)
+
+    def test(self):
+        if self._test is None:
+            self._test = self._shard(self.data.test)
+        return self._scored(*self._test)
 
 
 class SeededSampler(torch.utils.data.Sampler):
@@ -167,8 +184,8 @@ class LoaderBatches(Batches):
 
     def __init__(self, data: Data, *, workers: int, **kwargs):
         super().__init__(data, **kwargs)
-        assert isinstance(data.train, FolderSet) and isinstance(data.val, FolderSet)
-        from torch.utils.data import DataLoader, Subset
+        assert all(isinstance(s, FolderSet) for s in (data.train, data.val, data.test))
+        from torch.utils.data import DataLoader
 
         channels = len(data.mean)
         pin = self.device.type == "cuda"
@@ -178,11 +195,19 @@ class LoaderBatches(Batches):
             SeededTransform(data.train.dataset, train_tf), batch_size=self.local_batch, sampler=self.sampler,
             num_workers=workers, pin_memory=pin, persistent_workers=workers > 0,
             prefetch_factor=4 if workers > 0 else None)
-        val_tf = augment.eval_transform(self.hw, channels, data.mean, data.std)
-        val_ds = Transformed(data.val.dataset, val_tf)
-        shard = list(range(self.rank, len(val_ds), self.world))
-        self.val_loader = DataLoader(Subset(val_ds, shard), batch_size=self.local_batch * EVAL_BATCH_FACTOR,
-                                     num_workers=workers, pin_memory=pin)
+        self.workers = workers
+        self.val_loader = self._eval_loader(data.val)
+        self.test_loader = None  # made when test() is first called
+
+    def _eval_loader(self, split: FolderSet):
+        from torch.utils.data import DataLoader, Subset
+
+        data = self.data
+        eval_tf = augment.eval_transform(self.hw, len(data.mean), data.mean, data.std)
+        ds = Transformed(split.dataset, eval_tf)
+        shard = list(range(self.rank, len(ds), self.world))  # this process's share; counts are summed
+        return DataLoader(Subset(ds, shard), batch_size=self.local_batch * EVAL_BATCH_FACTOR,
+                          num_workers=self.workers, pin_memory=self.device.type == "cuda")
 
     def _to_device(self, x: torch.Tensor, y: torch.Tensor):
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
@@ -195,6 +220,12 @@ class LoaderBatches(Batches):
 
     def val(self):
         for x, y in self.val_loader:
+            yield self._to_device(x, y)
+
+    def test(self):
+        if self.test_loader is None:
+            self.test_loader = self._eval_loader(self.data.test)
+        for x, y in self.test_loader:
             yield self._to_device(x, y)
 
 

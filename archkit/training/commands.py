@@ -64,7 +64,13 @@ def train(
     seed: Annotated[int | None, typer.Option(min=0, help="Seed of weights, order, augmentation (default: 0).",
                                              show_default=False)] = None,
     val_fraction: Annotated[float | None, typer.Option(
-        help="Held-out share when the data has no validation split (default: 0.2).", show_default=False)] = None,
+        help="Share of the whole set held out for validation when the data has no validation split "
+             "(default: 0.2).", show_default=False)] = None,
+    test_fraction: Annotated[float | None, typer.Option(
+        help="Share of the whole set held out for testing when the data has no test split (default: 0.2; "
+             "CIFAR's is its test batch).", show_default=False)] = None,
+    score_test: Annotated[bool, typer.Option(
+        "--score-test", help="Also score the test split at the end; the search never does.")] = False,
     workers: Annotated[int | None, typer.Option(min=0, help="Loader processes for image folders.",
                                                 show_default=False)] = None,
     download: Annotated[bool, typer.Option("--download", help="Fetch CIFAR into ROOT when it is missing.")] = False,
@@ -75,7 +81,8 @@ def train(
     nproc: Annotated[int, typer.Option(min=1, help="Data-parallel processes on this machine (DDP).")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-epoch lines.")] = False,
 ) -> None:
-    """Train a spec on a data set and report held-out top-1/top-5 accuracy and throughput.
+    """Train a spec on a data set and report validation (and with --score-test, test) top-1/top-5
+    accuracy and throughput.
 
     Examples: `archkit train googlenet-32 --data digits --epochs 10 --metrics-out runs/d.json`;
     `archkit train googlenet --data imagefolder:~/imagenet --schedule paper --checkpoint runs/g`, then
@@ -92,15 +99,18 @@ def train(
             loaded, data, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
             schedule=_value(schedule), warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
             precision=_value(precision), channels_last=channels_last, compile=compile or None, seed=seed,
-            val_fraction=val_fraction, workers=workers, download=download or None, device=device,
-            checkpoint=checkpoint, resume=resume, metrics_out=metrics_out, nproc=nproc, progress=not quiet)
+            val_fraction=val_fraction, test_fraction=test_fraction, workers=workers, download=download or None,
+            device=device, checkpoint=checkpoint, resume=resume, metrics_out=metrics_out, nproc=nproc,
+            progress=not quiet, score_test=score_test)
     except DivergedError as exc:
         raise fail(str(exc), 1) from None
     except TrainError as exc:
         raise UserError(str(exc)) from None
     if _is_main():
-        typer.echo(f"{result.spec} on {result.data}: val top-1 {result.val_top1:.4f}, top-5 {result.val_top5:.4f} "
-                   f"after {result.epochs:g} epochs ({result.steps} steps) in {result.seconds:.1f}s; "
+        test = "" if result.test_top1 is None else (
+            f"; test top-1 {result.test_top1:.4f}, top-5 {result.test_top5:.4f} ({result.split_sizes['test']} images)")
+        typer.echo(f"{result.spec} on {result.data}: val top-1 {result.val_top1:.4f}, top-5 {result.val_top5:.4f}"
+                   f"{test} after {result.epochs:g} epochs ({result.steps} steps) in {result.seconds:.1f}s; "
                    f"{result.train_images_per_s:.1f} img/s ({result.device}, {result.precision})")
         if metrics_out is not None:
             typer.echo(f"wrote {metrics_out}", err=True)

@@ -21,8 +21,9 @@ class TrainConfig:
     """Everything that decides what a run computes. Field names are the CLI options (`--batch-size`).
 
     `epochs` and `steps` are the two ways to say how long to train (give at most one; neither means
-    10 epochs). `val_fraction` is the held-out share for data sets without
-    their own validation split (digits, an imagefolder without train/ and val/).
+    10 epochs). `val_fraction` and `test_fraction` are the held-out shares (of the whole set) for
+    data sets without their own validation or test split: digits (split by class), an imagefolder
+    without val/ or test/; CIFAR's test split is its test batch, so only `val_fraction` applies there.
     """
 
     data: str = "digits"
@@ -40,6 +41,7 @@ class TrainConfig:
     compile: bool = False
     seed: int = 0
     val_fraction: float = 0.2
+    test_fraction: float = 0.2
     workers: int | None = None
     download: bool = False
 
@@ -60,6 +62,11 @@ class TrainConfig:
         _check_range(self.warmup_epochs, "warmup_epochs", 0.0, None)
         _check_range(self.label_smoothing, "label_smoothing", 0.0, 1.0, high_open=True)
         _check_range(self.val_fraction, "val_fraction", 0.0, 1.0, low_open=True, high_open=True)
+        _check_range(self.test_fraction, "test_fraction", 0.0, 1.0, low_open=True, high_open=True)
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ConfigError(f"--val-fraction {self.val_fraction} and --test-fraction {self.test_fraction} must "
+                              f"add up to less than 1 (the training split is the rest), but they add up to "
+                              f"{self.val_fraction + self.test_fraction:g}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, but got {self.schedule!r}")
         if self.precision not in PRECISIONS:
@@ -99,6 +106,10 @@ def make_config(given: dict[str, Any], saved: dict[str, Any] | None = None) -> T
     if saved is None:
         return TrainConfig(**given)
     merged = {k: v for k, v in saved.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+    if "test_fraction" not in merged:
+        # Written before the data had a test split: the images it trained on are not today's train split.
+        raise ResumeError("the checkpoint predates the train/val/test split (its training images differ from "
+                          "today's split of the same data); it cannot continue bit-for-bit: start a new run")
     for key, value in given.items():
         if key not in RESUME_MAY_CHANGE and merged.get(key) != value:
             raise ResumeError(f"{option(key)} {value!r} differs from the checkpoint's {merged.get(key)!r}; "

@@ -1,12 +1,18 @@
 """Data sets for training: parse `--data`, check the files, load the images and the seeded split.
 
 Sources (the `--data` value):
-- `digits`: scikit-learn's bundled handwritten digits, 1,797 real 8x8 gray images, 10 classes.
+- `digits`: scikit-learn's bundled handwritten digits, 1,797 real 8x8 gray images, 10 classes;
+  a seeded split stratified by class (`val_fraction` and `test_fraction` of each class held out).
 - `cifar10:ROOT`, `cifar100:ROOT`: torchvision's CIFAR python format (`cifar-10-batches-py/`,
-  `cifar-100-python/`) under ROOT; the official train/test split (test is the validation set).
-- `imagefolder:PATH`: torchvision's ImageFolder layout, PATH/train/CLASS/*.png and PATH/val/CLASS/*,
-  or PATH/CLASS/* split by a seeded draw.
+  `cifar-100-python/`) under ROOT; the official test batch is the test split, and a seeded
+  `val_fraction` of the official training batches is the validation split.
+- `imagefolder:PATH`: torchvision's ImageFolder layout, PATH/train/CLASS/*.png with PATH/val/CLASS/*
+  and PATH/test/CLASS/* where present (what is missing is carved from train/ by a seeded draw),
+  or PATH/CLASS/* split three ways by a seeded draw.
 - `synthetic`: random images of the spec's input shape and random labels (for throughput only).
+
+Three splits: the loop trains on `train`, scores every epoch on `val` (what a search selects on),
+and scores `test` only when asked, once at the end (`score_test`): a search never sees it.
 
 Small sets become uint8 tensors at their own resolution (`TensorSet`); the batch pipeline puts them
 on the device and augments and resizes there. Image folders stay on disk (`FolderSet`) and go
@@ -66,7 +72,7 @@ class FolderSet:
 
 @dataclass
 class Data:
-    """A loaded data set: train and validation splits, class count, normalization, augmentation kind.
+    """A loaded data set: train, validation and test splits, class count, normalization, augmentation kind.
 
     `flip` says whether a horizontal flip keeps the label (not for digits: a flipped 3 is no digit).
     `mean`/`std` are per channel on the 0-1 scale.
@@ -76,6 +82,7 @@ class Data:
     classes: int
     train: TensorSet | FolderSet
     val: TensorSet | FolderSet
+    test: TensorSet | FolderSet
     mean: tuple[float, ...]
     std: tuple[float, ...]
     flip: bool
@@ -83,6 +90,10 @@ class Data:
     @property
     def in_memory(self) -> bool:
         return isinstance(self.train, TensorSet)
+
+    @property
+    def split_sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
 
 def parse_data(text: str) -> DataSource:
@@ -102,24 +113,26 @@ def parse_data(text: str) -> DataSource:
 
 
 def load_data(source: DataSource, *, channels: int, hw: tuple[int, int], classes: int,
-              val_fraction: float, batch_size: int, download: bool = False) -> Data:
+              val_fraction: float, batch_size: int, download: bool = False, test_fraction: float = 0.2) -> Data:
     """Load a source for a spec with `channels` input channels and input size `hw`.
 
+    `val_fraction` and `test_fraction` are shares of the whole set, held out where the data has no
+    such split of its own (CIFAR has its test batch: only `val_fraction` applies there).
     `classes` and `batch_size` only shape the synthetic set (its labels and its size).
     """
     if source.kind == "digits":
-        return _digits(source, channels, val_fraction)
+        return _digits(source, channels, val_fraction, test_fraction)
     if source.kind == "synthetic":
         return _synthetic(source, channels, hw, classes, batch_size)
     if source.kind in CIFAR:
-        return _cifar(source, channels, download)
-    return _imagefolder(source, channels, val_fraction)
+        return _cifar(source, channels, download, val_fraction)
+    return _imagefolder(source, channels, val_fraction, test_fraction)
 
 
 # --- digits ----------------------------------------------------------------------------------
 
 
-def _digits(source: DataSource, channels: int, val_fraction: float) -> Data:
+def _digits(source: DataSource, channels: int, val_fraction: float, test_fraction: float) -> Data:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -127,10 +140,13 @@ def _digits(source: DataSource, channels: int, val_fraction: float) -> Data:
     images = torch.from_numpy(bunch.images).mul(255.0 / 16.0).round().to(torch.uint8).unsqueeze(1)
     labels = torch.from_numpy(bunch.target).long()
     images = match_channels(images, channels, str(source))
-    train, val = seeded_split(len(labels), val_fraction)
+    # Stratified: 1,797 images are few enough that a plain draw would leave the classes' shares in
+    # val and test a few images apart.
+    train, val, test = split_indices(len(labels), val_fraction, test_fraction, str(source), labels=labels)
     train_set = TensorSet(images[train], labels[train])
     mean, std = channel_stats(train_set.images)
-    return Data(source, 10, train_set, TensorSet(images[val], labels[val]), mean, std, flip=False)
+    return Data(source, 10, train_set, TensorSet(images[val], labels[val]), TensorSet(images[test], labels[test]),
+                mean, std, flip=False)
 
 
 # --- synthetic -------------------------------------------------------------------------------
@@ -145,8 +161,9 @@ def _synthetic(source: DataSource, channels: int, hw: tuple[int, int], classes: 
         return TensorSet(images, torch.randint(0, classes, (n,), generator=g))
 
     train = make(n_train)
+    val = make(SYNTHETIC_VAL)  # drawn before test: train and val are what they were before test existed
     mean, std = channel_stats(train.images)
-    return Data(source, classes, train, make(SYNTHETIC_VAL), mean, std, flip=True)
+    return Data(source, classes, train, val, make(SYNTHETIC_VAL), mean, std, flip=True)
 
 
 # --- CIFAR -----------------------------------------------------------------------------------
@@ -183,7 +200,7 @@ def cifar_folder(source: DataSource) -> Path:
     return root / layout.folder
 
 
-def _cifar(source: DataSource, channels: int, download: bool) -> Data:
+def _cifar(source: DataSource, channels: int, download: bool, val_fraction: float) -> Data:
     layout = CIFAR[source.kind]
     root = source.root
     assert root is not None
@@ -200,12 +217,16 @@ def _cifar(source: DataSource, channels: int, download: bool) -> Data:
             raise DataError(f"{source}: {folder / name} is missing (expected torchvision's {layout.folder} files)")
     names = _unpickle(folder / layout.meta, source).get(layout.names_key)
     classes = len(names) if isinstance(names, list) and names else layout.classes
-    train = _cifar_batches(folder, layout.train, layout.label_key, classes, source)
-    val = _cifar_batches(folder, layout.test, layout.label_key, classes, source)
-    train.images = match_channels(train.images, channels, str(source))
-    val.images = match_channels(val.images, channels, str(source))
+    official = _cifar_batches(folder, layout.train, layout.label_key, classes, source)
+    test = _cifar_batches(folder, layout.test, layout.label_key, classes, source)
+    images = match_channels(official.images, channels, str(source))
+    test.images = match_channels(test.images, channels, str(source))
+    # The official test batch is the test split; validation is carved from the official training batches.
+    train_idx, val_idx, _ = split_indices(len(official), val_fraction, 0.0, str(source))
+    train = TensorSet(images[train_idx], official.labels[train_idx])
+    val = TensorSet(images[val_idx], official.labels[val_idx])
     mean, std = channel_stats(train.images)
-    return Data(source, classes, train, val, mean, std, flip=True)
+    return Data(source, classes, train, val, test, mean, std, flip=True)
 
 
 def _download_cifar(source: DataSource) -> None:
@@ -261,7 +282,7 @@ def _cifar_batches(folder: Path, names: tuple[str, ...], label_key: str, classes
 # --- image folders ---------------------------------------------------------------------------
 
 
-def _imagefolder(source: DataSource, channels: int, val_fraction: float) -> Data:
+def _imagefolder(source: DataSource, channels: int, val_fraction: float, test_fraction: float) -> Data:
     from torchvision.datasets import ImageFolder
 
     root = source.root
@@ -277,36 +298,70 @@ def _imagefolder(source: DataSource, channels: int, val_fraction: float) -> Data
         except (FileNotFoundError, OSError) as exc:
             raise DataError(f"{source}: {exc}".rstrip()) from None
 
-    if (root / "train").is_dir():
-        train_ds = open_folder(root / "train")
-        if (root / "val").is_dir():
-            val_ds = open_folder(root / "val")
-            if val_ds.classes != train_ds.classes:
-                raise DataError(f"{source}: train/ and val/ have different class folders "
-                                f"({len(train_ds.classes)} vs {len(val_ds.classes)})")
-            train_set, val_set = FolderSet(train_ds), FolderSet(val_ds)
-        else:
-            train_set, val_set = _split_folder(train_ds, val_fraction, source)
-        n_classes = len(train_ds.classes)
+    given = {name: (root / name).is_dir() for name in ("train", "val", "test")}
+    if not given["train"] and (given["val"] or given["test"]):
+        held = " and ".join(f"{name}/" for name in ("val", "test") if given[name])
+        raise DataError(f"{source}: {held} but no train/ (put the training images in train/CLASS/, or use a "
+                        f"flat CLASS/ layout without val/ and test/)")
+    base = open_folder(root / "train" if given["train"] else root)
+    held_out = {}
+    for name in ("val", "test"):
+        if given[name]:
+            ds = open_folder(root / name)
+            if ds.classes != base.classes:
+                raise DataError(f"{source}: train/ and {name}/ have different class folders "
+                                f"({len(base.classes)} vs {len(ds.classes)})")
+            held_out[name] = FolderSet(ds)
+    # What the folder does not give is carved from the training images by a seeded draw.
+    carve = {name: fraction for name, fraction in (("val", val_fraction), ("test", test_fraction))
+             if name not in held_out}
+    if carve:
+        from torch.utils.data import Subset
+
+        train, val, test = split_indices(len(base), carve.get("val", 0.0), carve.get("test", 0.0), str(source))
+        train_set = FolderSet(Subset(base, train.tolist()))
+        for name, idx in (("val", val), ("test", test)):
+            if name in carve:
+                held_out[name] = FolderSet(Subset(base, idx.tolist()))
     else:
-        ds = open_folder(root)
-        train_set, val_set = _split_folder(ds, val_fraction, source)
-        n_classes = len(ds.classes)
+        train_set = FolderSet(base)
     mean = IMAGENET_MEAN if channels == 3 else (sum(IMAGENET_MEAN) / 3,)
     std = IMAGENET_STD if channels == 3 else (sum(IMAGENET_STD) / 3,)
-    return Data(source, n_classes, train_set, val_set, mean, std, flip=True)
-
-
-def _split_folder(ds, val_fraction: float, source: DataSource) -> tuple[FolderSet, FolderSet]:
-    from torch.utils.data import Subset
-
-    if len(ds) < 2:
-        raise DataError(f"{source}: {len(ds)} image(s); a seeded train/val split needs at least 2")
-    train, val = seeded_split(len(ds), val_fraction)
-    return FolderSet(Subset(ds, train.tolist())), FolderSet(Subset(ds, val.tolist()))
+    return Data(source, len(base.classes), train_set, held_out["val"], held_out["test"], mean, std, flip=True)
 
 
 # --- shared helpers --------------------------------------------------------------------------
+
+
+def split_indices(n: int, val_fraction: float, test_fraction: float, what: str, *,
+                  labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(train, val, test) indices of n images by a fixed-seed draw (SPLIT_SEED, not --seed).
+
+    The fractions are shares of all n images (0 holds none out). Without `labels`, round(n*fraction)
+    images each (at least one); with `labels`, each class is split alike, round(n_class*fraction) of
+    it held out (stratified). A split that would leave train, or a requested held-out split, empty is
+    a DataError naming the fractions.
+    """
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    part = torch.zeros(n, dtype=torch.long)  # by image index: 0 train, 1 val, 2 test
+    groups = [perm] if labels is None else [perm[labels[perm] == c] for c in torch.unique(labels).tolist()]
+    for group in groups:  # each group in the permutation's order: val first, then test
+        size = len(group)
+        n_val, n_test = round(size * val_fraction), round(size * test_fraction)
+        if labels is None:
+            n_val, n_test = (max(1, n_val) if val_fraction else 0), (max(1, n_test) if test_fraction else 0)
+        part[group[:n_val]] = 1
+        part[group[n_val:n_val + n_test]] = 2
+    assigned = part[perm]
+    train, val, test = (perm[assigned == k] for k in range(3))
+    fractions = " and ".join(f"--{name}-fraction {fraction:g}" for name, fraction in
+                             (("val", val_fraction), ("test", test_fraction)) if fraction)
+    if len(train) == 0:
+        raise DataError(f"{what}: {fractions} of {n} image(s) leave no training images")
+    for name, idx, fraction in (("validation", val, val_fraction), ("test", test, test_fraction)):
+        if fraction and len(idx) == 0:
+            raise DataError(f"{what}: {fractions} of {n} image(s) leave no {name} images")
+    return train, val, test
 
 
 def seeded_split(n: int, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -163,11 +163,14 @@ class Engine:
     # --- evaluation --------------------------------------------------------------------------
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
-        """Top-1, top-5 and loss on the validation split (summed over processes)."""
+    def evaluate(self, split: str = "val") -> dict[str, float]:
+        """Top-1, top-5 and loss on the "val" or "test" split (summed over processes), keyed by the split:
+        `val_top1`, `val_top5`, `val_loss` (or `test_...`)."""
+        if split not in ("val", "test"):
+            raise ValueError(f"split must be 'val' or 'test', but got {split!r}")
         self.model.eval()
         sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # loss, top-1, top-5, images
-        for x, y in self.batches.val():
+        for x, y in (self.batches.val() if split == "val" else self.batches.test()):
             with autocast(self.device, self.precision):
                 logits = self.eval_forward(x)
             top1, top5 = topk_correct(logits.float(), y)
@@ -177,7 +180,7 @@ class Engine:
         self.model.train()
         loss, top1, top5, n = ddp.all_sum(sums).tolist()
         n = max(n, 1.0)
-        return {"val_loss": loss / n, "val_top1": top1 / n, "val_top5": top5 / n}
+        return {f"{split}_loss": loss / n, f"{split}_top1": top1 / n, f"{split}_top5": top5 / n}
 
     # --- the loop ----------------------------------------------------------------------------
 

@@ -10,7 +10,10 @@ from typing import Any
 
 @dataclass
 class TrainResult:
-    """The outcome of a run. Accuracies are fractions (0-1) on the held-out split; `epochs` counts
+    """The outcome of a run. Accuracies are fractions (0-1): `val_*` on the validation split (scored
+    every epoch; what a search selects on), `test_*` on the test split, scored once after training and
+    only when asked (`score_test`; None otherwise); `split_sizes` gives the images in each split
+    (`{"train": n, "val": n, "test": n}`, all processes together). `epochs` counts
     completed epochs (fractional when the run stopped mid-epoch); `seconds` is the wall time of
     training and per-epoch evaluation, earlier sessions of a resumed run included;
     `train_images_per_s` is the steady state of this
@@ -35,6 +38,10 @@ class TrainResult:
     world_size: int
     config: dict[str, Any]
     history: list[dict[str, Any]]
+    split_sizes: dict[str, int] = field(default_factory=dict)
+    test_top1: float | None = None
+    test_top5: float | None = None
+    test_loss: float | None = None
     model: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:

@@ -46,7 +46,8 @@ def tensor_data(n=40, classes=4, hw=(8, 8)):
     g = torch.Generator().manual_seed(0)
     train = TensorSet(torch.randint(0, 256, (n, 3, *hw), dtype=torch.uint8, generator=g), torch.arange(n) % classes)
     val = TensorSet(torch.randint(0, 256, (10, 3, *hw), dtype=torch.uint8, generator=g), torch.arange(10) % classes)
-    return Data(DataSource("synthetic"), classes, train, val, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), flip=True)
+    test = TensorSet(torch.randint(0, 256, (6, 3, *hw), dtype=torch.uint8, generator=g), torch.arange(6) % classes)
+    return Data(DataSource("synthetic"), classes, train, val, test, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), flip=True)
 
 
 def batches(data, **kw):
@@ -77,6 +78,12 @@ def test_tensor_batches_are_normalized_resized_and_reproducible():
     # the validation images are not augmented: the inverse normalization gives back the bilinear resize
     expected = augment.resize(data.val.images[:1].float() / 255, (16, 16))
     assert torch.allclose(vx[0][:1] * 0.25 + 0.5, expected, atol=1e-6)
+    # the test split likewise, put on the device only when first asked for
+    assert b._test is None
+    tx, ty = zip(*b.test())
+    assert torch.equal(torch.cat(ty), data.test.labels) and b._test is not None
+    expected = augment.resize(data.test.images.float() / 255, (16, 16))
+    assert torch.allclose(torch.cat(tx) * 0.25 + 0.5, expected, atol=1e-6)
 
 
 def test_processes_split_every_global_batch_and_the_validation_set():
@@ -87,6 +94,8 @@ def test_processes_split_every_global_batch_and_the_validation_set():
         assert torch.equal(torch.cat([parts[0][b], parts[1][b]]), y)
     val = [torch.cat([y for _, y in batches(data, rank=r, world=2).val()]) for r in range(2)]
     assert sorted(torch.cat(val).tolist()) == sorted(data.val.labels.tolist())
+    test = [torch.cat([y for _, y in batches(data, rank=r, world=2).test()]) for r in range(2)]
+    assert len(test[0]) == len(test[1]) == 3 and sorted(torch.cat(test).tolist()) == sorted(data.test.labels.tolist())
     with pytest.raises(DataError, match="--batch-size 9 must divide evenly among 2 processes"):
         batches(data, batch_size=9, world=2)
     with pytest.raises(DataError, match="--batch-size 64 is larger than the 40 training images of synthetic"):
@@ -118,19 +127,22 @@ def test_folder_batches_are_the_same_with_or_without_workers(tmp_path):
 
     write_pngs(tmp_path / "train", {"a": 6, "b": 6})
     write_pngs(tmp_path / "val", {"a": 2, "b": 2}, seed=1)
+    write_pngs(tmp_path / "test", {"a": 1, "b": 2}, seed=2)  # given: nothing is carved from train/'s 12
     data = load_data(parse_data(f"imagefolder:{tmp_path}"), channels=3, hw=(16, 16), classes=10, val_fraction=0.2,
                      batch_size=4)
     runs = []
     for workers in (0, 2):
         b = make_batches(data, workers=workers, batch_size=4, hw=(16, 16), device=CPU, channels_last=True, seed=1)
         assert isinstance(b, LoaderBatches) and b.steps_per_epoch == 3
-        runs.append((list(b.epoch(0)), list(b.epoch(0, start=1)), list(b.val())))
-    (full, tail, val), (full2, tail2, val2) = runs
+        assert b.test_loader is None  # no test loader until test() is asked for
+        runs.append((list(b.epoch(0)), list(b.epoch(0, start=1)), list(b.val()), list(b.test())))
+    (full, tail, val, test), (full2, tail2, val2, test2) = runs
     assert full[0][0].shape == (4, 3, 16, 16) and full[0][0].is_contiguous(memory_format=torch.channels_last)
-    for a, c in zip(full + tail + val, full2 + tail2 + val2, strict=True):
+    for a, c in zip(full + tail + val + test, full2 + tail2 + val2 + test2, strict=True):
         assert torch.equal(a[0], c[0]) and torch.equal(a[1], c[1])
     assert torch.equal(tail[0][0], full[1][0])  # a resumed epoch sees the same augmented images
     assert sum(len(y) for _, y in val) == 4
+    assert torch.cat([y for _, y in test]).tolist() == [0, 1, 1]
     # random-resized crops differ between epochs
     assert not torch.equal(next(iter(b.epoch(1)))[0], full[0][0])
     # two processes get the two halves of each batch, augmented as one process augments them

@@ -40,6 +40,23 @@ def test_train_writes_metrics_and_a_summary(runner, tiny_file, tmp_path):
     assert data["steps"] == 3 and data["config"]["schedule"] == "onecycle"
     assert data["config"]["label_smoothing"] == 0.1 and data["config"]["channels_last"] is False
     assert f"wrote {out}" in result.stderr
+    assert "test top-1" not in result.stdout and data["test_top1"] is None  # not without --score-test
+
+
+def test_train_score_test_prints_and_writes_the_test_accuracy(runner, tiny_file, tmp_path):
+    out = tmp_path / "m.json"
+    result = invoke(runner, "train", tiny_file, "--data", "digits", "--steps", 2, "--batch-size", 32,
+                    "--val-fraction", 0.1, "--test-fraction", 0.3, "--score-test", "--metrics-out", out, "-q")
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    # per class round(0.1 * n) and round(0.3 * n): 179 and 539 of the 1,797 digits (not round(179.7) = 180)
+    assert data["split_sizes"] == {"train": 1079, "val": 179, "test": 539}
+    assert data["config"]["test_fraction"] == 0.3 and 0 <= data["test_top1"] <= data["test_top5"] <= 1
+    assert (f"val top-1 {data['val_top1']:.4f}, top-5 {data['val_top5']:.4f}; test top-1 {data['test_top1']:.4f}, "
+            f"top-5 {data['test_top5']:.4f} (539 images) after ") in result.stdout
+    line = error_line(runner, 2, "train", tiny_file, "--val-fraction", 0.5, "--test-fraction", 0.5)
+    assert line == ("error: --val-fraction 0.5 and --test-fraction 0.5 must add up to less than 1 (the training "
+                    "split is the rest), but they add up to 1")
 
 
 def test_train_checkpoint_then_resume(runner, tiny_file, tmp_path):
@@ -73,7 +90,7 @@ def test_train_help_lists_the_options(runner):
     result = invoke(runner, "train", "--help")
     for option in ("--data", "--epochs", "--steps", "--batch-size", "--lr", "--schedule", "--precision", "--device",
                    "--compile", "--seed", "--checkpoint", "--resume", "--metrics-out", "--nproc",
-                   "--label-smoothing", "--warmup-epochs"):
+                   "--label-smoothing", "--warmup-epochs", "--val-fraction", "--test-fraction", "--score-test"):
         assert option in result.stdout
 
 

@@ -13,6 +13,7 @@ from archkit.training.data import (
     match_channels,
     parse_data,
     seeded_split,
+    split_indices,
 )
 from archkit.training.errors import DataError
 
@@ -40,34 +41,55 @@ def test_parse_data_kinds_and_errors(tmp_path):
 def test_digits_real_images_split_deterministically():
     data = load("digits")
     assert data.classes == 10 and data.in_memory and not data.flip
-    assert len(data.train) == 1438 and len(data.val) == 359  # 1,797 images, 20% held out
+    # 1,797 images, 20% held out for val and 20% for test (by class: see the stratified test below)
+    assert (len(data.train), len(data.val), len(data.test)) == (1079, 359, 359)
+    assert data.split_sizes == {"train": 1079, "val": 359, "test": 359}
     assert data.train.images.shape[1:] == (3, 8, 8) and data.train.images.dtype == torch.uint8
     assert int(data.train.images.max()) == 255 and set(data.val.labels.tolist()) == set(range(10))
     # gray repeated into the spec's three channels
     assert torch.equal(data.train.images[:, 0], data.train.images[:, 2])
     again = load("digits")
     assert torch.equal(again.val.labels, data.val.labels) and torch.equal(again.train.images, data.train.images)
+    assert torch.equal(again.test.images, data.test.images)
     gray = load("digits", channels=1)
     assert gray.train.images.shape[1] == 1
+
+
+def official_cifar10(per_batch: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixture's five training batches as (N, 3, 32, 32) images and labels, in file order."""
+    rows = np.concatenate([cifar_images(per_batch, i) for i in range(1, 6)])
+    labels = [(i * per_batch + k) % 10 for i in range(1, 6) for k in range(per_batch)]
+    return torch.from_numpy(rows).reshape(-1, 3, 32, 32), torch.tensor(labels)
 
 
 def test_cifar10_reads_the_python_batches(cifar10_root):
     data = load(f"cifar10:{cifar10_root}")
     assert data.classes == 10 and data.flip
-    assert data.train.images.shape == (30, 3, 32, 32) and data.val.images.shape == (10, 3, 32, 32)
-    row = cifar_images(6, 1)[0]  # data_batch_1, first image: R plane, then G, then B
-    assert torch.equal(data.train.images[0, 0].flatten(), torch.from_numpy(row[:1024]))
-    assert torch.equal(data.train.images[0, 2].flatten(), torch.from_numpy(row[2048:]))
-    assert data.train.labels[:6].tolist() == [6, 7, 8, 9, 0, 1]
+    # the official test batch is the test split; val is 20% of the 30 official training images
+    assert data.split_sizes == {"train": 24, "val": 6, "test": 10}
+    test_rows = torch.from_numpy(cifar_images(10, 99)).reshape(-1, 3, 32, 32)  # R plane, then G, then B
+    assert torch.equal(data.test.images, test_rows) and data.test.labels.tolist() == [k % 10 for k in range(10)]
+    images, labels = official_cifar10()
+    train, val, _ = split_indices(30, 0.2, 0.0, "x")  # the seeded draw, independent of --seed
+    assert torch.equal(data.train.images, images[train]) and torch.equal(data.train.labels, labels[train])
+    assert torch.equal(data.val.images, images[val]) and torch.equal(data.val.labels, labels[val])
+    assert sorted(train.tolist() + val.tolist()) == list(range(30))
     # ROOT may also be the batches folder itself
     direct = load(f"cifar10:{cifar10_root / 'cifar-10-batches-py'}")
-    assert torch.equal(direct.val.images, data.val.images)
+    assert torch.equal(direct.val.images, data.val.images) and torch.equal(direct.test.images, data.test.images)
+    # test_fraction does not apply: CIFAR has its own test split
+    other = load_data(parse_data(f"cifar10:{cifar10_root}"), channels=3, hw=(32, 32), classes=10,
+                      val_fraction=0.5, test_fraction=0.4, batch_size=16)
+    assert other.split_sizes == {"train": 15, "val": 15, "test": 10}
 
 
 def test_cifar100_uses_fine_labels(cifar100_root):
     data = load(f"cifar100:{cifar100_root}", channels=1)
-    assert data.classes == 100
-    assert data.train.labels[:3].tolist() == [0, 7, 14] and data.train.images.shape == (40, 1, 32, 32)
+    assert data.classes == 100 and data.split_sizes == {"train": 32, "val": 8, "test": 12}
+    train, val, _ = split_indices(40, 0.2, 0.0, "x")
+    fine = torch.tensor([(7 * k) % 100 for k in range(40)])
+    assert torch.equal(data.train.labels, fine[train]) and torch.equal(data.val.labels, fine[val])
+    assert data.train.images.shape == (32, 1, 32, 32) and data.test.labels.tolist() == list(range(12))
 
 
 def test_cifar_errors_are_one_line_and_name_the_problem(tmp_path):
@@ -100,7 +122,7 @@ def test_cifar_download_fetches_into_root(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_download)
     data = load(f"cifar10:{tmp_path / 'new'}", download=True)
-    assert len(data.train) == 30
+    assert len(data.train) + len(data.val) == 30
     assert calls == [("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", str(tmp_path / "new"),
                       "cifar-10-python.tar.gz")]
 
@@ -117,16 +139,59 @@ def test_imagefolder_with_train_and_val(tmp_path):
     write_pngs(tmp_path / "val", {"cat": 1, "dog": 1, "eel": 1}, seed=1)
     data = load(f"imagefolder:{tmp_path}")
     assert data.classes == 3 and not data.in_memory
-    assert len(data.train) == 7 and len(data.val) == 3
-    image, label = data.train.dataset[3]
+    # val/ is the validation split; no test/: the test split is carved from train/ (round(7 * 0.2) = 1)
+    assert data.split_sizes == {"train": 6, "val": 3, "test": 1}
+    assert data.val.dataset.root == str(tmp_path / "val")
+    carved = data.train.dataset.indices + data.test.dataset.indices
+    assert sorted(carved) == list(range(7)) and data.test.dataset.dataset.root == str(tmp_path / "train")
+    image, label = data.train.dataset.dataset[3]
     assert image.size == (20, 24) and label == 1  # dog
+
+
+def test_imagefolder_with_train_val_and_test(tmp_path):
+    write_pngs(tmp_path / "train", {"cat": 3, "dog": 2})
+    write_pngs(tmp_path / "val", {"cat": 1, "dog": 1}, seed=1)
+    write_pngs(tmp_path / "test", {"cat": 2, "dog": 2}, seed=2)
+    data = load(f"imagefolder:{tmp_path}")
+    assert data.split_sizes == {"train": 5, "val": 2, "test": 4}  # every folder as it is, nothing carved
+    assert [d.dataset.root for d in (data.train, data.val, data.test)] == [
+        str(tmp_path / name) for name in ("train", "val", "test")]
+
+
+def test_imagefolder_with_train_and_test_carves_val(tmp_path):
+    write_pngs(tmp_path / "train", {"a": 5, "b": 5})
+    write_pngs(tmp_path / "test", {"a": 1, "b": 2}, seed=2)
+    data = load(f"imagefolder:{tmp_path}")
+    assert data.split_sizes == {"train": 8, "val": 2, "test": 3}
+    assert data.test.dataset.root == str(tmp_path / "test")
+    assert sorted(data.train.dataset.indices + data.val.dataset.indices) == list(range(10))
+    write_pngs(tmp_path / "val", {"a": 1, "c": 1}, seed=1)
+    with pytest.raises(DataError, match="train/ and val/ have different class folders"):
+        load(f"imagefolder:{tmp_path}")
+    write_pngs(tmp_path / "bad" / "train", {"a": 2, "b": 2})
+    write_pngs(tmp_path / "bad" / "test", {"a": 1})
+    with pytest.raises(DataError, match=r"train/ and test/ have different class folders \(2 vs 1\)") as err:
+        load(f"imagefolder:{tmp_path / 'bad'}")
+    assert "\n" not in str(err.value)
+    write_pngs(tmp_path / "orphan" / "test", {"a": 1})
+    write_pngs(tmp_path / "orphan" / "a", {"x": 1})
+    with pytest.raises(DataError, match="test/ but no train/"):
+        load(f"imagefolder:{tmp_path / 'orphan'}")
 
 
 def test_imagefolder_seeded_split_and_errors(tmp_path):
     write_pngs(tmp_path / "flat", {"a": 5, "b": 5})
     data = load(f"imagefolder:{tmp_path / 'flat'}")
-    assert (len(data.train), len(data.val)) == (8, 2)
-    assert data.val.dataset.indices == load(f"imagefolder:{tmp_path / 'flat'}").val.dataset.indices
+    assert data.split_sizes == {"train": 6, "val": 2, "test": 2}  # 20% and 20% of 10 carved
+    again = load(f"imagefolder:{tmp_path / 'flat'}")
+    assert data.val.dataset.indices == again.val.dataset.indices
+    assert data.test.dataset.indices == again.test.dataset.indices
+    parts = data.train.dataset.indices + data.val.dataset.indices + data.test.dataset.indices
+    assert sorted(parts) == list(range(10))
+    write_pngs(tmp_path / "two", {"a": 1, "b": 1})
+    with pytest.raises(DataError, match=r"--val-fraction 0.2 and --test-fraction 0.2 of 2 image\(s\) leave no "
+                                        r"training images"):
+        load(f"imagefolder:{tmp_path / 'two'}")
     with pytest.raises(DataError, match="no such folder"):
         load(f"imagefolder:{tmp_path / 'nope'}")
     (tmp_path / "empty").mkdir()
@@ -144,6 +209,7 @@ def test_synthetic_follows_the_spec():
     data = load("synthetic", channels=1, hw=(12, 10), classes=7)
     assert data.classes == 7 and data.train.images.shape == (512, 1, 12, 10) and len(data.val) == 256
     assert int(data.train.labels.max()) <= 6
+    assert data.test.images.shape == (256, 1, 12, 10) and not torch.equal(data.test.images, data.val.images)
 
 
 def test_match_channels_and_stats():
@@ -164,3 +230,63 @@ def test_seeded_split_is_a_partition():
     assert sorted(train.tolist() + val.tolist()) == list(range(10)) and len(val) == 2  # round(2.5) == 2
     assert seeded_split(2, 0.01)[1].numel() == 1 and seeded_split(2, 0.99)[0].numel() == 1
     assert isinstance(TensorSet(torch.zeros(1), torch.zeros(1)), TensorSet)
+
+
+def test_digits_split_is_stratified_disjoint_and_seeded():
+    from sklearn.datasets import load_digits
+
+    labels = torch.from_numpy(load_digits().target).long()
+    classes, counts = np.unique(labels.numpy(), return_counts=True)
+    assert counts.tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    # by hand: round(0.2 * n) of each class for val and again for test, e.g. 0.2 * 178 = 35.6 -> 36
+    held = [36, 36, 35, 37, 36, 36, 36, 36, 35, 36]
+    assert [round(0.2 * int(n)) for n in counts] == held and sum(held) == 359
+    train, val, test = split_indices(len(labels), 0.2, 0.2, "digits", labels=labels)
+    for idx, want in ((val, held), (test, held), (train, [int(n) - 2 * h for n, h in zip(counts, held)])):
+        got_classes, got = np.unique(labels[idx].numpy(), return_counts=True)
+        assert got_classes.tolist() == classes.tolist() and got.tolist() == want
+    assert (len(train), len(val), len(test)) == (1079, 359, 359)
+    everything = torch.cat([train, val, test]).tolist()
+    assert len(set(everything)) == len(everything) and sorted(everything) == list(range(1797))  # disjoint, all
+    # seeded: the same on every call, and the same whatever --seed a run uses
+    again = split_indices(len(labels), 0.2, 0.2, "digits", labels=labels)
+    assert all(torch.equal(a, b) for a, b in zip((train, val, test), again))
+    data = load("digits", channels=1)
+    images = torch.from_numpy(load_digits().images).mul(255.0 / 16.0).round().to(torch.uint8).unsqueeze(1)
+    for split, idx in ((data.train, train), (data.val, val), (data.test, test)):
+        assert torch.equal(split.images, images[idx]) and torch.equal(split.labels, labels[idx])
+    # other fractions: per class again
+    _, v, t = split_indices(len(labels), 0.1, 0.3, "digits", labels=labels)
+    assert np.unique(labels[v].numpy(), return_counts=True)[1].tolist() == [round(0.1 * int(n)) for n in counts]
+    assert np.unique(labels[t].numpy(), return_counts=True)[1].tolist() == [round(0.3 * int(n)) for n in counts]
+
+
+def test_digits_split_ignores_the_run_seed():
+    import archkit
+
+    from .conftest import TINY
+
+    spec = archkit.spec_from_yaml(TINY)
+    a = archkit.train(spec, "digits", steps=1, batch_size=64, seed=0)
+    b = archkit.train(spec, "digits", steps=1, batch_size=64, seed=5)
+    assert a.split_sizes == b.split_sizes == {"train": 1079, "val": 359, "test": 359}
+    # the split draws from its own generator (SPLIT_SEED), not from the global RNG that --seed seeds
+    torch.manual_seed(1)
+    first = load("digits")
+    torch.manual_seed(2)
+    second = load("digits")
+    assert all(torch.equal(getattr(first, s).labels, getattr(second, s).labels) and
+               torch.equal(getattr(first, s).images, getattr(second, s).images) for s in ("train", "val", "test"))
+
+
+def test_split_indices_errors_name_the_fractions():
+    labels = torch.arange(20) % 2
+    with pytest.raises(DataError, match=r"^d: --val-fraction 0.5 and --test-fraction 0.5 of 20 image\(s\) leave no "
+                                        r"training images$"):
+        split_indices(20, 0.5, 0.5, "d", labels=labels)
+    with pytest.raises(DataError, match="--val-fraction 0.01 and --test-fraction 0.2 of 20 image.* no validation"):
+        split_indices(20, 0.01, 0.2, "d", labels=labels)  # round(0.1) = 0 of each class
+    train, val, test = split_indices(20, 0.01, 0.2, "d")  # unstratified: at least one image held out
+    assert (len(train), len(val), len(test)) == (15, 1, 4)
+    train, val, test = split_indices(5, 0.2, 0.0, "d")
+    assert (len(train), len(val), len(test)) == (4, 1, 0)

@@ -77,8 +77,9 @@ def test_a_nan_loss_stops_the_run_naming_epoch_and_step(tiny, monkeypatch, sync_
 
     monkeypatch.setattr(engine_mod, "training_loss", poisoned)
     e = small_engine(tiny, sync_every=sync_every)
-    assert e.batches.steps_per_epoch == 11
-    with pytest.raises(DivergedError, match=r"loss became nan at epoch 2, step 13 \(step 2 of the epoch") as err:
+    # 8 steps per epoch: digits' train split is 1,079 images (val and test 20% each) at batch 128
+    assert e.batches.steps_per_epoch == 8
+    with pytest.raises(DivergedError, match=r"loss became nan at epoch 2, step 13 \(step 5 of the epoch") as err:
         e.fit()
     assert (err.value.epoch, err.value.step) == (2, 13)
     assert len(calls) <= 15  # stopped at the first sync after the bad step, not at the end
@@ -94,9 +95,18 @@ def test_fit_evaluates_every_epoch_and_times_the_steady_state(tiny):
     e = small_engine(tiny, lr=0.2)
     seen = []
     timer = e.fit(on_epoch_end=lambda eng: seen.append(eng.step))
-    assert seen == [11] and e.step == 20  # total 20 steps: one whole epoch, then 9 steps
+    assert seen == [8, 16] and e.step == 20  # total 20 steps at 8 per epoch: two whole epochs, then 4 steps
     entry = e.history[0]
     assert entry["epoch"] == 1 and 0 <= entry["val_top1"] <= entry["val_top5"] <= 1
-    assert entry["lr"] == pytest.approx(e.lr(10))
+    assert entry["lr"] == pytest.approx(e.lr(7))
     assert timer.skip == 4 and timer.images == (20 - 4) * 128 and timer.images_per_s > 0
     assert e.seconds > 0
+
+
+def test_evaluate_scores_either_held_out_split_keyed_by_its_name(tiny):
+    e = small_engine(tiny)
+    val, test = e.evaluate(), e.evaluate("test")
+    assert set(val) == {"val_top1", "val_top5", "val_loss"} and set(test) == {"test_top1", "test_top5", "test_loss"}
+    assert val == e.evaluate("val") and 0 <= test["test_top1"] <= test["test_top5"] <= 1
+    with pytest.raises(ValueError, match="split must be 'val' or 'test', but got 'train'"):
+        e.evaluate("train")

@@ -13,27 +13,31 @@ def same_state(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 
 def test_resume_mid_epoch_continues_bit_for_bit(tiny_aux, tmp_path):
-    # tiny-aux has dropout (RNG state) and an aux head; 11 steps per epoch at batch 128, so the first
-    # session stops mid-epoch and the second crosses an epoch end (evaluation, checkpoint). The paper
-    # schedule depends on the epoch only, so 8 steps then 16 is the same run as 16 straight.
+    # tiny-aux has dropout (RNG state) and an aux head; 8 steps per epoch at batch 128 (digits' train
+    # split is 1,079 images: 20% each held out for val and test), so the first session (6 steps) stops
+    # mid-epoch and the second crosses an epoch end (evaluation, checkpoint). The paper schedule
+    # depends on the epoch only, so 6 steps then 12 is the same run as 12 straight.
     kw = dict(batch_size=128, lr=0.05, seed=3, schedule="paper")
-    straight = archkit.train(tiny_aux, "digits", steps=16, **kw)
-    first = archkit.train(tiny_aux, "digits", steps=8, checkpoint=tmp_path / "run", **kw)
+    straight = archkit.train(tiny_aux, "digits", steps=12, score_test=True, **kw)
+    first = archkit.train(tiny_aux, "digits", steps=6, checkpoint=tmp_path / "run", **kw)
     assert not same_state(first.model, straight.model)
     saved = checkpoint.load(tmp_path / "run")
-    assert saved["step"] == 8 and saved["config"]["lr"] == 0.05 and set(saved["rng"][0]) == {"cpu"}
-    resumed = archkit.train(tiny_aux, "digits", steps=16, resume=tmp_path / "run")
-    assert resumed.steps == 16 and same_state(resumed.model, straight.model)
+    assert saved["step"] == 6 and saved["config"]["lr"] == 0.05 and set(saved["rng"][0]) == {"cpu"}
+    assert first.test_top1 is None  # scored only when asked
+    resumed = archkit.train(tiny_aux, "digits", steps=12, resume=tmp_path / "run", score_test=True)
+    assert resumed.steps == 12 and same_state(resumed.model, straight.model)
     assert resumed.val_top1 == straight.val_top1
+    # the test split, scored once at the end of a run that stopped mid-epoch, resumed or not
+    assert resumed.test_top1 == straight.test_top1 is not None and resumed.test_loss == straight.test_loss
     timing = ("seconds", "images_per_s")
     assert [{k: v for k, v in h.items() if k not in timing} for h in resumed.history] == [
         {k: v for k, v in h.items() if k not in timing} for h in straight.history]
     assert resumed.seconds > first.seconds
-    assert checkpoint.load(tmp_path / "run")["step"] == 16  # the resumed run checkpoints where it came from
+    assert checkpoint.load(tmp_path / "run")["step"] == 12  # the resumed run checkpoints where it came from
 
 
 def test_an_interrupted_run_resumes_from_its_last_epoch(tiny_aux, tmp_path):
-    kw = dict(batch_size=128, lr=0.05, seed=1, epochs=2)  # cosine over 22 steps
+    kw = dict(batch_size=128, lr=0.05, seed=1, epochs=2)  # cosine over 16 steps (8 per epoch on digits' 1,079)
     straight = archkit.train(tiny_aux, "digits", **kw)
 
     def interrupt(epoch, metrics):
@@ -41,9 +45,10 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(tiny_aux, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         archkit.train(tiny_aux, "digits", checkpoint=tmp_path / "run", on_epoch=interrupt, **kw)
-    assert checkpoint.load(tmp_path / "run")["step"] == 11
-    resumed = archkit.train(tiny_aux, "digits", resume=tmp_path / "run")
-    assert resumed.steps == 22 and same_state(resumed.model, straight.model)
+    assert checkpoint.load(tmp_path / "run")["step"] == 8
+    resumed = archkit.train(tiny_aux, "digits", resume=tmp_path / "run", score_test=True)
+    assert resumed.steps == 16 and same_state(resumed.model, straight.model)
+    assert resumed.test_top1 is not None and straight.test_top1 is None
     assert [h["epoch"] for h in resumed.history] == [1, 2]
 
 

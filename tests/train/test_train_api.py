@@ -55,9 +55,12 @@ def test_the_classifier_follows_the_data(tiny, cifar100_root, capsys):
 
 def test_aux_heads_follow_the_data_too(tiny_aux, cifar10_root, tmp_path):
     write_pngs(tmp_path / "f", {"a": 4, "b": 4, "c": 4})
-    result = archkit.train(tiny_aux, f"imagefolder:{tmp_path / 'f'}", steps=2, batch_size=4, workers=0)
+    result = archkit.train(tiny_aux, f"imagefolder:{tmp_path / 'f'}", steps=2, batch_size=4, workers=0,
+                           score_test=True)
     head = getattr(result.model, result.model.aux_names[0])
     assert result.classes == 3 and head.linear.fc.out_features == 3
+    # a folder's test split goes through its own loader, made when it is scored
+    assert result.split_sizes == {"train": 8, "val": 2, "test": 2} and 0 <= result.test_top1 <= 1
     cifar = archkit.train(tiny_aux, f"cifar10:{cifar10_root}", steps=1, batch_size=10)
     assert cifar.classes == 10 and cifar.data.startswith("cifar10:")
 
@@ -94,3 +97,52 @@ def test_import_archkit_does_not_import_torch_and_train_stays_a_function():
             "import archkit.cli, archkit.training.api; "
             "assert callable(archkit.train) and archkit.train.__module__ == 'archkit.training'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_score_test_equals_an_independent_evaluation_of_the_model(tiny):
+    from archkit.training.data import load_data, parse_data
+
+    # fp32 pinned: the numbers are compared with a plain evaluation in fp32
+    result = archkit.train(tiny, "digits", epochs=1, batch_size=64, precision="fp32", score_test=True)
+    assert result.split_sizes == {"train": 1079, "val": 359, "test": 359}
+    data = load_data(parse_data("digits"), channels=3, hw=(8, 8), classes=10, val_fraction=0.2, batch_size=64)
+    mean, std = torch.tensor(data.mean).view(1, -1, 1, 1), torch.tensor(data.std).view(1, -1, 1, 1)
+    model = result.model.eval()
+    correct, loss = 0, 0.0
+    with torch.no_grad():
+        for i in range(0, len(data.test), 128):  # the engine's evaluation batch: 2 x 64
+            x = ((data.test.images[i:i + 128].float() / 255 - mean) / std).contiguous(memory_format=torch.channels_last)
+            y = data.test.labels[i:i + 128]
+            logits = model(x)
+            correct += int((logits.argmax(1) == y).sum())
+            loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+    assert result.test_top1 == correct / 359
+    assert result.test_loss == pytest.approx(loss / 359, rel=1e-5)
+    assert result.test_top1 <= result.test_top5 <= 1
+    assert len(result.history) == 1 and result.history[-1]["val_top1"] == result.val_top1
+    assert not any(k.startswith("test_") for h in result.history for k in h)  # scored once, at the end
+
+
+def test_test_fields_are_none_without_score_test_and_reach_the_json(tiny, tmp_path):
+    plain = archkit.train(tiny, "synthetic", steps=3, batch_size=64)
+    assert (plain.test_top1, plain.test_top5, plain.test_loss) == (None, None, None)
+    assert plain.split_sizes == {"train": 512, "val": 256, "test": 256}
+    out = tmp_path / "m.json"
+    # stops mid-epoch (3 of 8 steps): the test split is still scored, once, at the end
+    scored = archkit.train(tiny, "synthetic", steps=3, batch_size=64, score_test=True, metrics_out=out)
+    data = json.loads(out.read_text())
+    assert data["split_sizes"] == {"train": 512, "val": 256, "test": 256}
+    assert data["test_top1"] == scored.test_top1 is not None and data["test_loss"] == scored.test_loss
+    assert 0 <= data["test_top1"] <= data["test_top5"] <= 1
+    assert plain.to_dict()["test_top1"] is None
+    # score_test does not change what is computed
+    assert scored.val_top1 == plain.val_top1 and scored.val_loss == plain.val_loss
+
+
+def test_bad_fractions_are_one_line_config_errors(tiny):
+    with pytest.raises(ConfigError, match=r"^--val-fraction 0.5 and --test-fraction 0.5 must add up to less than 1"
+                                          ) as err:
+        archkit.train(tiny, val_fraction=0.5, test_fraction=0.5)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match=r"--test-fraction must be in \(0.0, 1.0\), but got 1.0"):
+        archkit.train(tiny, test_fraction=1.0)
