@@ -1,11 +1,19 @@
-"""`archkit bench search`: is the search worth it, and is it cheap? Measured on digits, CPU.
+"""`archkit bench search`: does the search beat the trivial baseline, and is it cheap? digits, CPU.
 
-1. Per-trial overhead: everything a trial does outside `archkit.train` (sampling, budget filling,
-   validation, profiling, storage writes) as a share of the trial's wall time.
-2. Search vs random sampling vs the uniform-scaling reference: best feasible val top-1 at equal
-   trial counts, over several seeds (the reference is trial 0 of every study).
-3. Ranking fidelity: Kendall's tau between the study's short-training accuracies and a 3x longer
-   training of a sample of its candidates.
+At each budget and for each study seed, two studies of the same space get the same compute (the
+same number of trials, each trained with the same short recipe): one with the default sampler,
+one with plain random sampling (no warm-start priors). Each study's best candidate (by validation accuracy) and the
+uniform-scaling reference are then confirmed: retrained from scratch with several seeds under the
+final recipe and scored on the test split, which the search never saw. Per budget:
+
+- the default sampler's win rate over uniform scaling: the share of study seeds whose confirmation
+  says "better" (Welch's 95% interval above zero), and how often it says "worse";
+- its win rate over random sampling: the share of study seeds whose confirmed best has the higher
+  mean test top-1 (ties count half);
+- the mean gain over uniform scaling with a 95% t interval across study seeds;
+- the short proxy's rank fidelity: Kendall's tau-b (scipy) between the search's validation
+  accuracy and the final recipe's mean validation accuracy, pooled over confirmed candidates;
+- the per-trial overhead: what a trial spends outside `archkit.train`.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+# The demo's space (studies/demo.yaml); the budgets vary.
 BENCH_CONFIG = {
     "base": "googlenet-32",
     "space": {
@@ -25,116 +34,180 @@ BENCH_CONFIG = {
         "factorize_5x5": True,
         "divisor": 4,
     },
-    "budget": {"ops": "20M", "params": "600K"},
     "data": "digits",
     "train": {"epochs": 2, "batch_size": 64, "lr": 0.05, "warmup_epochs": 0.5},
     "pruner": "none",  # equal training per trial, so the comparison is of the samplers alone
 }
+BUDGETS = ("2M", "20M")  # the demo's tight budget and a looser one (multiply-adds)
+SAMPLERS = ("default", "random")
 
 
-def _kendall_tau(a: list[float], b: list[float]) -> float:
-    """Kendall's tau-b (ties counted as neither concordant nor discordant)."""
-    n = len(a)
-    concordant = discordant = ties_a = ties_b = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            da, db = a[i] - a[j], b[i] - b[j]
-            if da == 0 and db == 0:
-                continue
-            if da == 0:
-                ties_a += 1
-            elif db == 0:
-                ties_b += 1
-            elif (da > 0) == (db > 0):
-                concordant += 1
-            else:
-                discordant += 1
-    denom = ((concordant + discordant + ties_a) * (concordant + discordant + ties_b)) ** 0.5
-    return (concordant - discordant) / denom if denom else 0.0
+def kendall_tau(a: list[float], b: list[float]) -> float:
+    """Kendall's tau-b (scipy's), 0.0 where it is undefined (constant input)."""
+    import math
+
+    from scipy.stats import kendalltau
+
+    tau = kendalltau(a, b).statistic
+    return 0.0 if tau is None or math.isnan(tau) else float(tau)
 
 
-def _longer(recipe: dict, factor: int = 3) -> dict:
-    """The same recipe trained `factor` times longer (epochs, or steps where the recipe counts steps)."""
-    key = "steps" if "steps" in recipe else "epochs"
-    return dict(recipe, **{key: recipe.get(key, 1) * factor})
+def t_interval(values: list[float], level: float = 0.95) -> tuple[float, float | None, float | None]:
+    """Mean and its t interval (None, None for fewer than two values)."""
+    from scipy import stats
+
+    m = statistics.mean(values)
+    if len(values) < 2:
+        return m, None, None
+    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+    return m, m - half, m + half
 
 
-def _study(folder: Path, name: str, sampler: str, seed: int, trials: int, recipe: dict):
+def _config(name: str, sampler: str, seed: int, trials: int, budget: str, recipe: dict, final: dict) -> dict:
+    config = dict(BENCH_CONFIG, name=name, seed=seed, trials=trials, train=recipe, budget={"ops": budget},
+                  final=final)
+    if sampler != "default":
+        # plain random sampling: no structured priors either (the default keeps archkit's warm start)
+        config.update(sampler=sampler, warm_start=False)
+    return config
+
+
+def _run_study(folder: Path, config: dict, train):
     from ..search.config import load_search_config
+    from ..search.export import load_study
     from ..search.runner import run_worker
 
-    config = dict(BENCH_CONFIG, name=name, sampler=sampler, seed=seed, trials=trials, train=recipe)
-    path = folder / f"{name}.yaml"
+    path = folder / f"{config['name']}.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     loaded = load_search_config(path)
-    location = str(folder / f"{name}.journal")
-    run_worker(loaded, location, name, progress=False)
-    from ..search.export import load_study
-
-    study, _ = load_study(name, location)
-    return study
+    location = str(folder / f"{config['name']}.journal")
+    run_worker(loaded, location, config["name"], progress=False, train=train)
+    study, _ = load_study(config["name"], location)
+    return loaded, study
 
 
-def _best(study, include_reference: bool = True) -> float:
-    accs = [t.user_attrs["val_top1"] for t in study.trials
-            if t.state.name == "COMPLETE" and t.user_attrs.get("feasible") and t.user_attrs.get("trained")
-            and (include_reference or not t.user_attrs.get("reference"))]
-    return max(accs) if accs else float("nan")
+def _share_reference_runs(source, target, verdict: dict) -> None:
+    """The reference is the same network in every study of a seed (the base scaled to the budget,
+    trial 0), retrained with the same final seeds: its runs are copied, not recomputed."""
+    from ..search.confirm import run_attr
+
+    ref = verdict["reference"]["trial"]
+    target_ref = next(t for t in target.trials if t.user_attrs.get("reference"))
+    if target_ref.number != ref or target_ref.user_attrs.get("arch") != \
+            source.trials[ref].user_attrs.get("arch"):
+        return
+    for run in verdict["runs"]:
+        if run["trial"] == ref:
+            target.set_user_attr(run_attr(verdict["recipe_key"], ref, run["seed"]), run)
 
 
-def run(trials: int = 12, seeds: int = 5, tau_sample: int = 10, recipe: dict | None = None) -> dict:
-    """Run the benchmark; `recipe` replaces the per-trial training recipe (tests use a few steps)."""
+def _overheads(study) -> list[dict]:
+    out = []
+    for t in study.trials:
+        a = t.user_attrs
+        if t.state.name == "COMPLETE" and "train_call_seconds" in a and t.datetime_complete:
+            total = (t.datetime_complete - t.datetime_start).total_seconds()
+            out.append({"total": total, "overhead": total - a["train_call_seconds"]})
+    return out
+
+
+def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, final_seeds: int = 3,
+        final_epochs: int | None = None, recipe: dict | None = None, train=None, progress=None) -> dict:
+    """Run the benchmark. `recipe` replaces the per-trial recipe (tests use a few steps) and
+    `final_epochs` the final one (default: 3x the trial's); `train` replaces `archkit.train`."""
     import optuna
 
-    from .. import spec_from_yaml, train
+    from ..search.confirm import confirm
+    from ..search.runner import _default_train
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    train = train or _default_train
     recipe = dict(recipe or BENCH_CONFIG["train"])
+    final = {"top": 1, "seeds": final_seeds}
+    if final_epochs is not None:
+        final["epochs"] = final_epochs
     started = time.perf_counter()
-    rows = []
-    overheads = []
+    rows, overheads, chosen_sampler = [], [], None
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        studies = {}
-        for seed in range(seeds):
-            for sampler in ("tpe", "random"):
-                study = _study(folder, f"{sampler}{seed}", sampler, seed, trials, recipe)
-                studies[(sampler, seed)] = study
-                reference = next(t for t in study.trials if t.user_attrs.get("reference"))
-                rows.append({"sampler": sampler, "seed": seed, "best": _best(study),
-                             "best_searched": _best(study, include_reference=False),
-                             "reference": reference.user_attrs.get("val_top1")})
-                for t in study.trials:
-                    a = t.user_attrs
-                    if t.state.name == "COMPLETE" and "train_call_seconds" in a and t.datetime_complete:
-                        total = (t.datetime_complete - t.datetime_start).total_seconds()
-                        overheads.append({"total": total, "overhead": total - a["train_call_seconds"]})
-        # Ranking fidelity on the first TPE study's trained candidates.
-        study = studies[("tpe", 0)]
-        trained = [t for t in study.trials if t.state.name == "COMPLETE" and t.user_attrs.get("trained")
-                   and "duplicate_of" not in t.user_attrs][:tau_sample]
-        longer = _longer(recipe)
-        short, long, sample = [], [], []
-        for t in trained:
-            result = train(spec_from_yaml(t.user_attrs["spec"]), data="digits", seed=t.number, **longer)
-            short.append(t.user_attrs["val_top1"])
-            long.append(result.val_top1)
-            sample.append({"trial": t.number, "reference": bool(t.user_attrs.get("reference")),
-                           "widths": t.user_attrs.get("widths", ""), "short": short[-1], "long": long[-1]})
+        for budget in budgets:
+            for seed in range(seeds):
+                verdicts, studies = {}, {}
+                for sampler in SAMPLERS:
+                    name = f"b{budget}-{sampler}-{seed}"
+                    config = _config(name, sampler, seed, trials, budget, recipe, final)
+                    loaded, study = _run_study(folder, config, train)
+                    if sampler == "random" and "default" in verdicts:
+                        _share_reference_runs(studies["default"], study, verdicts["default"])
+                    verdicts[sampler] = confirm(study, loaded.config, loaded.config.final, train)
+                    studies[sampler] = study
+                    overheads += _overheads(study)
+                    if sampler == "default":
+                        chosen_sampler = study.user_attrs.get("sampler", loaded.config.sampler)
+                    if progress:
+                        progress(f"{budget} seed {seed} {sampler}: {verdicts[sampler]['conclusion']} "
+                                 f"({100 * verdicts[sampler]['delta']:+.1f} points), "
+                                 f"{time.perf_counter() - started:.0f} s")
+                rows.append({"budget": budget, "seed": seed,
+                             **{s: _row(studies[s], verdicts[s]) for s in SAMPLERS}})
     share = sum(o["overhead"] for o in overheads) / sum(o["total"] for o in overheads) if overheads else float("nan")
     return {
         "date": time.strftime("%Y-%m-%d"),
-        "trials_per_study": trials,
+        "budgets": list(budgets),
         "seeds": seeds,
-        "studies": rows,
+        "trials_per_study": trials,
+        "final_seeds": final_seeds,
+        "recipe": recipe,
+        "final_recipe": rows[0]["default"]["recipe"] if rows else None,
+        "default_sampler": chosen_sampler,
+        "rows": rows,
+        "summary": {b: summarize([r for r in rows if r["budget"] == b]) for b in budgets},
         "overhead_share": share,
         "overhead_seconds_median": statistics.median(o["overhead"] for o in overheads) if overheads else None,
         "trial_seconds_median": statistics.median(o["total"] for o in overheads) if overheads else None,
-        "tau": _kendall_tau(short, long) if len(short) > 1 else float("nan"),
-        "tau_sample": sample,
-        "recipe": recipe,
         "bench_seconds": time.perf_counter() - started,
+        "config": {**BENCH_CONFIG, "train": recipe, "final": final},
     }
+
+
+def _row(study, verdict: dict) -> dict:
+    """One study's result: its best (search and confirmed), the reference's, the proxy pairs."""
+    best, ref = verdict["best"], verdict["reference"]
+    pairs = [{"trial": c["trial"], "search_val": study.trials[c["trial"]].user_attrs["val_top1"],
+              "final_val": statistics.mean(c["val_top1"])} for c in (ref, *verdict["candidates"])]
+    return {"best_trial": best["trial"], "widths": study.trials[best["trial"]].user_attrs.get("widths", ""),
+            "search_val": study.trials[best["trial"]].user_attrs["val_top1"],
+            "best_test": statistics.mean(best["test_top1"]), "reference_test": statistics.mean(ref["test_top1"]),
+            "delta": verdict["delta"], "ci95": verdict["ci95"], "conclusion": verdict["conclusion"],
+            "recipe": verdict["recipe"], "proxy_pairs": pairs}
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Win rates, the mean gain with its interval, and the proxy's tau over one budget's rows."""
+    if not rows:
+        return {}
+    n = len(rows)
+    out = {"studies": n}
+    for s in SAMPLERS:
+        deltas = [r[s]["delta"] for r in rows]
+        mean, lo, hi = t_interval(deltas)
+        out[s] = {"better": sum(r[s]["conclusion"] == "better" for r in rows) / n,
+                  "worse": sum(r[s]["conclusion"] == "worse" for r in rows) / n,
+                  "gain": mean, "gain_ci95": [lo, hi]}
+    wins = sum(1.0 if r["default"]["best_test"] > r["random"]["best_test"] else
+               0.5 if r["default"]["best_test"] == r["random"]["best_test"] else 0.0 for r in rows)
+    out["default_over_random"] = wins / n
+    pairs = [p for r in rows for s in SAMPLERS for p in r[s]["proxy_pairs"]]
+    # the reference appears in both studies of a seed with the same numbers: count it once
+    unique = {(r["seed"], p["trial"], round(p["search_val"], 9), round(p["final_val"], 9))
+              for r in rows for s in SAMPLERS for p in r[s]["proxy_pairs"]}
+    out["proxy_tau"] = kendall_tau([u[2] for u in unique], [u[3] for u in unique]) if len(unique) > 1 else None
+    out["proxy_pairs"] = len(unique) if pairs else 0
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:+.1f}"
 
 
 def print_results(r: dict) -> None:
@@ -142,29 +215,35 @@ def print_results(r: dict) -> None:
     from rich.table import Table
 
     console = Console()
-    table = Table(title=f"archkit bench search — digits, googlenet-32 under 20M ops / 600K params, "
-                        f"{r['trials_per_study']} trials per study, {r['date']}", title_justify="left")
-    for col in ("sampler", "seed", "best val top-1 (incl. reference)", "best searched", "uniform reference"):
-        table.add_column(col, justify="right" if col != "sampler" else "left")
-    for row in r["studies"]:
-        table.add_row(row["sampler"], str(row["seed"]), f"{row['best']:.4f}", f"{row['best_searched']:.4f}",
-                      f"{row['reference']:.4f}" if row["reference"] is not None else "")
+    table = Table(title=f"archkit bench search — digits, googlenet-32 space of studies/demo.yaml, "
+                        f"{r['trials_per_study']} trials per study, best confirmed with {r['final_seeds']} seeds "
+                        f"on test, {r['date']}", title_justify="left")
+    for col in ("budget", "seed", "sampler", "best trial", "search val", "best test", "uniform test",
+                "gain (points)", "95% CI", "verdict"):
+        table.add_column(col, justify="left" if col in ("sampler", "verdict", "budget") else "right")
+    for row in r["rows"]:
+        for s in SAMPLERS:
+            x = row[s]
+            lo, hi = x["ci95"]
+            table.add_row(row["budget"], str(row["seed"]), s if s == "random" else f"default ({r['default_sampler']})",
+                          str(x["best_trial"]), f"{x['search_val']:.4f}", f"{x['best_test']:.4f}",
+                          f"{x['reference_test']:.4f}", _pct(x["delta"]),
+                          f"{_pct(lo)}..{_pct(hi)}" if lo is not None else "—", x["conclusion"])
     console.print(table)
-    for sampler in ("tpe", "random"):
-        best = [row["best_searched"] for row in r["studies"] if row["sampler"] == sampler]
-        console.print(f"{sampler}: mean best searched val top-1 {statistics.mean(best):.4f} over {len(best)} seeds")
-    refs = [row["reference"] for row in r["studies"] if row["reference"] is not None]
-    if refs:
-        console.print(f"uniform-scaling reference: mean {statistics.mean(refs):.4f}")
+    summary = Table(title="per budget", title_justify="left")
+    for col in ("budget", "studies", "default beats uniform", "default worse", "random beats uniform",
+                "default beats random", "mean gain (points, 95% CI)", "proxy tau (pairs)"):
+        summary.add_column(col, justify="left" if col == "budget" else "right")
+    for budget, s in r["summary"].items():
+        if not s:
+            continue
+        d = s["default"]
+        lo, hi = d["gain_ci95"]
+        gain = f"{_pct(d['gain'])} ({_pct(lo)}..{_pct(hi)})" if lo is not None else _pct(d["gain"])
+        tau = "—" if s["proxy_tau"] is None else f"{s['proxy_tau']:.2f} ({s['proxy_pairs']})"
+        summary.add_row(budget, str(s["studies"]), f"{d['better']:.0%}", f"{d['worse']:.0%}",
+                        f"{s['random']['better']:.0%}", f"{s['default_over_random']:.0%}", gain, tau)
+    console.print(summary)
     console.print(f"per-trial overhead (all but archkit.train): {r['overhead_share']:.2%} of trial time "
                   f"(median {r['overhead_seconds_median']:.2f} s of {r['trial_seconds_median']:.1f} s); target < 2%")
-    if r["tau_sample"]:
-        fidelity = Table(title="ranking fidelity: the same candidates trained 3x longer", title_justify="left")
-        for col in ("trial", "widths (stem | per stage)", "short", "3x longer"):
-            fidelity.add_column(col, justify="left" if col.startswith("widths") else "right")
-        for row in r["tau_sample"]:
-            label = f"{row['trial']}" + (" (reference)" if row["reference"] else "")
-            fidelity.add_row(label, row["widths"], f"{row['short']:.4f}", f"{row['long']:.4f}")
-        console.print(fidelity)
-    console.print(f"Kendall's tau-b, {len(r['tau_sample'])} candidates, short vs 3x training: {r['tau']:.2f}")
     console.print(f"bench took {r['bench_seconds']:.0f} s")

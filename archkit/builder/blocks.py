@@ -72,11 +72,28 @@ class Named(nn.Module):
         else:
             super().__setattr__(name, value)
 
+    # Read like nn.ModuleDict: iteration gives the names. (Methods, not children: a child named
+    # `keys` is reached as container["keys"].)
     def __getitem__(self, name: str) -> nn.Module:
         return self._modules[name]
 
-    def __iter__(self) -> Iterator[nn.Module]:
-        return iter(self._modules.values())
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
 
 
 class Chain(Named):
@@ -96,7 +113,7 @@ class Concat(nn.Module):
         self.branches = Named(branches)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([branch(x) for branch in self.branches], dim=1)
+        return torch.cat([branch(x) for branch in self.branches.values()], dim=1)
 
 
 def child(module: nn.Module, path: str) -> nn.Module:

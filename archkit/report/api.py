@@ -140,14 +140,26 @@ def study_report_html(study, location: str | None = None) -> tuple[str, dict]:
     if d["message"]:
         parts.append(P.note(d["message"], "message"))
     parts += [P.note(n) for n in d["notes"]]
+    confirmed = d["confirmation"]
+    lead = ""
+    if confirmed is not None:
+        # The verdict leads the page; the search's own plots follow as how it was found.
+        lead = P.note(confirmed["headline"], f"verdict {confirmed['conclusion'].replace(' ', '-')}")
+        parts.append(P.section(
+            "Confirmation: test top-1 by seed", P.note_list(confirmed["notes"]),
+            P.figure_html(F.confirmation(d), "fig-confirm"),
+            P.table_html(confirmed["headers"], confirmed["table"], table_id="confirmed", text_columns=2),
+            section_id="confirmation"))
+    elif d["confirm_hint"]:
+        parts.append(P.note(d["confirm_hint"]))
     if not d["message"]:
         best = d["best"]
         if best is not None:
             parts.append(P.note(
-                f"Best within the budget: trial {best['number']}"
+                f"Best in the search within the budget: trial {best['number']}"
                 f"{' (the uniform-scaling reference)' if best['reference'] else ''}, val top-1 "
-                f"{100 * best['val_top1']:.2f}%, {best['ops'] / 1e6:,.1f}M ops, {best['params'] / 1e6:,.3f}M params; "
-                f"widths {best['widths']}."))
+                f"{100 * best['val_top1']:.2f}% (validation split, the search's short recipe), "
+                f"{best['ops'] / 1e6:,.1f}M ops, {best['params'] / 1e6:,.3f}M params; widths {best['widths']}."))
         parts.append(P.section(
             "Accuracy vs cost", P.figure_html(F.pareto(d, "ops"), "fig-pareto-ops"),
             P.figure_html(F.pareto(d, "params"), "fig-pareto-params"), section_id="pareto"))
@@ -171,8 +183,10 @@ def study_report_html(study, location: str | None = None) -> tuple[str, dict]:
 
         parts.append(P.section("Search config", f"<pre>{P.esc(yaml.safe_dump(d['config'], sort_keys=False))}</pre>",
                                section_id="config"))
+    splits = ("search accuracies are validation top-1 after the search's short recipe"
+              + ("; the confirmation's are test top-1 (and val) under the final recipe" if confirmed else ""))
     return P.document(f"study {study.study_name} — archkit search report",
-                      "accuracy is validation top-1; ops are multiply-adds of the inference path", parts), d
+                      f"{splits}; ops are multiply-adds of the inference path", parts, lead), d
 
 
 def load_study(study_name: str, storage: str | None = None):

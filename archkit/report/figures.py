@@ -329,3 +329,59 @@ def best_vs_base(data: dict) -> go.Figure:
     ta, tb = cmp["a"]["total"]["ops"] / 1e6, cmp["b"]["total"]["ops"] / 1e6
     return _layout(fig, f"best candidate vs base: ops per layer (total {tb:,.1f}M vs {ta:,.1f}M)",
                    barmode="group", updatemenus=log_toggle(["yaxis"]))
+
+
+# How each confirmed row is drawn: the reference in the reference's red (as its star above).
+ROLE_COLORS = {"reference": "#d62728", "best": "#2ca02c", "candidate": "#4c72b0"}
+
+
+def confirmation(data: dict) -> go.Figure:
+    """The confirmation stage: one row per confirmed trial (the reference on top, then the best),
+    each seed's test top-1 a filled dot and its val top-1 an open one, the mean test top-1 with its
+    95% t interval as a bar; the reference's mean as a dashed line to compare against."""
+    c = data["confirmation"]
+    fig = go.Figure()
+    for i, row in enumerate(c["rows"]):
+        color, label = ROLE_COLORS[row["role"]], _esc(row["label"])
+        seeds = [f"seed {s}" if s is not None else f"run {k + 1}" for k, s in enumerate(row["seeds"])]
+        search = (f"<br>in the search: val top-1 {100 * row['search_val_top1']:.2f}% (short recipe)"
+                  if row["search_val_top1"] is not None else "")
+        cost = f"<br>ops {row['ops'] / 1e6:,.1f}M, params {row['params'] / 1e6:,.3f}M" if row["ops"] is not None else ""
+        hover = [f"<b>{label}</b>, {seed}<br>test top-1 {100 * t:.2f}%<br>val top-1 {100 * v:.2f}%{cost}"
+                 for seed, t, v in zip(seeds, row["test_top1"], row["val_top1"], strict=True)]
+        n = len(row["test_top1"])
+        # Seeds spread a little across the row, test just above its line, val just below: equal
+        # accuracies stay visible as separate dots.
+        spread = [(k - (n - 1) / 2) * min(0.08, 0.24 / max(n - 1, 1)) for k in range(n)]
+        common = {"legendgroup": f"row{i}", "hovertext": hover, "hovertemplate": "%{hovertext}<extra></extra>"}
+        fig.add_scatter(x=[100 * t for t in row["test_top1"]], y=[i - 0.12 + s for s in spread], mode="markers",
+                        name=label, marker={"color": color, "size": 10, "line": {"width": 1, "color": "white"}},
+                        customdata=[row["trial"]] * n, **common)
+        fig.add_scatter(x=[100 * v for v in row["val_top1"]], y=[i + 0.22 + s for s in spread], mode="markers",
+                        name=f"{label}: val top-1", showlegend=False, customdata=[row["trial"]] * n,
+                        marker={"color": color, "size": 8, "symbol": "circle-open", "line": {"width": 1.5}}, **common)
+        lo, hi = row["test_ci95"]
+        interval = (f"95% t interval {100 * lo:.2f} .. {100 * hi:.2f}%" if lo is not None
+                    else "one seed: no interval")
+        fig.add_scatter(
+            x=[100 * row["test_mean"]], y=[i - 0.12], mode="markers", name=f"{label}: mean", showlegend=False,
+            legendgroup=f"row{i}", customdata=[row["trial"]],
+            marker={"color": color, "size": 18 if row["role"] != "candidate" else 14, "symbol": "line-ns",
+                    "line": {"width": 3, "color": color}},
+            error_x=({"type": "data", "symmetric": False, "array": [100 * (hi - row["test_mean"])],
+                      "arrayminus": [100 * (row["test_mean"] - lo)], "color": color, "thickness": 2, "width": 8}
+                     if lo is not None else {"visible": False}),
+            hovertext=[f"<b>{label}</b><br>mean test top-1 {100 * row['test_mean']:.2f}% over {n} seed"
+                       f"{'s' if n != 1 else ''}<br>{interval}<br>mean val top-1 {100 * row['val_mean']:.2f}%{search}"],
+            hovertemplate="%{hovertext}<extra></extra>")
+    reference = c["rows"][0]
+    fig.add_vline(x=100 * reference["test_mean"], line={"dash": "dash", "color": ROLE_COLORS["reference"], "width": 1},
+                  annotation={"text": "reference mean", "font": {"color": ROLE_COLORS["reference"]}},
+                  annotation_position="top")
+    labels = [f"<b>{_esc(r['label'])}</b>" if r["role"] != "candidate" else _esc(r["label"]) for r in c["rows"]]
+    fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels, range=[len(labels) - 0.5, -0.5],
+                     title_text="", showgrid=False, zeroline=False, automargin=True)
+    fig.update_xaxes(title_text="top-1 accuracy (%): filled = test split, open = validation split")
+    n = c["seeds"]
+    return _layout(fig, f"confirmation: test top-1 by seed ({n} seed{'s' if n != 1 else ''} each; bar: mean with "
+                        f"95% t interval)", height=min(600, max(300, 190 + 80 * len(labels))), hovermode="closest")

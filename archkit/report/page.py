@@ -25,6 +25,10 @@ h2 {{ font-size: 1.2em; margin: 1.6em 0 0.4em; border-bottom: 1px solid #ddd; pa
 .note ul {{ margin: 4px 0; padding-left: 1.4em; }}
 .message {{ background: #fff4e5; border-left: 4px solid #e6a23c; padding: 10px 14px; margin: 12px 0;
             font-size: 1.05em; }}
+.verdict {{ border-left: 6px solid #e6a23c; background: #fff4e5; padding: 10px 14px; margin: 16px 0 4px;
+            font-size: 1.15em; font-weight: 600; }}
+.verdict.better {{ border-color: #2ca02c; background: #eaf6ea; }}
+.verdict.worse {{ border-color: #d62728; background: #fdecec; }}
 .scroll {{ overflow-x: auto; margin: 8px 0; }}
 table {{ border-collapse: collapse; font-size: 13px; }}
 th, td {{ border: 1px solid #d9d9d9; padding: 3px 6px; text-align: right; white-space: nowrap; }}
@@ -132,8 +136,9 @@ def section(title: str, *parts: str, section_id: str | None = None) -> str:
     return f"<section{sid}><h2>{esc(title)}</h2>{''.join(parts)}</section>"
 
 
-def document(title: str, subtitle: str, parts: list[str]) -> str:
-    """The whole page. plotly.js goes in the head, once, before any figure's script runs."""
+def document(title: str, subtitle: str, parts: list[str], lead: str = "") -> str:
+    """The whole page. plotly.js goes in the head, once, before any figure's script runs. `lead`
+    (HTML) comes first in the body, above the title: what the reader must see before anything."""
     from plotly.offline import get_plotlyjs
 
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -141,7 +146,7 @@ def document(title: str, subtitle: str, parts: list[str]) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>{esc(title)}</title><style>{STYLE}</style>"
-        f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head>\n<body><main>"
+        f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head>\n<body><main>{lead}"
         f"<h1>{esc(title)}</h1><p class=\"sub\">{esc(subtitle)}</p>"
         + "\n".join(parts)
         + f"<footer>archkit {esc(__version__)}, written {stamp}. Self-contained: opens without a network."

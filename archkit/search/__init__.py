@@ -41,11 +41,24 @@ __all__ = [
 
 
 def search(config, *, storage: str | None = None, study: str | None = None, overrides: dict | None = None,
-           progress: bool = False, train=None):
-    """Run (or resume) the search of a config file in this process; returns a `RunSummary`."""
+           progress: bool = False, train=None, confirm: bool = True):
+    """Run (or resume) the search of a config file in this process; returns a `RunSummary`.
+
+    When the study has all its trials and the config has a `final:` section (the default), the
+    confirmation stage runs too (`confirm=False` skips it) and `summary.verdict` holds its verdict."""
     from .config import load_search_config
-    from .runner import resolve_location, run_worker
+    from .runner import _default_train, resolve_location, run_worker
 
     loaded = load_search_config(config, overrides)
     name = study or loaded.study_name
-    return run_worker(loaded, resolve_location(storage, name, 1), name, progress=progress, train=train)
+    location = resolve_location(storage, name, 1)
+    summary = run_worker(loaded, location, name, progress=progress, train=train)
+    if confirm and loaded.config.final is not None and summary.finished >= summary.asked:
+        import optuna
+
+        from .confirm import confirm as run_confirm
+        from .storage import open_storage
+
+        found = optuna.load_study(study_name=name, storage=open_storage(location))
+        summary.verdict = run_confirm(found, loaded.config, loaded.config.final, train or _default_train)
+    return summary

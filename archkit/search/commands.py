@@ -22,17 +22,32 @@ def search(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine (one per GPU).")] = 1,
     seed: Annotated[int | None, typer.Option(min=0, help="Sampler seed.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Live view of the trials.")] = True,
+    final_top: Annotated[int | None, typer.Option(
+        min=1, help="Confirmation: retrain this many of the best candidates (config final.top, default 3).",
+        show_default=False)] = None,
+    final_seeds: Annotated[int | None, typer.Option(
+        min=1, help="Confirmation: seeds per candidate and for the reference (final.seeds, default 3).",
+        show_default=False)] = None,
+    final_epochs: Annotated[int | None, typer.Option(
+        min=1, help="Confirmation: epochs of the final recipe (final.epochs, default 3x train.epochs).",
+        show_default=False)] = None,
+    no_final: Annotated[bool, typer.Option("--no-final", help="Skip the confirmation stage "
+                                                                "(run it later with archkit confirm).")] = False,
     worker: Annotated[int | None, typer.Option(hidden=True, help="Internal: run as worker N of --workers.")] = None,
 ) -> None:
-    """Search widths and depths under a compute budget with Optuna; every trial is profiled
-    analytically before any tensor exists, and only candidates within the budget are trained."""
+    """Search widths and depths under a compute budget with Optuna, then confirm the answer.
+
+    Every trial is profiled analytically before any tensor exists, and only candidates within the
+    budget are trained. Trials select on the validation split; then the best candidates and the
+    uniform-scaling reference are retrained with several seeds and compared on the test split."""
     from ..cli import UserError
     from .config import load_search_config
     from .runner import SearchError, resolve_location, run_worker, run_workers
     from .storage import StorageError, describe
 
     overrides = {k: v for k, v in (("trials", trials), ("train.epochs", epochs), ("budget.ops", max_ops),
-                                   ("budget.params", max_params), ("seed", seed)) if v is not None}
+                                   ("budget.params", max_params), ("seed", seed), ("final.top", final_top),
+                                   ("final.seeds", final_seeds), ("final.epochs", final_epochs)) if v is not None}
     loaded = load_search_config(config, overrides)
     name = study or loaded.study_name
     location = resolve_location(storage, name, workers)
@@ -42,7 +57,8 @@ def search(
             run_worker(loaded, location, name, progress=False, worker=worker)
             return
         if workers > 1:
-            child_args = [str(config)] + [arg for k, v in overrides.items()
+            # Workers only run trials; the confirmation stage runs here once they are done.
+            child_args = [str(config)] + [arg for k, v in overrides.items() if not k.startswith("final.")
                                           for arg in (f"--{_option(k)}", str(v))] + ["--no-progress"]
             summary = run_workers(loaded, location, name, workers, child_args, progress=progress)
         else:
@@ -53,30 +69,81 @@ def search(
         typer.echo(f"interrupted: the running trial was marked failed; finished trials are kept in "
                    f"{describe(location)}. Resume with: {resume}", err=True)
         raise typer.Exit(130) from None
-    _print_summary(summary, loaded)
-    if summary.stopped and summary.finished < summary.asked:
+    complete = summary.finished >= summary.asked
+    verdict = None
+    if complete and loaded.config.final is not None and not no_final:
+        from .confirm import ConfirmError
+
+        try:
+            verdict = _confirm(name, location, loaded.config, loaded.config.final, resume)
+        except ConfirmError as exc:
+            typer.echo(f"not confirmed: {exc}", err=True)
+    _print_summary(summary, loaded, verdict)
+    if not complete and summary.stopped:
         typer.echo(f"stopped early: {summary.stopped}. Resume with: {resume}", err=True)
+
+
+def _confirm(study_name: str, location: str, config, final, resume: str) -> dict:
+    """Run (or resume) the confirmation stage with progress lines on stderr; returns the verdict.
+    Raises `ConfirmError` when there is nothing to confirm."""
+    import optuna
+
+    from ..cli import UserError
+    from . import runner
+    from .confirm import ConfirmError, confirm
+    from .storage import describe, open_storage
+
+    study = optuna.load_study(study_name=study_name, storage=open_storage(location))
+    started = {}
+
+    def on_run(event: str, info: dict) -> None:
+        who = f"trial {info['trial']}" + (" (reference)" if info["reference"] else "")
+        if event == "start":
+            started["line"] = f"confirm {info['index']}/{info['total']}: {who}, seed {info['seed']}"
+            return
+        typer.echo(f"{started['line']}: val top-1 {info['val_top1']:.4f}, test top-1 {info['test_top1']:.4f} "
+                   f"({info['seconds']:.0f} s)", err=True)
+
+    try:
+        return confirm(study, config, final, runner._default_train, on_run=on_run)
+    except ConfirmError:
+        raise
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: finished retrainings are kept in {describe(location)}. Resume with: {resume}",
+                   err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        raise UserError(f"confirmation stopped: {type(exc).__name__}: {exc}".splitlines()[0]
+                        + f" (finished retrainings are kept; resume with: {resume})") from None
 
 
 def _option(key: str) -> str:
     return {"train.epochs": "epochs", "budget.ops": "max-ops", "budget.params": "max-params"}.get(key, key)
 
 
-def _print_summary(summary, loaded) -> None:
+def _print_summary(summary, loaded, verdict: dict | None = None) -> None:
+    from .confirm import headline
     from .numbers import format_count
     from .storage import describe
 
     typer.echo(f"study {summary.study} in {describe(summary.storage)}: {summary.finished} of {summary.asked} "
                f"trials finished ({', '.join(f'{n} {s.lower()}' for s, n in sorted(summary.states.items()))})")
+    if verdict is not None:
+        typer.echo(headline(verdict))
     best = summary.best
     if best is None:
         typer.echo("no trained candidate within the budget yet")
         return
     what = "the uniform-scaling reference" if best["reference"] else "a searched candidate"
-    typer.echo(f"best: trial {best['number']} ({what}), val top-1 {best['val_top1']:.4f}, "
-               f"{format_count(best['ops'])} ops, {format_count(best['params'])} params; widths {best['widths']}")
+    typer.echo(f"best: trial {best['number']} ({what}), val top-1 {best['val_top1']:.4f} "
+               f"after {_recipe_length(loaded.config.train)}, {format_count(best['ops'])} ops, "
+               f"{format_count(best['params'])} params; widths {best['widths']}")
     typer.echo(f"export it: archkit export {summary.study} --best -o specs/"
                + (f" --storage {summary.storage}" if summary.storage != _default(summary.study) else ""))
+
+
+def _recipe_length(train) -> str:
+    return f"{train.steps} steps" if train.steps else f"{train.epochs} epoch{'s' if train.epochs != 1 else ''}"
 
 
 def _default(study: str) -> str:
@@ -110,3 +177,41 @@ def export(
         raise UserError(str(exc)) from None
     for path in paths:
         typer.echo(str(path))
+
+
+def confirm(
+    study: Annotated[str, typer.Argument(help="The study name.")],
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL or journal file.")] = None,
+    top: Annotated[int | None, typer.Option(min=1, help="Candidates to retrain (default: the config's final.top).",
+                                            show_default=False)] = None,
+    seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per candidate (default: final.seeds).",
+                                              show_default=False)] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs of the final recipe (default: final.epochs).",
+                                               show_default=False)] = None,
+) -> None:
+    """Run, resume or extend a study's confirmation stage and print the verdict.
+
+    The best candidates and the uniform-scaling reference are retrained from scratch with several
+    seeds under the final recipe, scored on val and test; finished retrainings are reused."""
+    from ..cli import UserError
+    from .confirm import ConfirmError, headline, load_config
+    from .config import FinalRecipe
+    from .export import load_study
+    from .storage import StorageError
+
+    try:
+        found, location = load_study(study, storage)
+        config = load_config(found)
+    except (StorageError, ConfirmError) as exc:
+        raise UserError(str(exc)) from None
+    final = config.final or FinalRecipe()
+    final = final.model_copy(update={k: v for k, v in (("top", top), ("seeds", seeds), ("epochs", epochs))
+                                     if v is not None})
+    if epochs is not None:
+        final = final.model_copy(update={"steps": None})
+    resume = f"archkit confirm {' '.join(sys.argv[2:])}" if len(sys.argv) > 2 else "the same command"
+    try:
+        verdict = _confirm(study, location, config, final, resume)
+    except ConfirmError as exc:
+        raise UserError(str(exc)) from None
+    typer.echo(headline(verdict))

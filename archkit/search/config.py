@@ -14,6 +14,7 @@ from pydantic import (
     Tag,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -105,15 +106,45 @@ class Space(_Model):
     - reduce_ratio: per module, a multiplier on the base module's reduce-to-conv width ratios.
     - factorize_5x5: per module, whether the 5x5 is written as two 3x3 convs.
     - divisor: every width is rounded to a multiple of this (at least this).
+
+    A low-dimensional space (after RegNet, Radosavovic et al. 2020: widths that grow across stages
+    and fewer free parameters make the whole error distribution better):
+    - stage_width_growth: one growth factor g for all stages instead of `stage_width`: stage k
+      (k = 0 for the first) gets g**k times the first stage's width (a stage's width being the mean
+      output channels of its base modules), the overall size set by budget filling or `width`.
+      1.0: every stage as wide as the first; 2.0: each stage twice the one before.
+    - share_module_params: `none` (default): branch_shares, reduce_ratio and factorize_5x5 are
+      sampled for every module; `stage`: once per stage; `network`: once for the whole network.
     """
 
     width: FloatParam | None = None
     stage_width: FloatParam | None = None
+    stage_width_growth: FloatParam | None = None
     depth: dict[str, IntParam] | None = None
     branch_shares: FloatParam | None = None
     reduce_ratio: FloatParam | None = None
     factorize_5x5: bool = False
+    share_module_params: Literal["none", "stage", "network"] = "none"
     divisor: Annotated[int, Field(ge=1, le=64, strict=True)] = 8
+
+    # Field validators (not a model validator), so that errors name the field and its YAML line.
+    @field_validator("stage_width_growth")
+    @classmethod
+    def _one_stage_width_rule(cls, value, info: ValidationInfo):
+        if value is not None and info.data.get("stage_width") is not None:
+            raise ValueError("give either stage_width (a multiplier per stage) or stage_width_growth "
+                             "(one growth factor across stages), not both")
+        return value
+
+    @field_validator("share_module_params")
+    @classmethod
+    def _something_to_share(cls, value: str, info: ValidationInfo) -> str:
+        data = info.data
+        if value != "none" and data.get("branch_shares") is None and data.get("reduce_ratio") is None \
+                and not data.get("factorize_5x5"):
+            raise ValueError(f"{value!r} shares nothing: the space has no branch_shares, reduce_ratio or "
+                             "factorize_5x5")
+        return value
 
 
 Count = Annotated[int, BeforeValidator(parse_count)]
@@ -148,6 +179,46 @@ class TrainRecipe(_Model):
     device: str = "auto"
 
 
+def _as_overrides(recipe: type[BaseModel]) -> dict:
+    """Every field of `recipe` as an optional override (None = as in `train:`), constraints kept."""
+    def optional(field):
+        kind = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        return (kind | None, None)
+
+    return {name: optional(field) for name, field in recipe.model_fields.items()}
+
+
+class _FinalBase(_Model):
+    top: Annotated[int, Field(ge=1, strict=True)] = 3
+    seeds: Annotated[int, Field(ge=1, strict=True)] = 3
+
+
+# The confirmation stage: the top candidates and the uniform-scaling reference retrained from
+# scratch `seeds` times each under the final recipe, which is `train:` with these keys overridden.
+# Without `epochs` (or `steps`), the final recipe trains FINAL_LENGTH times as long as a trial.
+FinalRecipe = create_model("FinalRecipe", __base__=_FinalBase, __doc__=(
+    "`final:` the confirmation stage: `top` candidates (by val top-1) and the uniform-scaling reference, "
+    "each retrained `seeds` times under the final recipe (`train:` with any of its keys overridden here)."),
+    **_as_overrides(TrainRecipe))
+FINAL_LENGTH = 3
+
+
+def final_recipe(train: TrainRecipe, final: BaseModel) -> dict:
+    """The keyword arguments of `archkit.train` for a confirmation run: `train:` overridden by `final:`."""
+    recipe = train.model_dump(exclude_none=True)
+    given = {k: v for k, v in final.model_dump(exclude={"top", "seeds"}).items() if v is not None}
+    if "epochs" in given or "steps" in given:
+        recipe.pop("epochs", None)
+        recipe.pop("steps", None)
+    elif "steps" in recipe:
+        recipe["steps"] *= FINAL_LENGTH
+        recipe.pop("epochs", None)
+    else:
+        recipe["epochs"] *= FINAL_LENGTH
+    recipe.update(given)
+    return recipe
+
+
 Objective = Literal["accuracy", "ops", "params"]
 
 
@@ -166,7 +237,13 @@ class SearchConfig(_Model):
     ] = "accuracy"
     data: str = "digits"
     train: TrainRecipe = Field(default_factory=TrainRecipe)
-    sampler: Literal["tpe", "nsga2", "random", "qmc"] = "tpe"
+    final: FinalRecipe | None = Field(default_factory=FinalRecipe)  # null: no confirmation stage
+    # auto: GP for small studies, multivariate TPE above 50 trials, NSGA-II for two objectives and
+    # 100+ trials (runner.choose_sampler says why).
+    sampler: Literal["auto", "gp", "tpe", "nsga2", "random", "qmc"] = "auto"
+    # Enqueue a few structured candidates (widths growing across stages; fewer, wider modules; ...)
+    # right after the reference, in studies of 6+ trials (runner.enqueue_priors).
+    warm_start: bool = True
     pruner: Literal["median", "hyperband", "none"] = "median"
     trials: Annotated[int, Field(ge=1, strict=True)] = 20
     timeout: Annotated[float, Field(gt=0)] | None = None

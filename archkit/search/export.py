@@ -52,22 +52,35 @@ def export(study_name: str, out_dir: str | Path, storage: str | None = None, par
            cost: str = "ops") -> list[Path]:
     """Write the best feasible candidate (or the accuracy-vs-`cost` Pareto front) as YAML specs.
 
+    The best is the confirmation stage's best when the study has a verdict, else the trial with the
+    highest val top-1 in the search.
     Each file is the trial's spec, validated again on the way out, with a header saying where it
     came from; `archkit profile` of the file gives exactly the trial's ops/params/activations."""
     study, location = load_study(study_name, storage)
     trials = _trained(study)
     if not trials:
         raise ExportError(f"study {study_name!r} has no finished, trained, within-budget trials to export")
-    chosen = pareto_front(trials, cost) if pareto else [max(trials, key=lambda t: (t.user_attrs["val_top1"],
-                                                                                   -t.number))]
+    verdict = study.user_attrs.get("verdict")
+    confirmed = None if pareto or not verdict else next(
+        (t for t in trials if t.number == verdict["best"]["trial"]), None)
+    if pareto:
+        chosen = pareto_front(trials, cost)
+    elif confirmed is not None:
+        chosen = [confirmed]  # the confirmation stage's best, retrained with several seeds
+    else:
+        chosen = [max(trials, key=lambda t: (t.user_attrs["val_top1"], -t.number))]
     out = Path(out_dir)
     written = []
     for t in chosen:
         a = t.user_attrs
         spec = spec_from_yaml(a["spec"], f"{study_name} trial {t.number}")  # safe load + full validation
         header = (f"# archkit search {study_name}, trial {t.number} ({describe(location)})\n"
-                  f"# val top-1 {a['val_top1']:.4f}; ops {a['ops']:,}; params {a['params']:,}; "
+                  f"# val top-1 {a['val_top1']:.4f} (search); ops {a['ops']:,}; params {a['params']:,}; "
                   f"activations {a['activations']:,}\n")
+        if t is confirmed:
+            from .confirm import headline
+
+            header += f"# {headline(verdict)}\n"
         path = out / f"{spec.name}.yaml"
         atomic_write_text(path, header + dump_yaml(spec.to_dict()))
         written.append(path)

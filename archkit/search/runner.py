@@ -33,26 +33,91 @@ class RunSummary:
     states: dict[str, int] = field(default_factory=dict)
     best: dict | None = None
     stopped: str = ""
+    verdict: dict | None = None  # the confirmation stage's, when it ran
+
+
+# `sampler: auto` (Optuna's guidance: TPE wants 100+ trials and starts with 10 random ones, NSGA-II's
+# first generation is random, GPSampler suits 10-100 trials; NAS-Bench-101: samplers separate from
+# random search only after ~25 evaluations).
+GP_MAX_TRIALS = 50  # up to this many trials: a Gaussian process
+NSGA2_MIN_TRIALS = 100  # two objectives and at least this many trials: NSGA-II; else multivariate TPE
+
+
+def choose_sampler(loaded: LoadedConfig) -> tuple[str, str]:
+    """The sampler a config gets (`sampler: auto` resolved) and why, in a few words."""
+    cfg = loaded.config
+    if cfg.sampler != "auto":
+        return cfg.sampler, "as configured"
+    n, what = cfg.trials, ("one objective" if not cfg.multi_objective else f"{len(cfg.objectives)} objectives")
+    if n <= GP_MAX_TRIALS and (not cfg.multi_objective or _gp_multi_objective()):
+        return "gp", f"auto: {what}, {n} trials (GP up to {GP_MAX_TRIALS})"
+    if cfg.multi_objective and n >= NSGA2_MIN_TRIALS:
+        return "nsga2", f"auto: {what}, {n} trials (NSGA-II from {NSGA2_MIN_TRIALS})"
+    if cfg.multi_objective:
+        return "tpe", f"auto: {what}, {n} trials (multivariate TPE up to {NSGA2_MIN_TRIALS - 1})"
+    return "tpe", f"auto: {what}, {n} trials (multivariate TPE above {GP_MAX_TRIALS})"
+
+
+def startup_trials(name: str, trials: int) -> int:
+    """Trials a model-based sampler draws at random before it models: few, since the reference is
+    hidden from it and the priors count (GP: a quarter of the study; TPE: a tenth; 3 to 10)."""
+    return max(3, min(10, trials // (4 if name == "gp" else 10)))
 
 
 def make_sampler(loaded: LoadedConfig, seed: int):
+    """The study's sampler (see `choose_sampler`), blind to the reference trial: see `sampling`.
+
+    Budget constraints: the trials set them (`Trial.set_constraint`, Optuna >= 5), which TPE, GP and
+    NSGA-II read from every finished trial; a `constraints_func` (deprecated in Optuna 5) is passed
+    only to an Optuna without `set_constraint`. Random and QMC sampling ignore constraints."""
+    import warnings
+
     import optuna
 
+    from .sampling import ReferenceBlind
+
     cfg = loaded.config
-    limits = cfg.budget.limits()
-    # Optuna >= 5 reads constraints that trials set themselves (Trial.set_constraint); older
-    # versions take a constraints_func.
-    constraints = constraints_of if limits and not _has_set_constraint() else None
-    if cfg.sampler == "tpe":
-        startup = max(3, min(10, cfg.trials // 3))
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True,
-                                          constraints_func=constraints)
-    if cfg.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, cfg.trials // 3)),
-                                             constraints_func=constraints)
-    if cfg.sampler == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed)
-    return optuna.samplers.RandomSampler(seed=seed)
+    name, _ = choose_sampler(loaded)
+    constraints = {"constraints_func": constraints_of} if cfg.budget.limits() and not _has_set_constraint() else {}
+    with warnings.catch_warnings():
+        # TPE's multivariate/group and QMC are "experimental" in Optuna: chosen knowingly, not news to users.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if name == "gp":
+            # Parameters of modules that exist only at some depths are outside the GP's (intersection)
+            # space and sampled at random: expected, so not warned about.
+            sampler = optuna.samplers.GPSampler(
+                seed=seed, n_startup_trials=startup_trials(name, cfg.trials),
+                **_accepted(optuna.samplers.GPSampler, warn_independent_sampling=False, **constraints))
+        elif name == "tpe":
+            # group=True: the parameters of modules that exist only at some depths are modelled in
+            # groups of trials that have them, instead of at random.
+            sampler = optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=startup_trials(name, cfg.trials), multivariate=True, group=True,
+                **constraints)
+        elif name == "nsga2":
+            sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, cfg.trials // 3)),
+                                                    **constraints)
+        elif name == "qmc":
+            sampler = optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+        else:
+            sampler = optuna.samplers.RandomSampler(seed=seed)
+    # GPSampler models complete trials only: it sees a pruned trial as complete (sampling.py).
+    return ReferenceBlind(sampler, pruned_as_complete=name == "gp")
+
+
+def _accepted(cls, **kwargs) -> dict:
+    """The keyword arguments `cls` takes (GPSampler's grew over Optuna 4.x)."""
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def _gp_multi_objective() -> bool:
+    """Optuna 5's GPSampler models several objectives (and constraints); Optuna 4.0's did not."""
+    import optuna
+
+    return int(optuna.__version__.split(".")[0]) >= 5
 
 
 def _has_set_constraint() -> bool:
@@ -86,6 +151,10 @@ def open_study(loaded: LoadedConfig, location: str, study_name: str, seed: int |
     if [d.name.lower() for d in study.directions] != directions:
         raise SearchError(f"study {study_name!r} in {describe(location)} was created with other objectives "
                           f"({len(study.directions)}); use another --study name")
+    sampler = choose_sampler(loaded)  # of this run: `auto` may choose another when --trials grows
+    if (study.user_attrs.get("sampler"), study.user_attrs.get("sampler_reason")) != sampler:
+        study.set_user_attr("sampler", sampler[0])
+        study.set_user_attr("sampler_reason", sampler[1])
     if not study.user_attrs.get("config"):
         study.set_user_attr("config", cfg.model_dump(mode="json"))
         study.set_user_attr("base", loaded.base.name)
@@ -116,6 +185,36 @@ def enqueue_reference(study) -> bool:
         return False
     study.enqueue_trial({}, user_attrs={REFERENCE_ATTR: "uniform width scaling of the base to the budget"})
     return True
+
+
+PRIOR_ATTR = "prior"
+MIN_TRIALS_FOR_PRIORS = 6
+MAX_PRIORS = 3
+
+
+def prior_count(trials: int) -> int:
+    """How many priors a study of `trials` trials gets: none below 6 trials, then one per 4 trials,
+    at most 3, so that with the reference they take at most about a third of the study."""
+    return 0 if trials < MIN_TRIALS_FOR_PRIORS else min(MAX_PRIORS, trials // 4)
+
+
+def enqueue_priors(study, loaded: LoadedConfig) -> list[str]:
+    """Enqueue the space's structured priors (`space.priors`) to run right after the reference, each
+    marked with the user attr `prior` (its description); returns the descriptions enqueued.
+
+    Only into a new study: one whose only trial is the reference (so never again on resume, nor
+    into a study that already sampled), only with `warm_start: true`, and `prior_count` of them."""
+    from .space import priors
+
+    cfg = loaded.config
+    if not cfg.warm_start:
+        return []
+    if any(REFERENCE_ATTR not in t.user_attrs for t in study.get_trials(deepcopy=False)):
+        return []
+    chosen = priors(cfg.space, loaded.base)[:prior_count(cfg.trials)]
+    for description, params in chosen:
+        study.enqueue_trial(params, user_attrs={PRIOR_ATTR: description})
+    return [description for description, _ in chosen]
 
 
 def recover_interrupted(study, location: str) -> list[int]:
@@ -182,6 +281,7 @@ def run_worker(loaded: LoadedConfig, location: str, study_name: str, *, train=No
     if worker is None:
         recover_interrupted(study, location)
         enqueue_reference(study)
+        enqueue_priors(study, loaded)
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
     attempts = failures = 0
     stopped = ""
@@ -264,6 +364,7 @@ def run_workers(loaded: LoadedConfig, location: str, study_name: str, workers: i
     study = open_study(loaded, location, study_name)
     recover_interrupted(study, location)
     enqueue_reference(study)
+    enqueue_priors(study, loaded)
     if log_dir is None:
         log_dir = Path(location).parent if is_journal(location) else Path("studies")
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -310,5 +411,6 @@ def resolve_location(storage: str | None, study_name: str, workers: int) -> str:
     return storage if storage else default_location(study_name, workers)
 
 
-__all__ = ["RunSummary", "SearchError", "SurplusTrial", "best_trial", "counts", "enqueue_reference", "open_study",
+__all__ = ["RunSummary", "SearchError", "SurplusTrial", "best_trial", "choose_sampler", "counts", "enqueue_priors",
+           "enqueue_reference", "make_sampler", "open_study",
            "recover_interrupted", "resolve_location", "run_worker", "run_workers"]

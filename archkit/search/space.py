@@ -3,11 +3,17 @@
 
 Parameter names (what Optuna stores and reports show):
   width                          global width multiplier
+  stage_width_growth             stage k's width is growth**k times the first stage's
   stage4.width, stage4.depth     per stage
   inception4b.share_1x1 ...      per module: branch weights (1x1, 3x3, 5x5, pool)
   inception4b.reduce_ratio       per module: multiplier on the base reduce ratios
   inception4b.factorize_5x5      per module: two 3x3 convs instead of a 5x5
-A parameter left out means "as in the base spec".
+  stage4.share_1x1 ..., stage4.reduce_ratio, stage4.factorize_5x5
+                                 the same, once for every module of the stage (share_module_params: stage)
+  share_1x1 ..., reduce_ratio, factorize_5x5
+                                 the same, once for the whole network (share_module_params: network)
+A module takes its own value, else its stage's, else the network's. A parameter left out means
+"as in the base spec".
 """
 
 from __future__ import annotations
@@ -64,6 +70,19 @@ def module_name(stage: Stage, base: Spec, j: int) -> str:
     return stage.prefix + chr(letter)
 
 
+def stage_widths(base: Spec) -> dict[str, float]:
+    """Each stage's width in the base: the mean output channels of its inception modules."""
+    widths = {}
+    for stage in stages_of(base).values():
+        outs = [sum(_outputs(base.layers[i].inception)) for i in stage.indices]
+        widths[stage.name] = sum(outs) / len(outs)
+    return widths
+
+
+def _outputs(inc: Inception) -> tuple[int, int, int, int]:
+    return inc.n1x1, inc.n3x3, inc.n5x5, inc.pool_proj
+
+
 def _suggest(trial, name: str, param):
     if isinstance(param, FloatRange):
         return trial.suggest_float(name, param.low, param.high, log=param.log)
@@ -72,28 +91,91 @@ def _suggest(trial, name: str, param):
     return trial.suggest_categorical(name, list(param.choices))
 
 
+def _suggest_module(trial, space: Space, prefix: str, params: dict) -> None:
+    """The per-module parameters, named `prefix` + `share_1x1` etc. (prefix: a module, a stage or '')."""
+    if space.branch_shares is not None:
+        for b in BRANCHES:
+            params[f"{prefix}share_{b}"] = _suggest(trial, f"{prefix}share_{b}", space.branch_shares)
+    if space.reduce_ratio is not None:
+        params[f"{prefix}reduce_ratio"] = _suggest(trial, f"{prefix}reduce_ratio", space.reduce_ratio)
+    if space.factorize_5x5:
+        params[f"{prefix}factorize_5x5"] = trial.suggest_categorical(f"{prefix}factorize_5x5", [False, True])
+
+
 def suggest(trial, space: Space, base: Spec) -> dict:
     """Sample every parameter of the space with an Optuna trial; returns `trial.params`' subset."""
     params: dict = {}
     if space.width is not None:
         params["width"] = _suggest(trial, "width", space.width)
+    if space.stage_width_growth is not None:
+        params["stage_width_growth"] = _suggest(trial, "stage_width_growth", space.stage_width_growth)
+    if space.share_module_params == "network":
+        _suggest_module(trial, space, "", params)
     for stage in stages_of(base).values():
         if space.stage_width is not None:
             params[f"{stage.name}.width"] = _suggest(trial, f"{stage.name}.width", space.stage_width)
         depth = len(stage.indices)
         if space.depth and stage.name in space.depth:
             depth = params[f"{stage.name}.depth"] = _suggest(trial, f"{stage.name}.depth", space.depth[stage.name])
-        for j in range(depth):
-            module = module_name(stage, base, j)
-            if space.branch_shares is not None:
-                for b in BRANCHES:
-                    params[f"{module}.share_{b}"] = _suggest(trial, f"{module}.share_{b}", space.branch_shares)
-            if space.reduce_ratio is not None:
-                params[f"{module}.reduce_ratio"] = _suggest(trial, f"{module}.reduce_ratio", space.reduce_ratio)
-            if space.factorize_5x5:
-                params[f"{module}.factorize_5x5"] = trial.suggest_categorical(f"{module}.factorize_5x5",
-                                                                              [False, True])
+        if space.share_module_params == "stage":
+            _suggest_module(trial, space, f"{stage.name}.", params)
+        elif space.share_module_params == "none":
+            for j in range(depth):
+                _suggest_module(trial, space, f"{module_name(stage, base, j)}.", params)
     return params
+
+
+def _range_ends(param) -> tuple:
+    """The lowest and highest value a range or choice list allows."""
+    if isinstance(param, (FloatRange, IntRange)):
+        return param.low, param.high
+    return min(param.choices), max(param.choices)
+
+
+def _between(param, fraction: float):
+    """A value of the range (or choice list) `fraction` of the way from its lowest to its highest
+    (geometrically for a log range)."""
+    if isinstance(param, FloatRange):
+        if param.log:
+            return param.low * (param.high / param.low) ** fraction
+        return param.low + (param.high - param.low) * fraction
+    if isinstance(param, IntRange):
+        return param.low + round((param.high - param.low) * fraction)
+    values = sorted(param.choices)
+    return values[round((len(values) - 1) * fraction)]
+
+
+def priors(space: Space, base: Spec) -> list[tuple[str, dict]]:
+    """Structured candidates to try before sampling, as (description, params) in order of
+    preference, each with values inside the space's ranges and only parameters the space has (the
+    rest is sampled as usual; the global width is left to budget filling or the sampler):
+
+    - "widths growing across stages": stage_width rising from its lowest to its highest value
+      across stages, or stage_width_growth at its highest;
+    - "fewer, wider modules per stage": every searched depth at its lowest (and stage_width at its
+      highest): budget filling makes the fewer modules wider;
+    - "more, narrower modules per stage": every searched depth at its highest (stage_width lowest).
+    A prior the space cannot express (no stage widths, no depths) is left out, as is a repeat."""
+    stages = list(stages_of(base).values())
+    found: list[tuple[str, dict]] = []
+    growing: dict = {}
+    if space.stage_width is not None:
+        for k, stage in enumerate(stages):
+            growing[f"{stage.name}.width"] = _between(space.stage_width, k / max(1, len(stages) - 1))
+    if space.stage_width_growth is not None:
+        growing["stage_width_growth"] = _range_ends(space.stage_width_growth)[1]
+    found.append(("widths growing across stages", growing))
+    for description, end in (("fewer, wider modules per stage", 0), ("more, narrower modules per stage", 1)):
+        params = {f"{stage.name}.depth": _range_ends(space.depth[stage.name])[end]
+                  for stage in stages if space.depth and stage.name in space.depth}
+        if params and space.stage_width is not None:
+            params.update({f"{stage.name}.width": _range_ends(space.stage_width)[1 - end] for stage in stages})
+        found.append((description, params))
+    out: list[tuple[str, dict]] = []
+    for description, params in found:
+        if params and all(params != other for _, other in out):
+            out.append((description, params))
+    return out
 
 
 def round_width(value: float, divisor: int) -> int:
@@ -105,15 +187,23 @@ def round_width(value: float, divisor: int) -> int:
     return rounded
 
 
-def _module(base_inc: Inception, params: dict, name: str, mult: float, divisor: int) -> Inception:
-    base_out = (base_inc.n1x1, base_inc.n3x3, base_inc.n5x5, base_inc.pool_proj)
-    if f"{name}.share_1x1" in params:
-        weights = [params[f"{name}.share_{b}"] for b in BRANCHES]
+def _lookup(params: dict, module: str, stage: str, key: str, default=None):
+    """A per-module parameter: the module's own, else its stage's, else the network's."""
+    for name in (f"{module}.{key}", f"{stage}.{key}", key):
+        if name in params:
+            return params[name]
+    return default
+
+
+def _module(base_inc: Inception, params: dict, name: str, stage: str, mult: float, divisor: int) -> Inception:
+    base_out = _outputs(base_inc)
+    if _lookup(params, name, stage, "share_1x1") is not None:
+        weights = [_lookup(params, name, stage, f"share_{b}") for b in BRANCHES]
         total = sum(base_out) * mult
         outs = [total * w / sum(weights) for w in weights]
     else:
         outs = [n * mult for n in base_out]
-    ratio = params.get(f"{name}.reduce_ratio", 1.0)
+    ratio = _lookup(params, name, stage, "reduce_ratio", 1.0)
     r3 = base_inc.n3x3_reduce / base_inc.n3x3 * ratio * outs[1]
     r5 = base_inc.n5x5_reduce / base_inc.n5x5 * ratio * outs[2]
     return base_inc.model_copy(update={
@@ -123,7 +213,7 @@ def _module(base_inc: Inception, params: dict, name: str, mult: float, divisor: 
         "n5x5_reduce": round_width(r5, divisor),
         "n5x5": round_width(outs[2], divisor),
         "pool_proj": round_width(outs[3], divisor),
-        "factorize_5x5": params.get(f"{name}.factorize_5x5", base_inc.factorize_5x5),
+        "factorize_5x5": _lookup(params, name, stage, "factorize_5x5", base_inc.factorize_5x5),
     })
 
 
@@ -131,12 +221,17 @@ def candidate(base: Spec, params: dict, divisor: int = 8, scale: float = 1.0, na
     """The network for sampled `params` (a pure function: same inputs, same spec).
 
     `scale` multiplies every width on top of the params (budget filling uses it). Stem convs follow
-    the global width; inception modules follow global x stage width; the classifier and aux heads
+    the global width; inception modules follow global x stage width (x growth**k / the base's own
+    growth from the first stage to stage k, with `stage_width_growth`); the classifier and aux heads
     keep their widths. An aux head whose module was dropped moves to its stage's last module.
     The result is not yet resolved: call `archkit.spec.resolved` (shape checks) before using it.
     """
     width = params.get("width", 1.0) * scale
     stages = stages_of(base)
+    growth = params.get("stage_width_growth")
+    base_widths = stage_widths(base) if growth is not None else {}
+    first = next(iter(base_widths.values()), 1.0)
+    position = {name: k for k, name in enumerate(stages)}
     stage_at = {stage.indices[0]: stage for stage in stages.values()}
     in_stage = {i for stage in stages.values() for i in stage.indices}
     layers: list[Layer] = []
@@ -145,11 +240,13 @@ def candidate(base: Spec, params: dict, divisor: int = 8, scale: float = 1.0, na
         if i in stage_at:
             stage = stage_at[i]
             mult = width * params.get(f"{stage.name}.width", 1.0)
+            if growth is not None:  # stage k's width: growth**k x the first stage's
+                mult *= growth ** position[stage.name] * first / base_widths[stage.name]
             depth = params.get(f"{stage.name}.depth", len(stage.indices))
             for j in range(depth):
                 source = base.layers[stage.indices[min(j, len(stage.indices) - 1)]]
                 new_name = module_name(stage, base, j)
-                inc = _module(source.inception, params, new_name, mult, divisor)
+                inc = _module(source.inception, params, new_name, stage.name, mult, divisor)
                 layers.append(source.model_copy(update={"name": new_name, "inception": inc}))
             kept = module_name(stage, base, depth - 1)
             for j in range(depth, len(stage.indices)):
@@ -197,5 +294,5 @@ def describe(spec: Spec) -> str:
     return " | ".join(parts)
 
 
-__all__ = ["BRANCHES", "FloatChoices", "Stage", "candidate", "describe", "module_name", "round_width",
-           "stages_of", "suggest"]
+__all__ = ["BRANCHES", "FloatChoices", "Stage", "candidate", "describe", "module_name", "priors", "round_width",
+           "stage_widths", "stages_of", "suggest"]

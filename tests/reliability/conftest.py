@@ -44,6 +44,7 @@ data: digits
 train: {{steps: {steps}, batch_size: 32, precision: fp32}}
 sampler: random
 pruner: none
+final: {final}
 trials: {trials}
 seed: {seed}
 """
@@ -56,9 +57,11 @@ def search_dir(tmp_path: Path, monkeypatch) -> Path:
     return tmp_path
 
 
-def write_search(folder: Path, name: str, trials: int, steps: int = 4, seed: int = 0) -> Path:
+def write_search(folder: Path, name: str, trials: int, steps: int = 4, seed: int = 0, final: str = "null") -> Path:
+    """A tiny search config; `final` is its confirmation section (none unless given)."""
     path = folder / f"{name}.yaml"
-    path.write_text(TINY_SEARCH.format(name=name, trials=trials, steps=steps, seed=seed), encoding="utf-8")
+    path.write_text(TINY_SEARCH.format(name=name, trials=trials, steps=steps, seed=seed, final=final),
+                    encoding="utf-8")
     return path
 
 

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import optuna
+import pytest
 
 from archkit.search.storage import open_storage
 
@@ -100,3 +101,38 @@ def test_ctrl_c_marks_the_trial_failed_and_says_how_to_resume(search_dir):
     assert len([t for t in trials if t.state.name == "COMPLETE"]) == 3
     assert [t.user_attrs.get("retry_of") for t in trials if t.user_attrs.get("retry_of") is not None] == [victim]
     assert not os.path.exists("studies/cc.db-journal")  # SQLite left no half-written transaction
+
+
+def test_kill_9_during_confirmation_keeps_finished_retrainings(search_dir):
+    # A real search with a real (tiny) confirmation stage: reference + 1 candidate, 2 seeds each, 60 steps.
+    name = "cf"
+    config = write_search(search_dir, name, trials=3, steps=20, final="{top: 1, seeds: 2, steps: 60}")
+    location = "sqlite:///studies/cf.db"
+    cmd = archkit_cmd("search", str(config), "--no-progress")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+    deadline = time.monotonic() + 300
+    runs: dict = {}
+    while time.monotonic() < deadline and len(runs) < 1:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            runs = {k: v for k, v in _study(name, location).user_attrs.items() if k.startswith("confirm:")}
+        except Exception:  # noqa: BLE001 - the storage may not exist yet
+            runs = {}
+        time.sleep(0.2)
+    assert runs, "the confirmation stage never finished a retraining"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    kept = {k: v for k, v in _study(name, location).user_attrs.items() if k.startswith("confirm:")}
+    assert 1 <= len(kept) < 4 and "verdict" not in _study(name, location).user_attrs
+    again = subprocess.run(archkit_cmd("confirm", name), capture_output=True, text=True, env=child_env(), timeout=600)
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert again.stderr.count(", seed ") == 4 - len(kept)  # only the missing retrainings ran
+    attrs = _study(name, location).user_attrs
+    final = {k: v for k, v in attrs.items() if k.startswith("confirm:")}
+    assert len(final) == 4 and all(final[k] == v for k, v in kept.items())  # nothing finished was redone
+    verdict = attrs["verdict"]
+    assert verdict["seeds"] == 2 and len(verdict["runs"]) == 4
+    for r in verdict["runs"]:  # scored on the test split: a whole number of its images
+        n = r["split_sizes"]["test"]
+        assert n > 0 and r["test_top1"] * n == pytest.approx(round(r["test_top1"] * n))
+    assert again.stdout.splitlines()[-1].startswith(("confirmed: ", "not distinguishable: "))

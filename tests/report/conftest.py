@@ -80,6 +80,49 @@ def study_file(tmp_path_factory) -> StudyFile:
     return make_study(tmp_path_factory.mktemp("studies"), "demo", 16, fake_train)
 
 
+# The confirmation stage's results, written by hand (val top-1, test top-1 per seed): the
+# reference, then the search's two trained candidates in its order (best val top-1 first). The
+# second is the best by mean val top-1 after the long recipe (not the search's first), and beats the
+# reference on test by 4.2 points.
+CONFIRMED = {
+    "reference": ([0.905, 0.912, 0.898], [0.902, 0.915, 0.909]),
+    "first": ([0.931, 0.925, 0.936], [0.928, 0.919, 0.934]),
+    "second": ([0.948, 0.952, 0.944], [0.951, 0.944, 0.956]),
+}
+
+
+@pytest.fixture(scope="session")
+def confirmed_study_file(tmp_path_factory, study_file) -> StudyFile:
+    """The demo study after its confirmation stage: a copy of its storage in which the stage's
+    runs (the numbers of CONFIRMED, 3 seeds each, 40 epochs) and the verdict are stored the way
+    archkit.search.confirm stores them (its plan and verdict functions, with these results)."""
+    import optuna
+
+    from archkit.search.config import FinalRecipe
+    from archkit.search.confirm import VERDICT_ATTR, load_config, plan, run_attr, verdict
+    from archkit.search.storage import open_storage
+
+    path = tmp_path_factory.mktemp("confirmed") / study_file.path.name
+    shutil.copyfile(study_file.path, path)
+    study = optuna.load_study(study_name=study_file.name, storage=open_storage(str(path)))
+    p = plan(study, load_config(study), FinalRecipe(top=2, seeds=3, epochs=40))
+    runs = {}
+    for trial, (val, test) in zip((p.reference, *p.candidates), CONFIRMED.values(), strict=True):
+        for seed, v, t in zip(p.seeds, val, test, strict=True):
+            run = {"trial": trial, "seed": seed, "val_top1": v, "val_top5": min(1.0, v + 0.04), "test_top1": t,
+                   "test_top5": min(1.0, t + 0.04), "seconds": 61.5,
+                   "split_sizes": {"train": 1257, "val": 180, "test": 360}}
+            study.set_user_attr(run_attr(p.key, trial, seed), run)
+            runs[(trial, seed)] = run
+    study.set_user_attr(VERDICT_ATTR, verdict(p, runs))
+    return StudyFile(study_file.name, str(path), path)
+
+
+@pytest.fixture(scope="session")
+def confirmed_study(confirmed_study_file):
+    return load(confirmed_study_file)
+
+
 @pytest.fixture(scope="session")
 def failed_study_file(tmp_path_factory) -> StudyFile:
     """A study whose every trial failed (budget filling makes every candidate trainable, and the
@@ -189,9 +232,10 @@ def open_report(context, path: Path) -> LoadedPage:
 
 
 @pytest.fixture(scope="session")
-def report_files(tmp_path_factory, study_file, failed_study_file) -> dict[str, Path]:
+def report_files(tmp_path_factory, study_file, failed_study_file, confirmed_study_file) -> dict[str, Path]:
     """Each kind of report, written once per session: profile (googlenet, with the paper's
-    numbers), compare (googlenet vs googlenet-32), study, and a study with only failed trials."""
+    numbers), compare (googlenet vs googlenet-32), study (not confirmed), the same study confirmed,
+    and a study with only failed trials."""
     from archkit.report import compare_report, profile_report, study_report
 
     folder = tmp_path_factory.mktemp("reports")
@@ -199,5 +243,7 @@ def report_files(tmp_path_factory, study_file, failed_study_file) -> dict[str, P
         "profile": profile_report("googlenet", folder / "googlenet.html"),
         "compare": compare_report("googlenet", "googlenet-32", folder / "compare.html"),
         "study": study_report(study_file.name, folder / "study.html", storage=study_file.storage).path,
+        "confirmed": study_report(confirmed_study_file.name, folder / "confirmed.html",
+                                  storage=confirmed_study_file.storage).path,
         "failed": study_report(failed_study_file.name, folder / "failed.html", storage=failed_study_file.storage).path,
     }

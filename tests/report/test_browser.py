@@ -17,10 +17,15 @@ from .conftest import open_report
 FIGURES = {
     "profile": ["fig-layers", "fig-sunburst", "fig-activations"],
     "compare": ["fig-compare", "fig-deltas", "fig-cumulative", "fig-activations"],
-    "study": ["fig-pareto-ops", "fig-pareto-params", "fig-history", "fig-importances", "fig-parallel", "fig-best"],
+    "study": ["fig-confirm", "fig-pareto-ops", "fig-pareto-params", "fig-history", "fig-importances", "fig-parallel",
+              "fig-best"],
     "failed": [],
 }
 KINDS = list(FIGURES)
+# The study page opened here is the confirmed demo study (its trials plus a verdict): one page load
+# checks the confirmation and the search's figures. The page without a verdict differs only in
+# lacking the confirmation (test_pages.py checks its HTML).
+REPORT = {"study": "confirmed"}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +35,7 @@ def opened(browser_context, report_files):
 
     def get(kind):
         if kind not in pages:
-            pages[kind] = open_report(browser_context, report_files[kind])
+            pages[kind] = open_report(browser_context, report_files[REPORT.get(kind, kind)])
         return pages[kind]
 
     yield get
@@ -197,6 +202,39 @@ def test_other_study_figures(opened, demo):
     assert len(parallel["line"]["color"]) == len(demo["parallel"]["numbers"])
     best = plot_data(page, "fig-best")
     assert best[1]["name"] == f"best (trial {demo['best']['number']})"
+
+
+def test_confirmation_leads_and_draws_every_seed(opened, demo, confirmed_study):
+    page = opened("study").page
+    c = D.confirmation(confirmed_study.user_attrs["verdict"], demo["trials"])  # the same trials
+    assert page.inner_text("main").lstrip().startswith(c["headline"])
+    traces = plot_data(page, "fig-confirm")
+    rows = c["rows"]
+    # per row: test top-1 per seed (in the legend), val top-1 per seed, the mean with its interval
+    assert [t["name"] for t in traces if t.get("showlegend", True)] == [r["label"] for r in rows]
+    assert len(traces) == 3 * len(rows)
+    for row, (test, val, mean) in zip(rows, (traces[i:i + 3] for i in range(0, len(traces), 3)), strict=True):
+        assert test["x"] == pytest.approx([100 * x for x in row["test_top1"]])
+        assert val["x"] == pytest.approx([100 * x for x in row["val_top1"]])
+        assert val["marker"]["symbol"] == "circle-open"
+        assert mean["x"] == pytest.approx([100 * row["test_mean"]])
+        lo, hi = row["test_ci95"]
+        assert mean["error_x"]["array"] == pytest.approx([100 * (hi - row["test_mean"])])
+        assert mean["error_x"]["arrayminus"] == pytest.approx([100 * (row["test_mean"] - lo)])
+        assert test["marker"]["color"] == val["marker"]["color"] == mean["marker"]["color"]
+        label = row["label"]
+        for seed, hover, t, v in zip(row["seeds"], test["hovertext"], row["test_top1"], row["val_top1"], strict=True):
+            assert hover == (f"<b>{label}</b>, seed {seed}<br>test top-1 {100 * t:.2f}%<br>val top-1 {100 * v:.2f}%"
+                             f"<br>ops {row['ops'] / 1e6:,.1f}M, params {row['params'] / 1e6:,.3f}M")
+    colors = [traces[i]["marker"]["color"] for i in range(0, len(traces), 3)]
+    assert colors[0] == "#d62728" and len(set(colors[1:])) == 2 and "#d62728" not in colors[1:]  # the reference
+    ticks = page.evaluate("document.getElementById('fig-confirm').layout.yaxis.ticktext")
+    assert ticks[1] == f"<b>trial {c['best']} (best)</b>"
+    # drawn: a dot per seed (test and val) and a mean per row; an interval bar per row
+    seeds = sum(len(r["test_top1"]) for r in rows)
+    assert page.evaluate("document.querySelectorAll('#fig-confirm .scatterlayer .trace .points path.point')"
+                         ".length") == 2 * seeds + len(rows)
+    assert page.evaluate("document.querySelectorAll('#fig-confirm .errorbar').length") == len(rows)
 
 
 def test_trial_table_sorts_by_header(opened, demo):

@@ -30,7 +30,7 @@ def googlenet_data(googlenet_profile):
 # --- a profile -------------------------------------------------------------------------------
 
 
-def test_data_functions_do_not_need_plotly(study_file):
+def test_data_functions_do_not_need_plotly(study_file, confirmed_study_file):
     # In a fresh process with plotly made unimportable: every data function still works.
     code = f"""
 import json, sys
@@ -44,11 +44,12 @@ q = archkit.profile(archkit.load_spec("googlenet-32"))
 a = profile_data(p, compare_paper(p))
 b = compare_data(p, q)
 s = study_data(load_study({study_file.name!r}, {study_file.storage!r})[0])
-print(json.dumps([len(a["layers"]), len(b["layers"]), len(s["trials"]), "plotly" in sys.modules and sys.modules["plotly"] is not None]))
+c = study_data(load_study({confirmed_study_file.name!r}, {confirmed_study_file.storage!r})[0])["confirmation"]
+print(json.dumps([len(a["layers"]), len(b["layers"]), len(s["trials"]), len(c["rows"]), "plotly" in sys.modules and sys.modules["plotly"] is not None]))
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [20, 20, 16, False]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [20, 20, 16, 3, False]
 
 
 def test_profile_data_rows_are_the_profile(googlenet_profile):
@@ -302,6 +303,80 @@ def test_study_without_trials(empty_study_file):
     d = D.study_data(load(empty_study_file))
     assert d["trials"] == [] and d["message"] == "study 'empty' has no trials yet: nothing to report."
     assert dict(d["facts"])["trials by state"] == "none"
+
+
+# --- the confirmation stage ------------------------------------------------------------------
+
+
+def test_confirmation_rows(confirmed_study, confirmed_study_file):
+    import statistics
+
+    from scipy import stats
+
+    from archkit.search.confirm import headline
+
+    verdict = confirmed_study.user_attrs["verdict"]
+    d = D.study_data(confirmed_study, confirmed_study_file.storage)
+    c = d["confirmation"]
+    assert d["notes"] == [] and d["confirm_hint"] == ""
+    assert c["headline"] == headline(verdict) and c["headline"].startswith("confirmed: trial ")
+    assert c["conclusion"] == "better" and c["seeds"] == 3
+    # the reference first, then the verdict's best (the search's second candidate), then the other
+    first, second = (x["trial"] for x in verdict["candidates"])
+    assert [r["trial"] for r in c["rows"]] == [0, second, first] and c["best"] == second
+    assert [r["role"] for r in c["rows"]] == ["reference", "best", "candidate"]
+    assert [r["label"] for r in c["rows"]] == ["reference (trial 0)", f"trial {second} (best)", f"trial {first}"]
+    hand = {"reference": ([0.905, 0.912, 0.898], [0.902, 0.915, 0.909]),
+            "best": ([0.948, 0.952, 0.944], [0.951, 0.944, 0.956]),
+            "candidate": ([0.931, 0.925, 0.936], [0.928, 0.919, 0.934])}
+    # means by hand: (0.902 + 0.915 + 0.909) / 3 and so on
+    means = {"reference": 0.9086667, "best": 0.9503333, "candidate": 0.927}
+    for row in c["rows"]:
+        val, test = hand[row["role"]]
+        assert row["val_top1"] == val and row["test_top1"] == test
+        assert row["seeds"] == [r["seed"] for r in verdict["runs"] if r["trial"] == row["trial"]]
+        assert len(set(row["seeds"])) == 3
+        assert row["test_mean"] == pytest.approx(means[row["role"]], abs=1e-7)
+        assert row["val_mean"] == pytest.approx(statistics.mean(val))
+        half = stats.t.ppf(0.975, 2) * statistics.stdev(test) / 3 ** 0.5
+        assert row["test_ci95"] == pytest.approx([statistics.mean(test) - half, statistics.mean(test) + half])
+        assert all(type(x) is float for x in row["test_ci95"])  # plain data, not numpy
+        trial = next(t for t in d["trials"] if t["number"] == row["trial"])
+        assert row["ops"] == trial["ops"] and row["search_val_top1"] == trial["val_top1"]
+    # the reference's interval by hand: s = 0.006506, t(0.975, 2) = 4.3027 -> 90.87% +- 1.62
+    ref = c["rows"][0]
+    assert [round(100 * x, 2) for x in ref["test_ci95"]] == [89.25, 92.48]
+    assert c["table"][0]["cells"][:3] == ["0", "uniform-scaling reference", "3"]
+    assert c["table"][0]["cells"][5:8] == ["90.87", "89.25 .. 92.48", "90.2, 91.5, 90.9"]
+    assert c["table"][0]["status"] == "reference"
+    assert c["delta"] == pytest.approx(0.9503333 - 0.9086667, abs=1e-7)
+    which, _, verdict_line = c["notes"]
+    assert "validation top-1 after the search's short recipe (2 epochs)" in which
+    assert "final recipe (40 epochs)" in which and "180 validation and 360 test images" in which
+    assert f"trial {second}) with the reference on test top-1: +4.2 points" in verdict_line
+
+
+def test_confirmation_with_one_seed():
+    verdict = {"reference": {"trial": 0, "val_top1": [0.90], "test_top1": [0.89]},
+               "best": {"trial": 4, "val_top1": [0.93], "test_top1": [0.91]},
+               "candidates": [{"trial": 4, "val_top1": [0.93], "test_top1": [0.91]}],
+               "delta": 0.02, "ci95": [None, None], "interval": "Welch's t (unequal variances), 95%", "seeds": 1,
+               "conclusion": "not distinguishable", "recipe": {"epochs": 6}, "recipe_key": "abc", "runs": []}
+    c = D.confirmation(verdict)
+    assert c["headline"].startswith("not distinguishable: trial 4 vs uniform scaling, +2.0 points")
+    assert [r["test_ci95"] for r in c["rows"]] == [[None, None], [None, None]]
+    assert [r["test_mean"] for r in c["rows"]] == [0.89, 0.91]
+    assert c["rows"][1]["seeds"] == [None] and c["rows"][1]["ops"] is None  # runs and trials not given
+    assert c["table"][1]["cells"][6] == "one seed: none"
+    assert "no interval with one seed each" in c["notes"][2] and "best searched candidate from scratch" in c["notes"][0]
+    assert D.t_interval([0.5]) == (0.5, None, None)
+
+
+def test_study_without_a_verdict(demo, study_file):
+    assert demo["confirmation"] is None
+    assert demo["confirm_hint"] == (f"not confirmed yet: run archkit confirm demo --storage {study_file.storage}; "
+                                    "until then, every accuracy here is a validation accuracy after the search's "
+                                    "short recipe.")
 
 
 def test_depths_of():

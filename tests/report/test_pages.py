@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 
 import pytest
@@ -20,7 +21,7 @@ def _without_plotlyjs(text: str) -> str:
     return text.replace(js, "")
 
 
-@pytest.mark.parametrize("kind", ["profile", "compare", "study", "failed"])
+@pytest.mark.parametrize("kind", ["profile", "compare", "study", "confirmed", "failed"])
 def test_reports_are_self_contained(report_files, kind):
     text = report_files[kind].read_text(encoding="utf-8")
     rest = _without_plotlyjs(text)
@@ -82,6 +83,41 @@ def test_study_report_sections(report_files, study):
         assert anchor in text, anchor
     assert text.count("<tr") >= len(study.trials)
     assert 'class="sortable"' in text
+
+
+def _body_text(text: str) -> str:
+    """The page's body as a reader sees it: scripts dropped, tags removed, entities decoded."""
+    body = text.split("<body>", 1)[1]
+    body = re.sub(r"<script\b.*?</script>", "", body, flags=re.DOTALL)
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+def test_confirmed_study_report_leads_with_the_verdict(report_files, confirmed_study):
+    from archkit.search.confirm import headline
+
+    text = report_files["confirmed"].read_text(encoding="utf-8")
+    line = headline(confirmed_study.user_attrs["verdict"])
+    assert _body_text(text).lstrip().startswith(line)
+    assert f'<p class="verdict better">{html.escape(line)}</p>' in text
+    # the confirmation comes before the search's own plots, every search figure still drawn
+    anchors = ['id="confirmation"', 'id="fig-confirm"', 'id="confirmed"', 'id="fig-pareto-ops"', 'id="fig-history"',
+               'id="fig-best"', 'id="trials"']
+    positions = [text.index(a) for a in anchors]
+    assert positions == sorted(positions)
+    # which split each number is on
+    assert "search accuracies are validation top-1 after the search&#x27;s short recipe; the confirmation&#x27;s " \
+           "are test top-1" in text
+    assert "validation split, the search&#x27;s short recipe" in text  # the best-in-the-search line
+    assert "not confirmed yet" not in text
+
+
+def test_study_without_a_verdict_renders_as_before(report_files, study_file):
+    text = report_files["study"].read_text(encoding="utf-8")
+    assert "fig-confirm" not in text and 'class="verdict' not in text and 'id="confirmation"' not in text
+    body = _body_text(text).lstrip()
+    assert body.startswith("study demo — archkit search report")
+    assert f"not confirmed yet: run archkit confirm demo --storage {study_file.storage}" in body
+    assert "search accuracies are validation top-1 after the search's short recipe; ops are" in body
 
 
 def test_failed_study_report_says_so(report_files, failed_study_file):

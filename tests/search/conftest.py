@@ -21,6 +21,11 @@ def fake_accuracy(spec: archkit.Spec) -> float:
     return round(modules / 20 + (ops % 9973) / 1e6, 9)
 
 
+def fake_test_accuracy(val_top1: float, seed: int) -> float:
+    """The fake test top-1 of a run: its val top-1 less 0.01, give or take up to 0.006 by seed."""
+    return round(val_top1 - 0.01 + ((seed * 7919) % 13 - 6) / 1000, 9)
+
+
 class FakeTrainer:
     """Stands in for `archkit.train(spec, data=..., seed=..., on_epoch=..., **recipe)`.
 
@@ -43,9 +48,10 @@ class FakeTrainer:
     def specs(self) -> list[archkit.Spec]:
         return [c["spec"] for c in self.calls]
 
-    def __call__(self, spec, *, data, seed, on_epoch, epochs, **recipe):
+    def __call__(self, spec, *, data, seed, on_epoch, epochs, score_test=False, **recipe):
         with self._lock:
-            self.calls.append({"spec": spec, "data": data, "seed": seed, "epochs": epochs, **recipe})
+            self.calls.append({"spec": spec, "data": data, "seed": seed, "epochs": epochs, "score_test": score_test,
+                               **recipe})
             self.epochs_run.append(0)
             index = len(self.calls) - 1
         if self.interrupt_at is not None and index + 1 == self.interrupt_at:
@@ -58,8 +64,10 @@ class FakeTrainer:
         for epoch in range(epochs):
             self.epochs_run[index] += 1
             on_epoch(epoch, {"val_top1": acc * (epoch + 1) / epochs, "val_loss": 1.0 - acc})
+        test = fake_test_accuracy(acc, seed) if score_test else None
         return SimpleNamespace(val_top1=acc, val_top5=min(1.0, acc + 0.1), seconds=self.SECONDS,
-                               train_images_per_s=self.IMAGES_PER_S, device=self.DEVICE, precision="fp32")
+                               train_images_per_s=self.IMAGES_PER_S, device=self.DEVICE, precision="fp32",
+                               test_top1=test, test_top5=None if test is None else min(1.0, test + 0.1))
 
 
 @pytest.fixture

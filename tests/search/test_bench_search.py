@@ -1,43 +1,93 @@
-"""`archkit bench search`: its statistics and a real (tiny) run end to end."""
+"""`archkit bench search`: its statistics against scipy and hand arithmetic, and real (tiny) runs
+end to end: with a fake trainer (every part, exact counts) and through the command (`--quick`)."""
 
 from __future__ import annotations
 
+import json
 import random
+import statistics
 
 import pytest
-from scipy.stats import kendalltau
+from scipy import stats
+from typer.testing import CliRunner
 
-from archkit.bench.search_bench import _kendall_tau, _longer, print_results, run
+from archkit.bench.search_bench import kendall_tau, print_results, run, summarize, t_interval
+from archkit.cli import app
+
+from .conftest import FakeTrainer
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_kendall_tau_b_matches_scipy_with_ties(seed):
+@pytest.mark.parametrize("seed", range(4))
+def test_kendall_tau_is_scipys_tau_b_with_ties(seed):
     rng = random.Random(seed)
     a = [rng.choice([0.1, 0.2, 0.3, 0.4]) for _ in range(12)]  # few values: many ties
     b = [x + rng.choice([-0.15, 0.0, 0.15]) for x in a]
-    assert _kendall_tau(a, b) == pytest.approx(kendalltau(a, b).statistic)
+    assert kendall_tau(a, b) == pytest.approx(stats.kendalltau(a, b, variant="b").statistic)
+    assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0 and kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
+    assert kendall_tau([1, 1, 1], [1, 2, 3]) == 0.0  # undefined: constant input
 
 
-def test_kendall_tau_extremes():
-    assert _kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
-    assert _kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+def test_t_interval_by_hand():
+    values = [0.02, 0.05, -0.01, 0.04]
+    m, lo, hi = t_interval(values)
+    half = 3.182446305284263 * statistics.stdev(values) / 2  # t(0.975, 3) from a table
+    assert m == pytest.approx(0.025) and (lo, hi) == (pytest.approx(0.025 - half), pytest.approx(0.025 + half))
+    assert t_interval([0.3]) == (0.3, None, None)
 
 
-def test_longer_triples_what_the_recipe_counts():
-    assert _longer({"epochs": 2, "lr": 0.05}) == {"epochs": 6, "lr": 0.05}
-    assert _longer({"steps": 4, "batch_size": 16}) == {"steps": 12, "batch_size": 16}
+def row(seed, default_test, random_test, ref_test, conclusion, rconclusion="not distinguishable"):
+    def side(best, concl, trial):
+        return {"best_test": best, "reference_test": ref_test, "delta": best - ref_test, "conclusion": concl,
+                "proxy_pairs": [{"trial": 0, "search_val": 0.3, "final_val": 0.8},
+                                {"trial": trial, "search_val": best, "final_val": best}]}
+
+    return {"budget": "3M", "seed": seed, "default": side(default_test, conclusion, 5),
+            "random": side(random_test, rconclusion, 7)}
 
 
-def test_a_tiny_bench_runs_every_part(capsys):
-    r = run(trials=2, seeds=1, tau_sample=2, recipe={"steps": 2, "batch_size": 16, "lr": 0.05})
-    assert [(row["sampler"], row["seed"]) for row in r["studies"]] == [("tpe", 0), ("random", 0)]
-    # Trial 0 of both studies is the same uniform-scaling reference, trained with the same seed.
-    assert r["studies"][0]["reference"] == r["studies"][1]["reference"]
-    assert all(0.0 <= row["best"] <= 1.0 for row in r["studies"])
-    assert 0.0 < r["overhead_share"] < 1.0
-    assert [row["trial"] for row in r["tau_sample"]] == [0, 1]
-    assert [row["reference"] for row in r["tau_sample"]] == [True, False]
-    assert r["recipe"]["steps"] == 2 and -1.0 <= r["tau"] <= 1.0
+def test_summary_by_hand():
+    rows = [row(0, 0.90, 0.85, 0.80, "better"), row(1, 0.84, 0.86, 0.82, "not distinguishable"),
+            row(2, 0.88, 0.88, 0.79, "better"), row(3, 0.70, 0.75, 0.78, "worse", "worse")]
+    s = summarize(rows)
+    assert s["studies"] == 4
+    assert s["default"]["better"] == 0.5 and s["default"]["worse"] == 0.25 and s["random"]["worse"] == 0.25
+    assert s["default_over_random"] == (1 + 0 + 0.5 + 0) / 4
+    gains = [0.10, 0.02, 0.09, -0.08]
+    ci = stats.t.interval(0.95, 3, loc=statistics.mean(gains), scale=stats.sem(gains))
+    assert s["default"]["gain"] == pytest.approx(statistics.mean(gains))
+    assert s["default"]["gain_ci95"] == [pytest.approx(ci[0]), pytest.approx(ci[1])]
+    # the reference's pair is the same in both studies of a seed: counted once (4 seeds x 3 pairs)
+    assert s["proxy_pairs"] == 12
+
+
+def test_a_tiny_bench_with_a_fake_trainer_runs_every_part(capsys):
+    fake = FakeTrainer()
+    r = run(budgets=("20M",), seeds=2, trials=3, final_seeds=2, recipe={"epochs": 1, "batch_size": 16}, train=fake)
+    assert [(x["budget"], x["seed"]) for x in r["rows"]] == [("20M", 0), ("20M", 1)]
+    confirmations = [c for c in fake.calls if c["score_test"]]
+    # per seed: the default study's best and reference, then the random study's best (its reference's
+    # runs are shared, the same network with the same seeds), 2 seeds each
+    assert len(confirmations) == 2 * (2 + 2 + 2)
+    assert all(c["epochs"] == 3 for c in confirmations)  # 3x the trial's recipe
+    for x in r["rows"]:
+        assert x["default"]["reference_test"] == x["random"]["reference_test"]
+        for s in ("default", "random"):
+            assert x[s]["delta"] == pytest.approx(x[s]["best_test"] - x[s]["reference_test"])
+    assert r["default_sampler"] in ("gp", "tpe")  # what `sampler: auto` chose for 3 trials
+    assert set(r["summary"]) == {"20M"} and r["summary"]["20M"]["studies"] == 2
     print_results(r)
     out = capsys.readouterr().out
-    assert "Kendall's tau-b, 2 candidates" in out and "0 (reference)" in out
+    assert "per budget" in out and "per-trial overhead" in out and "bench took" in out
+
+
+def test_bench_search_quick_through_the_command(tmp_path):
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(app, ["bench", "search", "--quick", "--budgets", "3M", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["budgets"] == ["3M"] and len(data["rows"]) == 1
+    x = data["rows"][0]["default"]
+    assert x["conclusion"] in ("better", "worse", "not distinguishable")
+    assert 0.0 <= x["best_test"] <= 1.0 and data["final_seeds"] == 2
+    bad = CliRunner().invoke(app, ["bench", "search", "--budgets", "12Q"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --budgets: ")

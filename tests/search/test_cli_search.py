@@ -26,6 +26,7 @@ budget: {ops: 30M}
 sampler: random
 trials: 3
 train: {epochs: 2}
+final: null
 """
 
 

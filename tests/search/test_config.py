@@ -56,7 +56,46 @@ def test_defaults_and_study_name_from_the_file(write_config):
     assert cfg.fill_budget is True and cfg.space.divisor == 8
     assert cfg.space.width is None and cfg.space.depth is None
     assert cfg.budget.limits() == {"ops": 500_000_000}
-    assert (cfg.sampler, cfg.pruner, cfg.data) == ("tpe", "median", "digits")
+    assert (cfg.sampler, cfg.pruner, cfg.data) == ("auto", "median", "digits")
+    assert cfg.warm_start is True
+    assert cfg.space.stage_width_growth is None and cfg.space.share_module_params == "none"
+
+
+SMALL = """
+base: googlenet-32
+space:
+  stage_width_growth: {low: 1.0, high: 2.5, log: true}
+  depth: {stage4: [1, 5]}
+  branch_shares: [0.5, 2.0]
+  reduce_ratio: [0.5, 1.5]
+  factorize_5x5: true
+  share_module_params: stage
+budget: {ops: 20M}
+sampler: gp
+warm_start: false
+"""
+
+
+def test_the_low_dimensional_space_keys(write_config):
+    cfg = load_search_config(write_config(SMALL)).config
+    assert cfg.space.stage_width_growth == FloatRange(low=1.0, high=2.5, log=True)
+    assert cfg.space.stage_width is None and cfg.space.share_module_params == "stage"
+    assert (cfg.sampler, cfg.warm_start) == ("gp", False)
+    for share in ("none", "stage", "network"):
+        text = SMALL.replace("share_module_params: stage", f"share_module_params: {share}")
+        assert load_search_config(write_config(text)).config.space.share_module_params == share
+
+
+def test_the_shipped_small_space_config():
+    """studies/small-space.yaml: demo.yaml's search with the low-dimensional space."""
+    from pathlib import Path
+
+    studies = Path(__file__).resolve().parents[2] / "studies"
+    small, demo = load_search_config(studies / "small-space.yaml"), load_search_config(studies / "demo.yaml")
+    assert small.study_name == "small-space" and small.base == demo.base
+    same = ("budget", "fill_budget", "objective", "data", "train", "sampler", "pruner", "trials", "seed")
+    assert {k: getattr(small.config, k) for k in same} == {k: getattr(demo.config, k) for k in same}
+    assert small.config.space.stage_width_growth is not None and small.config.space.share_module_params == "network"
 
 
 def test_no_budget_is_fine_without_budget_filling(write_config):
@@ -149,7 +188,21 @@ CASES = [
     ("default-fill-budget-without-budget", B + "trials: 3\n",
      "search.yaml:1 fill_budget: needs a budget (ops, params or activations); give one or set fill_budget: false"),
     ("unknown-sampler", B + BUDGET + "sampler: grid\n",
-     "search.yaml:3 sampler: must be one of 'tpe', 'nsga2', 'random' or 'qmc', got 'grid'"),
+     "search.yaml:3 sampler: must be one of 'auto', 'gp', 'tpe', 'nsga2', 'random' or 'qmc', got 'grid'"),
+    ("warm-start-not-bool", B + BUDGET + "warm_start: sometimes\n",
+     "search.yaml:3 warm_start: must be true or false, got 'sometimes'"),
+    ("stage-width-and-growth", B + BUDGET + "space:\n  stage_width: [0.5, 1.5]\n  stage_width_growth: [1, 2]\n",
+     "search.yaml:5 space.stage_width_growth: give either stage_width (a multiplier per stage) or "
+     "stage_width_growth (one growth factor across stages), not both"),
+    ("growth-low-above-high", B + BUDGET + "space:\n  stage_width_growth: [2, 1]\n",
+     "search.yaml:4 space.stage_width_growth: low must not exceed high, got low=2, high=1"),
+    ("growth-zero-choice", B + BUDGET + "space:\n  stage_width_growth: {choices: [1, 0]}\n",
+     "search.yaml:4 space.stage_width_growth.choices[1]: must be a positive number, got 0"),
+    ("share-unknown", B + BUDGET + "space:\n  branch_shares: [0.5, 2]\n  share_module_params: layer\n",
+     "search.yaml:5 space.share_module_params: must be one of 'none', 'stage' or 'network', got 'layer'"),
+    ("share-nothing", B + BUDGET + "space:\n  width: [0.5, 1]\n  share_module_params: network\n",
+     "search.yaml:5 space.share_module_params: 'network' shares nothing: the space has no branch_shares, "
+     "reduce_ratio or factorize_5x5"),
     ("zero-trials", B + BUDGET + "trials: 0\n", "search.yaml:3 trials: must be an integer >= 1, got 0"),
     ("unknown-train-key", B + BUDGET + "train:\n  epochs: 2\n  lr_decay: 0.9\n",
      "search.yaml:5 train.lr_decay: unknown key"),

@@ -25,12 +25,15 @@ space:
 budget: {ops: 60M}
 fill_budget: false
 sampler: random
+warm_start: false
 pruner: none
 trials: 8
 train: {epochs: 1}
 """
 
-MULTI = SINGLE.replace("pruner: none", "objective: [accuracy, ops]").replace("sampler: random", "sampler: nsga2")
+# seed 1: a study whose fronts on both cost axes hold several trials (checked below)
+MULTI = SINGLE.replace("pruner: none", "objective: [accuracy, ops]\nseed: 1").replace("sampler: random",
+                                                                                    "sampler: nsga2")
 
 
 def make_study(write_config, text: str, name: str, location: str | None = None) -> tuple[str, list]:

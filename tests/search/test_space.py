@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import archkit
 from archkit.search.config import Space
-from archkit.search.space import candidate, describe, module_name, round_width, stages_of, suggest
+from archkit.search.space import candidate, describe, module_name, priors, round_width, stage_widths, stages_of, suggest
 
 G32 = archkit.load_spec("googlenet-32")
 G = archkit.load_spec("googlenet")
@@ -228,12 +228,13 @@ RICH = {"width": [0.2, 2.0], "stage_width": [0.3, 2.5], "depth": {"stage3": [1, 
 
 
 @pytest.mark.parametrize("base_name", list(BASES))
-@pytest.mark.parametrize("sampler", ["random", "tpe"])
+@pytest.mark.parametrize("sampler", ["random", "tpe", "gp"])
 def test_optuna_trials_give_deterministic_valid_candidates(base_name, sampler):
     base = BASES[base_name]
     divisor = 4
     space = Space.model_validate({**RICH, "divisor": divisor})
-    make = {"random": optuna.samplers.RandomSampler, "tpe": optuna.samplers.TPESampler}[sampler]
+    make = {"random": optuna.samplers.RandomSampler, "tpe": optuna.samplers.TPESampler,
+            "gp": optuna.samplers.GPSampler}[sampler]
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(sampler=make(seed=11), direction="minimize")
     depths = set()
@@ -292,6 +293,175 @@ def test_any_params_give_a_valid_deterministic_candidate(case):
     assert candidate(base, dict(params), divisor, scale) == spec
     assert archkit.spec_from_data(spec.to_dict()) == spec
     check_candidate(base, params, divisor, scale, spec)
+
+
+# --- the low-dimensional space: stage_width_growth, share_module_params ---------------------------
+
+# One module per stage, each 32 channels wide (8 + 16 + 4 + 4): the base does not grow at all.
+FLAT = """
+name: flat
+input: {size: 16}
+classes: 4
+layers:
+  - {name: stem, conv: {out: 8, kernel: 3}}
+  - {name: mix1a, inception: {1x1: 8, 3x3_reduce: 8, 3x3: 16, 5x5_reduce: 2, 5x5: 4, pool_proj: 4}}
+  - {name: pool1, maxpool: {kernel: 2, stride: 2}}
+  - {name: mix2a, inception: {1x1: 8, 3x3_reduce: 8, 3x3: 16, 5x5_reduce: 2, 5x5: 4, pool_proj: 4}}
+  - {name: pool2, maxpool: {kernel: 2, stride: 2}}
+  - {name: mix3a, inception: {1x1: 8, 3x3_reduce: 8, 3x3: 16, 5x5_reduce: 2, 5x5: 4, pool_proj: 4}}
+  - {name: gap, global_avgpool: {}}
+  - {name: fc, linear: {}}
+"""
+
+
+def widths_of(spec) -> dict[str, tuple[int, ...]]:
+    return {layer.name: tuple(getattr(layer.inception, k) for k in WIDTH_KEYS) for layer in inception_rows(spec)}
+
+
+def test_growth_on_a_flat_base(write_spec):
+    flat = archkit.load_spec(write_spec(FLAT))
+    assert stage_widths(flat) == {"stage1": 32.0, "stage2": 32.0, "stage3": 32.0}
+    assert widths_of(candidate(flat, {"stage_width_growth": 1.0}, divisor=1)) == widths_of(flat)
+    # Growth 2: stage k is 2**k times as wide as the first (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool).
+    assert widths_of(candidate(flat, {"stage_width_growth": 2.0}, divisor=1)) == {
+        "mix1a": (8, 8, 16, 2, 4, 4), "mix2a": (16, 16, 32, 4, 8, 8), "mix3a": (32, 32, 64, 8, 16, 16)}
+    # Growth 1.5: x1.5 and x2.25; 2 x 2.25 = 4.5 rounds to 5 (round_width: the nearest, halves up).
+    assert widths_of(candidate(flat, {"stage_width_growth": 1.5}, divisor=1)) == {
+        "mix1a": (8, 8, 16, 2, 4, 4), "mix2a": (12, 12, 24, 3, 6, 6), "mix3a": (18, 18, 36, 5, 9, 9)}
+    # The global width and the scale (budget filling) multiply on top; the stem follows them only.
+    spec = candidate(flat, {"stage_width_growth": 2.0, "width": 0.5}, divisor=1, scale=2.0)
+    assert widths_of(spec)["mix3a"] == (32, 32, 64, 8, 16, 16) and spec.layers[0].conv.out == 8
+    archkit.spec_from_data(candidate(flat, {"stage_width_growth": 3.0, "stage2.depth": 3}, divisor=2).to_dict())
+
+
+def test_growth_on_googlenet():
+    # Stage widths of googlenet-32 (mean module outputs, Table 1): 3a-3b 256, 480; 4a-4e 512, 512,
+    # 512, 528, 832; 5a-5b 832, 1024. Its own growth is about 1.6 per stage.
+    s3, s4, s5 = (256 + 480) / 2, (512 * 3 + 528 + 832) / 5, (832 + 1024) / 2
+    assert (s3, s4, s5) == (368.0, 579.2, 928.0)
+    assert stage_widths(G32) == {"stage3": s3, "stage4": s4, "stage5": s5}
+    spec = candidate(G32, {"stage_width_growth": 2.0}, divisor=8)
+    rows = widths_of(spec)
+    base = widths_of(G32)
+    assert rows["inception3a"] == base["inception3a"] and rows["inception3b"] == base["inception3b"]
+    m4, m5 = 2 * s3 / s4, 4 * s3 / s5  # 1.2707..., 1.5862...
+    # inception4a (1x1 192, 3x3 reduce 96, 3x3 208, 5x5 reduce 16, 5x5 48, pool 64) times m4:
+    # 243.98 -> 240, 3x3 264.31 -> 264, its reduce 96/208 x 264.31 = 121.99 -> 120, 5x5 60.99 -> 64,
+    # its reduce 16/48 x 60.99 = 20.33 -> 24, pool 81.33 -> 80 (multiples of 8, nearest).
+    assert rows["inception4a"] == (240, 120, 264, 24, 64, 80)
+    assert rows["inception4a"] == (round_width(192 * m4, 8), round_width(96 / 208 * 208 * m4, 8),
+                                   round_width(208 * m4, 8), round_width(16 / 48 * 48 * m4, 8),
+                                   round_width(48 * m4, 8), round_width(64 * m4, 8))
+    # inception5b (384, 192, 384, 48, 128, 128) times m5 = 1.5862: 609.1 -> 608, 304.6 -> 304,
+    # 609.1 -> 608, 76.1 -> 80, 203.0 -> 200, 203.0 -> 200.
+    assert rows["inception5b"] == (608, 304, 608, 80, 200, 200)
+    assert rows["inception5b"] == tuple(round_width(w, 8) for w in (384 * m5, 192 / 384 * 384 * m5, 384 * m5,
+                                                                     48 / 128 * 128 * m5, 128 * m5, 128 * m5))
+    # Stage means double from stage to stage (up to rounding by 1).
+    fine = widths_of(candidate(G32, {"stage_width_growth": 2.0}, divisor=1))
+    mean = {k: sum(sum(w[i] for i in (0, 2, 4, 5)) for n, w in fine.items() if n.startswith(f"inception{k}"))
+            / len(PAPER_STAGES[f"stage{k}"]) for k in (3, 4, 5)}
+    assert mean[3] == 368 and abs(mean[4] - 736) <= 2 and abs(mean[5] - 1472) <= 2
+
+
+def test_shared_module_params_and_their_precedence():
+    per_module = {}
+    for name in [n for names in PAPER_STAGES.values() for n in names]:
+        per_module.update({f"{name}.share_1x1": 1.0, f"{name}.share_3x3": 2.0, f"{name}.share_5x5": 0.5,
+                           f"{name}.share_pool": 0.5, f"{name}.reduce_ratio": 1.5, f"{name}.factorize_5x5": True})
+    network = {"share_1x1": 1.0, "share_3x3": 2.0, "share_5x5": 0.5, "share_pool": 0.5, "reduce_ratio": 1.5,
+               "factorize_5x5": True}
+    by_stage = {f"{stage}.{k}": v for stage in PAPER_STAGES for k, v in network.items()}
+    expected = candidate(G32, per_module, divisor=8)
+    assert candidate(G32, network, divisor=8).layers == expected.layers
+    assert candidate(G32, by_stage, divisor=8).layers == expected.layers
+    check_candidate(G32, per_module, 8, 1.0, expected)
+    # A module's own value, else its stage's, else the network's.
+    mixed = {**network, "stage4.reduce_ratio": 0.5, "inception4b.reduce_ratio": 1.0, "stage5.factorize_5x5": False}
+    rows = {layer.name: layer.inception for layer in inception_rows(candidate(G32, mixed, divisor=1))}
+    ratio = {name: round(rows[name].n3x3_reduce / rows[name].n3x3, 2) for name in rows}
+    b4a, b4b, b3a = (G32.layers[i].inception for i in (stages_of(G32)["stage4"].indices[0],
+                                                         stages_of(G32)["stage4"].indices[1],
+                                                         stages_of(G32)["stage3"].indices[0]))
+    assert ratio["inception4a"] == round(b4a.n3x3_reduce / b4a.n3x3 * 0.5, 2)
+    assert ratio["inception4b"] == round(b4b.n3x3_reduce / b4b.n3x3 * 1.0, 2)
+    assert ratio["inception3a"] == round(b3a.n3x3_reduce / b3a.n3x3 * 1.5, 2)
+    assert [rows[n].factorize_5x5 for n in rows] == [True] * 7 + [False] * 2
+
+
+SMALL = {"stage_width_growth": [1.0, 2.5], "depth": {"stage3": [1, 3], "stage4": [1, 5], "stage5": [1, 2]},
+         "branch_shares": [0.5, 2.0], "reduce_ratio": [0.5, 1.5], "factorize_5x5": True}
+SMALL_NAMES = ["stage_width_growth", "share_1x1", "share_3x3", "share_5x5", "share_pool", "reduce_ratio",
+               "factorize_5x5", "stage3.depth", "stage4.depth", "stage5.depth"]
+
+
+def test_suggest_names_of_the_shared_spaces():
+    fixed = {"stage_width_growth": 1.5, "share_1x1": 1.0, "share_3x3": 1.5, "share_5x5": 0.5, "share_pool": 0.7,
+             "reduce_ratio": 0.8, "factorize_5x5": True, "stage3.depth": 2, "stage4.depth": 4, "stage5.depth": 1}
+    space = Space.model_validate({**SMALL, "share_module_params": "network"})
+    params = suggest(optuna.trial.FixedTrial(fixed), space, G32)
+    assert params == fixed and sorted(params) == sorted(SMALL_NAMES)
+    spec = candidate(G32, params, divisor=4)
+    assert archkit.spec_from_data(spec.to_dict()) == spec
+    assert [layer.name for layer in inception_rows(spec)] == [*names_for("stage3", 2), *names_for("stage4", 4),
+                                                               "inception5a"]
+    per_stage = {k: v for k, v in fixed.items() if k == "stage_width_growth" or k.endswith(".depth")}
+    for stage in PAPER_STAGES:
+        per_stage.update({f"{stage}.{k}": fixed[k] for k in SMALL_NAMES[1:7]})
+    space = Space.model_validate({**SMALL, "share_module_params": "stage"})
+    assert suggest(optuna.trial.FixedTrial(per_stage), space, G32) == per_stage
+    assert candidate(G32, per_stage, divisor=4) == spec
+
+
+def test_the_small_space_has_few_and_fixed_parameters():
+    """The low-dimensional space: the same 10 parameters for every candidate. The per-module space
+    of the same design choices has 22 to 64, their names depending on the sampled depths."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    keys = {}
+    for share in ("network", "none"):
+        space = Space.model_validate({**SMALL, "share_module_params": share})
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+        study.optimize(lambda trial, space=space: len(suggest(trial, space, G32)), n_trials=30)
+        keys[share] = [frozenset(t.params) for t in study.trials]
+    assert set(keys["network"]) == {frozenset(SMALL_NAMES)}
+    assert len(set(keys["none"])) > 5
+    assert min(map(len, keys["none"])) >= 1 + 3 + 3 * 6 and max(map(len, keys["none"])) <= 1 + 3 + 10 * 6
+    assert len(frozenset().union(*keys["none"])) > 40
+
+
+# --- priors: structured candidates to try first ---------------------------------------------------
+
+def test_priors_of_the_demo_space():
+    space = Space.model_validate({"stage_width": [0.5, 1.5], "factorize_5x5": True,
+                                  "depth": {"stage3": [1, 3], "stage4": [1, 5], "stage5": [1, 2]}})
+    assert priors(space, G32) == [
+        ("widths growing across stages", {"stage3.width": 0.5, "stage4.width": 1.0, "stage5.width": 1.5}),
+        ("fewer, wider modules per stage", {"stage3.depth": 1, "stage4.depth": 1, "stage5.depth": 1,
+                                            "stage3.width": 1.5, "stage4.width": 1.5, "stage5.width": 1.5}),
+        ("more, narrower modules per stage", {"stage3.depth": 3, "stage4.depth": 5, "stage5.depth": 2,
+                                              "stage3.width": 0.5, "stage4.width": 0.5, "stage5.width": 0.5}),
+    ]
+
+
+def test_priors_of_other_spaces():
+    small = Space.model_validate({**SMALL, "share_module_params": "network"})
+    assert priors(small, G32) == [("widths growing across stages", {"stage_width_growth": 2.5}),
+                                  ("fewer, wider modules per stage", {"stage3.depth": 1, "stage4.depth": 1,
+                                                                      "stage5.depth": 1}),
+                                  ("more, narrower modules per stage", {"stage3.depth": 3, "stage4.depth": 5,
+                                                                        "stage5.depth": 2})]
+    # Choice lists: values from the list; a log range: geometric steps.
+    choices = Space.model_validate({"stage_width": {"choices": [2.0, 0.75, 1.25, 1.0]},
+                                    "depth": {"stage4": {"choices": [4, 2, 6]}}})
+    assert priors(choices, G32)[0][1] == {"stage3.width": 0.75, "stage4.width": 1.25, "stage5.width": 2.0}
+    assert priors(choices, G32)[1][1]["stage4.depth"] == 2 and priors(choices, G32)[2][1]["stage4.depth"] == 6
+    log = Space.model_validate({"stage_width": {"low": 0.25, "high": 4.0, "log": True}})
+    assert priors(log, G32) == [("widths growing across stages",
+                                 {"stage3.width": 0.25, "stage4.width": pytest.approx(1.0), "stage5.width": 4.0})]
+    # Nothing to say about widths or depths: no priors; one depth choice: one depth prior, not two.
+    assert priors(Space.model_validate({"width": [0.5, 1], "branch_shares": [0.5, 2]}), G32) == []
+    assert priors(Space.model_validate({"depth": {"stage4": [3, 3]}}), G32) == [
+        ("fewer, wider modules per stage", {"stage4.depth": 3})]
 
 
 # --- round_width -----------------------------------------------------------------------------------

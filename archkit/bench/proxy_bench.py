@@ -1,0 +1,432 @@
+"""`archkit bench proxy`: how faithfully does each proxy rank candidates as the final recipe would?
+
+Candidates are sampled at random from a search config's space (budget filled, as the search fills
+it; only feasible, distinct networks kept). The ground truth is each candidate's validation top-1
+under the final recipe (the config's recipe trained longer), averaged over seeds. Against it, each
+proxy's ranking is scored with Kendall's tau-b (scipy's), a bootstrap 95% percentile interval
+(candidates resampled), the same over the top quartile of candidates by ground truth, and the
+proxy's cost in seconds per candidate:
+
+- val top-1 after 1, 2 and 4 epochs: separate short runs, each with its own learning-rate schedule
+  over its own length, as a search trial of that length would train (a 4-epoch run stopped after
+  one epoch is not a 1-epoch trial: its learning rate has barely decayed);
+- train_loss: minus the sum of per-epoch training losses of the 2-epoch run (Ru et al. 2020);
+- synflow and naswot, zero-cost scores of the untrained network (`archkit.search.proxies`);
+- params and ops alone, the baselines.
+
+EcoNAS's reduced-data proxy (more epochs on a fraction of the training data) is left out:
+`archkit.train` has no option to train on a fraction of the training split.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+PROXY_LENGTHS = (1, 2, 4)  # epochs (steps with --quick) of the short runs behind val_top1@N
+TRAIN_LOSS_LENGTH = 2  # the run whose training losses train_loss sums
+BOOTSTRAP = 2000
+QUICK = {"candidates": 4, "seeds": 1, "final": 6, "batch_size": 16}
+GT_SEED_STRIDE = 1000  # ground-truth seeds: config seed + candidate + 1000 * (s + 1), never a proxy's seed
+OMITTED = {
+    "econas": "EcoNAS (4 epochs on a fraction of the training data vs 1 epoch on all): archkit.train has no "
+              "option to train on a fraction of the training split (val_fraction moves the held-out split "
+              "too, so the proxy would be scored on other images); left out rather than changed there",
+}
+
+
+class BenchError(ValueError):
+    """A benchmark that cannot run as asked (e.g. too few feasible candidates in the space)."""
+
+
+def default_final_epochs(recipe_epochs: int) -> int:
+    """The final recipe's length: 3x the search's per-trial epochs, at least 6."""
+    return max(6, 3 * recipe_epochs)
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+
+def kendall_tau(x, y) -> float | None:
+    """Kendall's tau-b (scipy.stats.kendalltau); None where it is undefined (fewer than 2 points,
+    or one side constant)."""
+    from scipy.stats import kendalltau
+
+    if len(x) < 2:
+        return None
+    tau = float(kendalltau(x, y).statistic)
+    return None if math.isnan(tau) else tau
+
+
+def tau_b_resampled(x, y, index):
+    """Kendall's tau-b of (x[idx], y[idx]) for every row idx of `index` (R x n), vectorized: the sum
+    of sign(dx) * sign(dy) over pairs, over the square root of (pairs not tied in x) times (pairs not
+    tied in y) — scipy's tau-b. NaN for a row where either side is constant."""
+    import numpy as np
+
+    x, y, index = np.asarray(x, dtype=float), np.asarray(y, dtype=float), np.asarray(index)
+    n = index.shape[1]
+    upper = np.triu(np.ones((n, n), dtype=bool), 1)
+    out = np.empty(index.shape[0])
+    chunk = max(1, 4_000_000 // (n * n))
+    for start in range(0, index.shape[0], chunk):
+        xs, ys = x[index[start:start + chunk]], y[index[start:start + chunk]]
+        dx = np.sign(xs[:, :, None] - xs[:, None, :])[:, upper]
+        dy = np.sign(ys[:, :, None] - ys[:, None, :])[:, upper]
+        denominator = np.sqrt(np.abs(dx).sum(1) * np.abs(dy).sum(1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start:start + chunk] = (dx * dy).sum(1) / denominator
+    return out
+
+
+def bootstrap_tau(x, y, resamples: int = BOOTSTRAP, seed: int = 0, level: float = 0.95) -> dict:
+    """tau-b of (x, y) with a bootstrap percentile interval: candidates resampled with replacement
+    `resamples` times (seeded). Resamples where tau is undefined (a side constant) are dropped and
+    counted. {"tau", "low", "high", "n", "resamples"}; None values where there is nothing to say."""
+    import numpy as np
+
+    n = len(x)
+    result = {"tau": kendall_tau(x, y), "low": None, "high": None, "n": n, "resamples": 0}
+    if n < 3 or result["tau"] is None:
+        return result
+    index = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    taus = tau_b_resampled(x, y, index)
+    taus = taus[~np.isnan(taus)]
+    result["resamples"] = int(taus.size)
+    if taus.size:
+        tail = (1 - level) / 2 * 100
+        result["low"], result["high"] = (float(v) for v in np.percentile(taus, [tail, 100 - tail]))
+    return result
+
+
+def top_quartile(truth: list[float]) -> list[int]:
+    """Indices of the best quarter (rounded up) of candidates by ground truth."""
+    k = math.ceil(len(truth) / 4)
+    return sorted(range(len(truth)), key=lambda i: -truth[i])[:k]
+
+
+# --- candidates ----------------------------------------------------------------------------------
+
+
+def sample_candidates(loaded, n: int, max_draws: int | None = None) -> tuple[list[dict], dict]:
+    """`n` feasible, distinct candidates drawn at random from the config's space, each budget-filled
+    as a search trial's would be (see `archkit.search.trial.run_trial`). Returns the candidates
+    ({"spec", "measured", "scale", "arch", "params"}) and the draw counts."""
+    import optuna
+
+    from ..search.budget import feasible, fill_budget, measure
+    from ..search.space import candidate, suggest
+    from ..search.trial import arch_key
+    from ..spec.loader import spec_from_data
+
+    cfg = loaded.config
+    limits = cfg.budget.limits()
+    space = cfg.space
+    if cfg.fill_budget and limits and space.width is not None:
+        space = space.model_copy(update={"width": None})  # budget filling sets the width
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=cfg.seed))
+    max_draws = max_draws or 50 * n
+    found: list[dict] = []
+    seen: set[str] = set()
+    counts = {"draws": 0, "infeasible": 0, "duplicates": 0}
+    while len(found) < n and counts["draws"] < max_draws:
+        trial = study.ask()
+        counts["draws"] += 1
+        params = suggest(trial, space, loaded.base)
+        name = f"{loaded.study_name[:80]}-cand{len(found)}"
+        if cfg.fill_budget and limits:
+            filled = fill_budget(loaded.base, params, limits, cfg.space.divisor, name)
+            spec, measured, scale = filled.spec, filled.measured, filled.scale
+        else:
+            spec = candidate(loaded.base, params, cfg.space.divisor, 1.0, name)
+            measured, scale = measure(spec), 1.0
+        spec = spec_from_data(spec.to_dict(), source=name)
+        study.tell(trial, 0.0)
+        if not feasible(measured, limits):
+            counts["infeasible"] += 1
+            continue
+        key = arch_key(spec)
+        if key in seen:
+            counts["duplicates"] += 1
+            continue
+        seen.add(key)
+        found.append({"spec": spec, "measured": measured, "scale": scale, "arch": key, "params": params})
+    if len(found) < n:
+        raise BenchError(f"only {len(found)} feasible, distinct candidates in {counts['draws']} random draws "
+                         f"({counts['infeasible']} over budget, {counts['duplicates']} duplicates); "
+                         f"ask for fewer --candidates or widen the space or budget")
+    return found, counts
+
+
+# --- training runs, cached -----------------------------------------------------------------------
+
+
+class RunCache:
+    """Finished training runs in a JSON-lines file, keyed by what decides their outcome (network,
+    data, recipe, seed), so an interrupted benchmark resumes without retraining. No file: no cache."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path is not None else None
+        self.runs: dict[str, dict] = {}
+        if self.path is not None and self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    self.runs[record["key"]] = record
+
+    @staticmethod
+    def key(arch: str, data: str, recipe: dict, seed: int) -> str:
+        return json.dumps({"arch": arch, "data": data, "recipe": recipe, "seed": seed}, sort_keys=True)
+
+    def get(self, key: str) -> dict | None:
+        return self.runs.get(key)
+
+    def put(self, key: str, record: dict) -> None:
+        record = {"key": key, **record}
+        self.runs[key] = record
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+def _train_once(train: Callable, cache: RunCache, cand: dict, data: str, recipe: dict, seed: int) -> dict:
+    """One training run's numbers (from the cache when it holds the same run): val_top1, the
+    per-epoch training losses, wall seconds of the train() call, and `error` if it diverged."""
+    from ..search.proxies import train_loss_of
+    from ..training import DivergedError
+
+    key = RunCache.key(cand["arch"], data, recipe, seed)
+    cached = cache.get(key)
+    if cached is not None:
+        return {**cached, "cached": True}
+    started = time.perf_counter()
+    try:
+        result = train(cand["spec"], data=data, seed=seed, progress=False, **recipe)
+    except DivergedError as exc:
+        record = {"val_top1": None, "train_loss": None, "seconds": time.perf_counter() - started,
+                  "error": str(exc)}
+    else:
+        record = {"val_top1": float(result.val_top1), "train_loss": train_loss_of(result),
+                  "seconds": time.perf_counter() - started}
+    cache.put(key, record)
+    return {**record, "cached": False}
+
+
+def _timed(func: Callable, *args, **kwargs) -> tuple[object, float]:
+    started = time.perf_counter()
+    value = func(*args, **kwargs)
+    return value, time.perf_counter() - started
+
+
+def _finite(value) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+# --- the benchmark -------------------------------------------------------------------------------
+
+
+def proxy_rows(unit: str, schedule: str, trial_length: int | None = None) -> list[dict]:
+    """The proxies measured, in table order: key, registry name (None for the baselines), what.
+    `trial_length`: the config's per-trial epochs; that row is what the search scores today."""
+
+    def plural(n: int) -> str:
+        return f"{n} {unit}{'s' if n > 1 else ''}"
+
+    rows = [{"key": f"val_top1@{n}", "proxy": "val_top1", "length": n, "search_default": n == trial_length,
+             "what": f"val top-1 after {plural(n)} (its own run: {schedule} schedule over {plural(n)})"
+                     + ("; the config's trial recipe" if n == trial_length else "")} for n in PROXY_LENGTHS]
+    rows.append({"key": f"train_loss@{TRAIN_LOSS_LENGTH}", "proxy": "train_loss", "length": TRAIN_LOSS_LENGTH,
+                 "what": f"minus the summed per-epoch train losses of the {TRAIN_LOSS_LENGTH}-{unit} run "
+                         f"(Ru et al. 2020; same run as val_top1@{TRAIN_LOSS_LENGTH})"})
+    rows.append({"key": "synflow", "proxy": "synflow", "what": "synflow of the untrained network (Tanaka et al. 2020)"})
+    rows.append({"key": "naswot", "proxy": "naswot",
+                 "what": "NASWOT log|det K| on a training mini-batch (Mellor et al. 2021)"})
+    rows.append({"key": "params", "proxy": None, "what": "weights (Table 1 convention), analytic; baseline"})
+    rows.append({"key": "ops", "proxy": None, "what": "multiply-adds, analytic; baseline"})
+    return rows
+
+
+def run(config: str | Path = "studies/demo.yaml", *, candidates: int | None = None, seeds: int | None = None,
+        final_epochs: int | None = None, budget_ops: str | None = None, quick: bool = False,
+        cache: str | Path | None = None, bootstrap: int = BOOTSTRAP, train: Callable | None = None,
+        log: Callable[[str], None] | None = None) -> dict:
+    """Run the benchmark on a search config. `quick`: 4 candidates, 1 seed, and every length counted
+    in optimizer steps of batch 16 instead of epochs (a smoke test: its numbers mean nothing).
+    `train` replaces `archkit.train`; `log` receives one line per candidate."""
+    import torch
+
+    from ..search.budget import measure
+    from ..search.config import load_search_config
+    from ..search.proxies import NASWOT_BATCH, naswot, proxy_batch, synflow
+    from ..search.space import describe
+    from ..spec.yamlio import dump_yaml
+    from .machine import cpu_name
+
+    if train is None:
+        from .. import train
+    started = time.perf_counter()
+    overrides = {"budget.ops": budget_ops} if budget_ops is not None else None
+    loaded = load_search_config(config, overrides)
+    cfg = loaded.config
+    n = candidates if candidates is not None else (QUICK["candidates"] if quick else 30)
+    n_seeds = seeds if seeds is not None else (QUICK["seeds"] if quick else 2)
+    if n < 2:
+        raise BenchError(f"--candidates must be at least 2 (Kendall's tau ranks pairs), got {n}")
+    if n_seeds < 1:
+        raise BenchError(f"--seeds must be at least 1, got {n_seeds}")
+    unit = "step" if quick else "epoch"
+    final = final_epochs if final_epochs is not None else (
+        QUICK["final"] if quick else default_final_epochs(cfg.train.epochs))
+    if final < 1:
+        raise BenchError(f"--final-epochs must be at least 1, got {final}")
+    base_recipe = cfg.train.model_dump(exclude_none=True)
+    base_recipe.pop("steps", None)
+    base_recipe.pop("epochs", None)
+    if quick:
+        base_recipe["batch_size"] = QUICK["batch_size"]
+
+    def recipe(length: int) -> dict:
+        return {**base_recipe, ("steps" if quick else "epochs"): length}
+
+    drawn, counts = sample_candidates(loaded, n)
+    cache_ = RunCache(cache)
+    images, batch_seconds = _timed(proxy_batch, loaded.base, cfg.data, batch_size=NASWOT_BATCH, seed=cfg.seed)
+    rows = proxy_rows(unit, cfg.train.schedule, None if quick or cfg.train.steps else cfg.train.epochs)
+    table: list[dict] = []
+    for i, cand in enumerate(drawn):
+        spec, m = cand["spec"], cand["measured"]
+        seed = cfg.seed + i  # as trial number i of a study would train
+        values: dict[str, float | None] = {}
+        seconds: dict[str, float] = {}
+        measured, seconds["params"] = _timed(measure, spec)
+        seconds["ops"] = seconds["params"]  # one analytic profile gives both
+        values["params"], values["ops"] = float(measured.params), float(measured.ops)
+        values["synflow"], seconds["synflow"] = _timed(synflow, spec, seed=seed)
+        values["naswot"], seconds["naswot"] = _timed(naswot, spec, images, seed=seed)
+        cached, errors = [], []
+        for length in PROXY_LENGTHS:
+            r = _train_once(train, cache_, cand, cfg.data, recipe(length), seed)
+            values[f"val_top1@{length}"] = r["val_top1"]
+            seconds[f"val_top1@{length}"] = r["seconds"]
+            if length == TRAIN_LOSS_LENGTH:
+                values[f"train_loss@{length}"] = r["train_loss"]
+                seconds[f"train_loss@{length}"] = r["seconds"]
+            cached.append(r["cached"])
+            if r.get("error"):
+                errors.append(f"{length}-{unit} run: {r['error']}")
+        finals = [_train_once(train, cache_, cand, cfg.data, recipe(final),
+                              cfg.seed + i + GT_SEED_STRIDE * (s + 1)) for s in range(n_seeds)]
+        accs = [r["val_top1"] for r in finals]
+        truth = statistics.fmean(accs) if all(a is not None for a in accs) else None
+        errors += [f"final run, seed {s}: {r['error']}" for s, r in enumerate(finals) if r.get("error")]
+        table.append({
+            "index": i, "widths": describe(spec), "arch": cand["arch"], "ops": m.ops, "params": m.params,
+            "activations": m.activations, "width_scale": cand["scale"], "proxy_seed": seed,
+            "ground_truth": truth, "final_top1": accs, "final_seconds": [r["seconds"] for r in finals],
+            "final_seeds": [cfg.seed + i + GT_SEED_STRIDE * (s + 1) for s in range(n_seeds)],
+            "proxies": {k: _finite(v) for k, v in values.items()}, "seconds": seconds,
+            "cached_runs": sum(cached) + sum(r["cached"] for r in finals), "errors": errors,
+            "spec": dump_yaml(spec.to_dict()),
+        })
+        if log is not None:
+            shown = "n/a" if truth is None else f"{truth:.4f}"
+            trained = sum(seconds[f"val_top1@{length}"] for length in PROXY_LENGTHS) + sum(table[-1]["final_seconds"])
+            log(f"candidate {i + 1}/{n} ({describe(spec)}): final val top-1 {shown}, {trained:.0f} s of training")
+
+    scored = [row for row in table if row["ground_truth"] is not None]
+    truth = [row["ground_truth"] for row in scored]
+    top = set(top_quartile(truth))
+    results = []
+    for k, proxy_row in enumerate(rows):
+        key = proxy_row["key"]
+        pairs = [(row["proxies"].get(key), row["ground_truth"]) for row in scored]
+        both = [(p, t) for p, t in pairs if p is not None]
+        tops = [(p, t) for j, (p, t) in enumerate(pairs) if j in top and p is not None]
+        overall = bootstrap_tau([p for p, _ in both], [t for _, t in both], bootstrap, seed=k)
+        in_top = bootstrap_tau([p for p, _ in tops], [t for _, t in tops], bootstrap, seed=100 + k)
+        cost = [row["seconds"][key] for row in table if key in row["seconds"]]
+        results.append({**proxy_row, "tau": overall["tau"], "low": overall["low"], "high": overall["high"],
+                        "n": overall["n"], "top_tau": in_top["tau"], "top_low": in_top["low"],
+                        "top_high": in_top["high"], "top_n": in_top["n"],
+                        "seconds_per_candidate": statistics.fmean(cost) if cost else None})
+    agreement = None
+    if n_seeds >= 2:
+        pairs = [(row["final_top1"][0], row["final_top1"][1]) for row in scored]
+        agreement = bootstrap_tau([a for a, _ in pairs], [b for _, b in pairs], bootstrap, seed=999)
+    return {
+        "benchmark": "proxy",
+        "date": time.strftime("%Y-%m-%d"),
+        "cpu": cpu_name(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "config": {"path": str(config), "study": loaded.study_name, "base": cfg.base,
+                   "space": cfg.space.model_dump(mode="json", exclude_none=True),
+                   "budget": cfg.budget.limits(), "fill_budget": cfg.fill_budget, "data": cfg.data,
+                   "train": cfg.train.model_dump(mode="json", exclude_none=True), "seed": cfg.seed},
+        "settings": {"quick": quick, "unit": unit, "candidates": n, "seeds": n_seeds, "final_length": final,
+                     "proxy_lengths": list(PROXY_LENGTHS), "recipe": base_recipe, "bootstrap": bootstrap,
+                     "top_quartile": len(top), "naswot_batch": int(images.shape[0]),
+                     "naswot_batch_seconds": batch_seconds},
+        "ground_truth": {"what": f"mean val top-1 over {n_seeds} seed(s) after {final} {unit}s of the config's "
+                                 f"recipe ({cfg.train.schedule} schedule over the whole run)",
+                         "scored": len(scored),
+                         "seconds_per_candidate": statistics.fmean(sum(r["final_seconds"]) for r in table)},
+        "seed_agreement": agreement,
+        "proxies": results,
+        "omitted": [{"proxy": k, "why": v} for k, v in OMITTED.items()],
+        "sampling": counts,
+        "candidates": table,
+        "bench_seconds": time.perf_counter() - started,
+    }
+
+
+def _tau_text(tau, low, high) -> str:
+    if tau is None:
+        return "n/a"
+    if low is None:
+        return f"{tau:+.2f}"
+    return f"{tau:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+def print_results(r: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    s, c = r["settings"], r["config"]
+    budget = ", ".join(f"{k} {v:,}" for k, v in c["budget"].items()) or "no budget"
+    table = Table(title=f"archkit bench proxy — {c['base']} on {c['data']} ({budget}), "
+                        f"{r['ground_truth']['scored']} candidates; {r['date']}, {r['cpu']}", title_justify="left")
+    for col in ("proxy", "n", "Kendall tau-b [95% CI]", f"top quartile (n={s['top_quartile']})", "s / candidate"):
+        table.add_column(col, justify="left" if col == "proxy" else "right")
+    for row in r["proxies"]:
+        cost = row["seconds_per_candidate"]
+        table.add_row(row["key"], str(row["n"]), _tau_text(row["tau"], row["low"], row["high"]),
+                      _tau_text(row["top_tau"], row["top_low"], row["top_high"]),
+                      "n/a" if cost is None else (f"{cost:.1f}" if cost >= 1 else f"{cost:.3f}"))
+    console.print(table)
+    for row in r["proxies"]:
+        console.print(f"  {row['key']}: {row['what']}")
+    if r["seed_agreement"] is not None:
+        a = r["seed_agreement"]
+        console.print(f"final recipe, seed vs seed (the noise ceiling): tau-b "
+                      f"{_tau_text(a['tau'], a['low'], a['high'])}")
+    console.print(f"ground truth: {r['ground_truth']['what']}, {r['ground_truth']['seconds_per_candidate']:.1f} s "
+                  f"per candidate; "
+                  f"bootstrap: {s['bootstrap']} resamples of candidates, percentile interval")
+    ranked = [row for row in r["proxies"] if row["tau"] is not None]
+    if ranked:
+        best = max(ranked, key=lambda row: row["tau"])
+        console.print(f"highest tau-b: {best['key']} ({best['tau']:+.2f})")
+    for item in r["omitted"]:
+        console.print(f"left out: {item['why']}")
+    if s["quick"]:
+        console.print("--quick: lengths are optimizer steps, not epochs; the numbers are a smoke test only")
+    console.print(f"bench took {r['bench_seconds']:.0f} s")

@@ -1,0 +1,218 @@
+"""The confirmation stage: is the search's answer really better than uniform width scaling?
+
+A search selects on validation accuracy after a short proxy recipe, so its best trial is partly
+luck: of the seed, of the split, of a proxy that ranks convergence speed. Here the top candidates
+and the uniform-scaling reference are each retrained from scratch with several seeds under the
+final recipe and scored on the validation split and on a test split the search never saw. The
+verdict compares the confirmed best with the reference on test, with a 95% interval.
+
+Every retraining is stored in the study as soon as it finishes (user attr
+`confirm:<recipe>:<trial>:<seed>`), so an interrupted stage (Ctrl-C, kill -9) resumes where it
+stopped, and `archkit confirm` can extend it with more candidates or seeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..spec.loader import spec_from_yaml
+from .config import FinalRecipe, SearchConfig, final_recipe
+from .trial import REFERENCE_ATTR
+
+RUN_PREFIX = "confirm:"
+VERDICT_ATTR = "verdict"
+# Final seeds are apart from the search's trial seeds (config seed + trial number).
+FINAL_SEED_BASE = 100_000
+INTERVAL = "Welch's t (unequal variances), 95%"
+
+
+class ConfirmError(ValueError):
+    """Nothing to confirm (no study, no trained trial); the message says which."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the stage retrains: `candidates` (trial numbers, the reference first), `seeds` each."""
+
+    reference: int
+    candidates: tuple[int, ...]  # searched trials, best validation accuracy first
+    seeds: tuple[int, ...]
+    recipe: dict
+    key: str  # identifies the recipe: runs under another recipe are not mixed in
+
+
+def recipe_key(data: str, recipe: dict) -> str:
+    text = json.dumps({"data": data, **recipe}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _trained(study) -> list:
+    from optuna.trial import TrialState
+
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get("feasible") and t.user_attrs.get("trained") and "spec" in t.user_attrs
+            and t.user_attrs.get("val_top1") is not None]
+
+
+def plan(study, config: SearchConfig, final: FinalRecipe) -> Plan:
+    """The reference and the `final.top` best distinct searched candidates (by val top-1; a
+    duplicate architecture counts once), each to be retrained `final.seeds` times."""
+    trials = _trained(study)
+    if not trials:
+        raise ConfirmError(f"study {study.study_name!r} has no finished, trained trial within the budget to confirm "
+                           f"(run archkit search first)")
+    refs = [t for t in trials if t.user_attrs.get(REFERENCE_ATTR)]
+    if not refs:
+        raise ConfirmError(f"study {study.study_name!r} has no trained uniform-scaling reference to compare with "
+                           f"(run or resume the search first)")
+    reference = min(refs, key=lambda t: t.number)
+    seen = {reference.user_attrs.get("arch")}
+    candidates = []
+    for t in sorted(trials, key=lambda t: (-t.user_attrs["val_top1"], t.number)):
+        arch = t.user_attrs.get("arch")
+        if t.user_attrs.get(REFERENCE_ATTR) or arch in seen:
+            continue
+        seen.add(arch)
+        candidates.append(t.number)
+        if len(candidates) == final.top:
+            break
+    if not candidates:
+        raise ConfirmError(f"study {study.study_name!r} has no trained searched candidate besides the reference")
+    recipe = final_recipe(config.train, final)
+    seeds = tuple(FINAL_SEED_BASE + config.seed * 1000 + i for i in range(final.seeds))
+    return Plan(reference.number, tuple(candidates), seeds, recipe, recipe_key(config.data, recipe))
+
+
+def run_attr(key: str, trial: int, seed: int) -> str:
+    return f"{RUN_PREFIX}{key}:{trial}:{seed}"
+
+
+def runs_of(study, key: str) -> dict[tuple[int, int], dict]:
+    """Finished retrainings under recipe `key`: (trial, seed) -> their result."""
+    prefix = f"{RUN_PREFIX}{key}:"
+    out = {}
+    for name, value in study.user_attrs.items():
+        if name.startswith(prefix):
+            trial, seed = name[len(prefix):].split(":")
+            out[(int(trial), int(seed))] = value
+    return out
+
+
+def confirm(study, config: SearchConfig, final: FinalRecipe, train: Callable,
+            on_run: Callable[[str, dict], None] | None = None) -> dict:
+    """Run (or resume, or extend) the confirmation stage and store the verdict; returns it.
+
+    `train` is `archkit.train`-like and is called with `score_test=True`. `on_run(event, info)`
+    is told "start" and "end" of each retraining (for progress lines)."""
+    p = plan(study, config, final)
+    study.set_user_attr("final_recipe", {"data": config.data, **p.recipe, "key": p.key})
+    done = runs_of(study, p.key)
+    specs = {t.number: t.user_attrs["spec"] for t in study.get_trials(deepcopy=False)
+             if t.number in (p.reference, *p.candidates)}
+    todo = [(trial, seed) for trial in (p.reference, *p.candidates) for seed in p.seeds if (trial, seed) not in done]
+    for i, (trial, seed) in enumerate(todo, start=1):
+        info = {"trial": trial, "seed": seed, "reference": trial == p.reference, "index": i, "total": len(todo)}
+        if on_run:
+            on_run("start", info)
+        spec = spec_from_yaml(specs[trial], f"{study.study_name} trial {trial}")
+        started = time.perf_counter()
+        result = train(spec, data=config.data, seed=seed, score_test=True, on_epoch=_no_epoch_report, **p.recipe)
+        run = {"trial": trial, "seed": seed, "val_top1": float(result.val_top1), "val_top5": float(result.val_top5),
+               "test_top1": float(result.test_top1), "test_top5": float(result.test_top5),
+               "seconds": time.perf_counter() - started, "split_sizes": getattr(result, "split_sizes", None)}
+        study.set_user_attr(run_attr(p.key, trial, seed), run)  # kept at once: an interruption loses only the current run
+        done[(trial, seed)] = run
+        if on_run:
+            on_run("end", {**info, **run})
+    result = verdict(p, done)
+    study.set_user_attr(VERDICT_ATTR, result)
+    return result
+
+
+def _no_epoch_report(epoch: int, metrics: dict) -> None:
+    """Confirmation runs are not pruned and report nothing per epoch."""
+
+
+def verdict(p: Plan, runs: dict[tuple[int, int], dict]) -> dict:
+    """The confirmed best (highest mean val top-1 among the searched candidates) against the reference,
+    on test top-1: delta of the means and Welch's 95% interval."""
+
+    def scores(trial: int) -> dict:
+        rs = [runs[(trial, seed)] for seed in p.seeds]
+        return {"trial": trial, "val_top1": [r["val_top1"] for r in rs], "test_top1": [r["test_top1"] for r in rs]}
+
+    candidates = [scores(t) for t in p.candidates]
+    best = max(candidates, key=lambda c: (mean(c["val_top1"]), -c["trial"]))
+    reference = scores(p.reference)
+    delta, lo, hi = welch_interval(best["test_top1"], reference["test_top1"])
+    if lo is None:
+        conclusion = "not distinguishable"  # one seed each: no interval
+    elif lo > 0:
+        conclusion = "better"
+    elif hi < 0:
+        conclusion = "worse"
+    else:
+        conclusion = "not distinguishable"
+    return {"reference": reference, "best": best, "candidates": candidates, "delta": delta,
+            "ci95": [lo, hi], "interval": INTERVAL, "seeds": len(p.seeds), "conclusion": conclusion,
+            "recipe": p.recipe, "recipe_key": p.key,
+            "runs": [runs[(t, s)] for t in (p.reference, *p.candidates) for s in p.seeds]}
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def welch_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float | None, float | None]:
+    """mean(a) - mean(b) and its `level` interval by Welch's t (unequal variances); (delta, None,
+    None) when either sample has a single value. Zero variance on both sides gives a point interval."""
+    from scipy import stats
+
+    delta = mean(a) - mean(b)
+    if len(a) < 2 or len(b) < 2:
+        return delta, None, None
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return delta, delta, delta
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = stats.t.ppf(0.5 + level / 2, df) * se
+    return delta, delta - half, delta + half
+
+
+def headline(result: dict) -> str:
+    """The verdict in one line, e.g. 'confirmed: trial 7 beats uniform scaling by +4.1 points of
+    test top-1 (95% CI +2.0..+6.2; 3 seeds each)'."""
+    best, ref = result["best"]["trial"], result["reference"]["trial"]
+    delta = 100 * result["delta"]
+    lo, hi = result["ci95"]
+    seeds = f"{result['seeds']} seed{'s' if result['seeds'] != 1 else ''} each"
+    interval = f"95% CI {100 * lo:+.1f}..{100 * hi:+.1f}; {seeds}" if lo is not None else f"{seeds}: no interval"
+    means = (f"test top-1 {100 * mean(result['best']['test_top1']):.1f}% vs "
+             f"{100 * mean(result['reference']['test_top1']):.1f}% (reference, trial {ref})")
+    if result["conclusion"] == "better":
+        return f"confirmed: trial {best} beats uniform scaling by {delta:+.1f} points of test top-1 ({interval}); {means}"
+    if result["conclusion"] == "worse":
+        return (f"confirmed: uniform scaling beats the search's best (trial {best}) by {-delta:.1f} points of test "
+                f"top-1 ({interval}); {means}")
+    return (f"not distinguishable: trial {best} vs uniform scaling, {delta:+.1f} points of test top-1 ({interval}); "
+            f"{means}")
+
+
+def load_config(study) -> SearchConfig:
+    """The search config a study was created with (stored in it), without reading any file."""
+    data = study.user_attrs.get("config")
+    if not data:
+        raise ConfirmError(f"study {study.study_name!r} was not created by archkit search (no config stored)")
+    data = {k: v for k, v in data.items() if k in SearchConfig.model_fields}
+    return SearchConfig.model_validate(data)
+
+
+__all__ = ["ConfirmError", "FINAL_SEED_BASE", "Plan", "VERDICT_ATTR", "confirm", "headline", "load_config", "plan",
+           "runs_of", "verdict", "welch_interval"]

@@ -1,0 +1,209 @@
+"""`archkit bench proxy`: its statistics, a run with training faked, and a real `--quick` run end to end."""
+
+from __future__ import annotations
+
+import json
+import random
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import kendalltau
+from typer.testing import CliRunner
+
+from archkit.bench.proxy_bench import (
+    GT_SEED_STRIDE,
+    bootstrap_tau,
+    default_final_epochs,
+    kendall_tau,
+    run,
+    tau_b_resampled,
+    top_quartile,
+)
+from archkit.cli import app
+
+from .conftest import fake_accuracy
+
+# The demo's space under a tiny budget: candidates of ~1M multiply-adds train in well under a second.
+TINY = """
+name: tiny
+base: googlenet-32
+space:
+  stage_width: [0.5, 1.5]
+  depth: {stage3: [1, 2], stage4: [1, 2], stage5: [1, 1]}
+  factorize_5x5: true
+  divisor: 4
+budget: {ops: 1M, params: 50K}
+data: digits
+train: {epochs: 2, batch_size: 64, lr: 0.05, warmup_epochs: 0.5}
+seed: 0
+"""
+PROXY_KEYS = ["val_top1@1", "val_top1@2", "val_top1@4", "train_loss@2", "synflow", "naswot", "params", "ops"]
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+
+def test_kendall_tau_by_hand():
+    # 10 pairs; (2, 3) and (4, 5) are discordant: tau = (8 - 2) / 10.
+    assert kendall_tau([1, 2, 3, 4, 5], [1, 3, 2, 5, 4]) == pytest.approx(0.6)
+    assert kendall_tau([1, 2, 3, 4, 5], [1, 3, 2, 5, 4]) == pytest.approx(kendalltau([1, 2, 3, 4, 5], [1, 3, 2, 5, 4]).statistic)
+    # Ties: tau-b. x ties (1, 2); y ties (3, 4): P = 4, Q = 0, pairs not tied in x = 5, in y = 5.
+    assert kendall_tau([1, 1, 2, 3], [1, 2, 3, 3]) == pytest.approx(4 / 5)
+    assert kendall_tau([1, 2, 3], [5, 5, 5]) is None
+    assert kendall_tau([1], [2]) is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_resampled_tau_b_matches_scipy_with_ties_and_repeats(seed):
+    rng = random.Random(seed)
+    x = [rng.choice([0.1, 0.2, 0.3, 0.4]) for _ in range(15)]  # few values: many ties
+    y = [v + rng.choice([-0.15, 0.0, 0.15]) for v in x]
+    index = np.random.default_rng(seed).integers(0, 15, size=(50, 15))  # resamples repeat candidates
+    got = tau_b_resampled(x, y, index)
+    for row, tau in zip(index, got, strict=True):
+        expected = kendalltau(np.asarray(x)[row], np.asarray(y)[row]).statistic
+        assert (np.isnan(tau) and np.isnan(expected)) or tau == pytest.approx(expected, abs=1e-12)
+
+
+def noisy_pairs(n: int, seed: int) -> tuple[list[float], list[float]]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return x.tolist(), (x + rng.normal(size=n)).tolist()
+
+
+def test_bootstrap_interval_holds_the_estimate_and_narrows_with_more_candidates():
+    x, y = noisy_pairs(30, 0)
+    small = bootstrap_tau(x, y, resamples=2000, seed=0)
+    assert small["tau"] == pytest.approx(kendalltau(x, y).statistic)
+    assert small["low"] < small["tau"] < small["high"] and small["resamples"] == 2000
+    assert bootstrap_tau(x, y, resamples=2000, seed=0) == small  # seeded
+    x, y = noisy_pairs(240, 0)
+    large = bootstrap_tau(x, y, resamples=1000, seed=0)
+    assert large["low"] < large["tau"] < large["high"]
+    # The width shrinks about as 1/sqrt(n): sqrt(30 / 240) = 0.35.
+    assert large["high"] - large["low"] < 0.6 * (small["high"] - small["low"])
+    assert bootstrap_tau([1, 2], [2, 1])["low"] is None  # too few to resample
+
+
+def test_top_quartile_and_final_length():
+    truth = [0.1 * i for i in range(30)]
+    assert sorted(top_quartile(truth)) == list(range(22, 30))  # ceil(30 / 4) = 8 best
+    assert top_quartile([0.5, 0.9, 0.1, 0.7]) == [1]
+    assert [default_final_epochs(e) for e in (1, 2, 3, 5)] == [6, 6, 9, 15]
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a shared 2-core machine, two threads per process spin against other
+    processes' threads and small convolutions run an order of magnitude slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# --- a run with training faked --------------------------------------------------------------------
+
+
+class FakeTrain:
+    """archkit.train's signature; the accuracy depends on the network, the length and the seed."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+
+    def __call__(self, spec, *, data, seed, progress, epochs=None, steps=None, **recipe):
+        self.calls.append({"arch": spec.name, "seed": seed, "epochs": epochs, "steps": steps, **recipe})
+        acc = min(1.0, fake_accuracy(spec) + 0.01 * epochs + 0.001 * (seed % 7))
+        return SimpleNamespace(val_top1=acc, history=[{"train_loss": 2.0 - acc - 0.1 * e} for e in range(epochs)])
+
+
+def test_a_run_with_faked_training(tmp_path, one_thread):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY.lstrip(), encoding="utf-8")
+    cache = tmp_path / "runs.jsonl"
+    fake = FakeTrain()
+    r = run(config, candidates=5, seeds=2, cache=cache, bootstrap=200, train=fake)
+    # Per candidate: 1-, 2- and 4-epoch proxy runs with the trial's seed, then 2 final runs of 6 epochs.
+    assert [c["epochs"] for c in fake.calls[:5]] == [1, 2, 4, 6, 6]
+    assert len(fake.calls) == 5 * 5 and all(c["steps"] is None and c["batch_size"] == 64 for c in fake.calls)
+    seeds = [c["seed"] for c in fake.calls]
+    assert seeds[:5] == [0, 0, 0, GT_SEED_STRIDE, 2 * GT_SEED_STRIDE] and seeds[5] == 1
+    assert r["settings"]["final_length"] == 6 and r["settings"]["unit"] == "epoch"
+    assert [p["key"] for p in r["proxies"]] == PROXY_KEYS
+    for row in r["candidates"]:
+        assert row["ops"] <= 1_000_000 and row["params"] <= 50_000
+        assert row["ground_truth"] == pytest.approx(sum(row["final_top1"]) / 2)
+        assert row["proxies"]["train_loss@2"] is not None and row["proxies"]["synflow"] > 0
+    assert len({row["arch"] for row in r["candidates"]}) == 5
+    by_key = {p["key"]: p for p in r["proxies"]}
+    truth = [row["ground_truth"] for row in r["candidates"]]
+    assert by_key["val_top1@4"]["tau"] == pytest.approx(
+        kendalltau([row["proxies"]["val_top1@4"] for row in r["candidates"]], truth).statistic)
+    assert by_key["params"]["seconds_per_candidate"] < 1 and r["settings"]["top_quartile"] == 2
+    assert r["seed_agreement"]["n"] == 5
+    assert r["omitted"][0]["proxy"] == "econas"
+    json.dumps(r, allow_nan=False)  # plain JSON: no NaN or infinities
+
+    # The same runs come from the cache: nothing retrained, the same numbers.
+    again = FakeTrain()
+    r2 = run(config, candidates=5, seeds=2, cache=cache, bootstrap=200, train=again)
+    assert again.calls == []
+    assert [row["ground_truth"] for row in r2["candidates"]] == truth
+    assert all(row["cached_runs"] == 5 for row in r2["candidates"])
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.yaml").write_text(TINY.lstrip(), encoding="utf-8")
+    runner = CliRunner()
+
+    def invoke(*args):
+        result = runner.invoke(app, ["bench", "proxy", *map(str, args)])
+        assert "Traceback" not in result.output
+        return result
+
+    return invoke
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_bad_options_are_one_line(cli):
+    assert one_error_line(cli("--config", "tiny.yaml", "--candidates", "0")) == (
+        "error: --candidates must be at least 2, got 0")
+    assert one_error_line(cli("--config", "tiny.yaml", "--seeds", "0")) == "error: --seeds must be at least 1, got 0"
+    assert one_error_line(cli("--config", "nope.yaml")) == "error: nope.yaml: no such search config file"
+    assert one_error_line(cli("--config", "tiny.yaml", "--budget-ops", "12Q")) == (
+        "error: tiny.yaml:8 budget.ops: expected a count like 1.5G, 7M or 50000, got '12Q'")
+    line = one_error_line(cli("--config", "tiny.yaml", "--budget-ops", "1K", "--quick"))
+    assert line.startswith("error: only 0 feasible, distinct candidates in 200 random draws")
+
+
+def test_quick_end_to_end(cli, tmp_path, one_thread):
+    result = cli("--config", "tiny.yaml", "--quick", "-o", "proxy.json")
+    assert result.exit_code == 0, result.output
+    assert "Kendall tau-b" in result.stdout and "left out: EcoNAS" in result.stdout
+    assert result.stderr.count("candidate ") == 4
+    r = json.loads((tmp_path / "proxy.json").read_text(encoding="utf-8"))
+    assert {"date", "cpu", "torch", "config", "settings", "ground_truth", "proxies", "candidates"} <= set(r)
+    assert r["settings"]["quick"] and r["settings"]["unit"] == "step" and r["settings"]["seeds"] == 1
+    assert r["config"]["budget"] == {"ops": 1_000_000, "params": 50_000} and r["cpu"]
+    assert [p["key"] for p in r["proxies"]] == PROXY_KEYS
+    assert len(r["candidates"]) == 4
+    for row in r["candidates"]:
+        assert 0.0 <= row["ground_truth"] <= 1.0 and len(row["final_top1"]) == 1
+        assert set(row["proxies"]) == set(PROXY_KEYS)
+        assert row["proxies"]["train_loss@2"] is None  # 2 steps finish no epoch: no per-epoch loss
+    by_key = {p["key"]: p for p in r["proxies"]}
+    assert by_key["train_loss@2"]["n"] == 0 and by_key["train_loss@2"]["tau"] is None
+    assert by_key["synflow"]["n"] == 4 and by_key["synflow"]["seconds_per_candidate"] > 0

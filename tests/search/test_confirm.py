@@ -1,0 +1,234 @@
+"""The confirmation stage with a fake trainer: what is retrained and how, the verdict against
+numbers computed here (scipy's Welch test, the fake trainer's own accuracy functions), resume and
+extension, export of the confirmed best, and the CLI's one-line errors."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+
+import optuna
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+import archkit
+from archkit.cli import app
+from archkit.search import runner as runner_module
+from archkit.search.config import load_search_config
+from archkit.search.confirm import FINAL_SEED_BASE, confirm, welch_interval
+from archkit.search.runner import run_worker
+from archkit.search.storage import open_storage
+
+from .conftest import FakeTrainer, fake_accuracy, fake_test_accuracy
+
+CONFIG = """
+name: conf
+base: googlenet-32
+space:
+  stage_width: [0.5, 1.5]
+  depth: {stage3: [1, 3], stage4: [1, 5]}
+budget: {ops: 30M}
+sampler: random
+pruner: none
+trials: 6
+train: {epochs: 2, batch_size: 16, lr: 0.05}
+final: {top: 2, seeds: 3, lr: 0.1}
+"""
+
+LOCATION = "studies/conf.db"
+
+
+def study_of(name: str = "conf"):
+    return optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{LOCATION}"))
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args):
+        result = runner.invoke(app, [str(a) for a in args])
+        assert "Traceback" not in result.output
+        return result
+
+    return invoke
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    trainer = FakeTrainer()
+    monkeypatch.setattr(runner_module, "_default_train", trainer)
+    return trainer
+
+
+def one_error_line(result, code: int = 2) -> str:
+    assert result.exit_code == code, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+# --- the interval ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("a", "b"), [
+    ([0.91, 0.93, 0.92], [0.88, 0.90, 0.85]),
+    ([0.5, 0.7, 0.6, 0.65], [0.6, 0.61]),
+    ([0.97, 0.96, 0.98], [0.97, 0.99, 0.95]),
+])
+def test_welch_interval_is_scipys(a, b):
+    delta, lo, hi = welch_interval(a, b)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert delta == pytest.approx(statistics.mean(a) - statistics.mean(b))
+    assert (lo, hi) == (pytest.approx(ci.low), pytest.approx(ci.high))
+
+
+def test_welch_interval_edge_cases():
+    assert welch_interval([0.9], [0.8]) == (pytest.approx(0.1), None, None)  # one seed: no interval
+    assert welch_interval([0.9, 0.9], [0.8, 0.8]) == (pytest.approx(0.1), pytest.approx(0.1), pytest.approx(0.1))
+
+
+# --- the stage -------------------------------------------------------------------------------
+
+def search_then_confirm(write_config, trainer, text=CONFIG):
+    loaded = load_search_config(write_config(text, "conf.yaml"))
+    run_worker(loaded, f"sqlite:///{LOCATION}", "conf", train=trainer, progress=False)
+    search_calls = len(trainer.calls)
+    study = study_of()
+    return loaded, study, search_calls
+
+
+def test_confirmation_retrains_the_top_and_the_reference_and_judges_on_test(write_config):
+    trainer = FakeTrainer()
+    loaded, study, search_calls = search_then_confirm(write_config, trainer)
+    verdict = confirm(study, loaded.config, loaded.config.final, trainer)
+
+    trials = [t for t in study.get_trials() if t.user_attrs.get("trained")]
+    reference = next(t for t in trials if t.user_attrs.get("reference"))
+    by_arch = {}
+    for t in sorted(trials, key=lambda t: (-t.user_attrs["val_top1"], t.number)):
+        if not t.user_attrs.get("reference") and t.user_attrs["arch"] != reference.user_attrs["arch"]:
+            by_arch.setdefault(t.user_attrs["arch"], t.number)
+    top = list(by_arch.values())[:2]
+
+    calls = trainer.calls[search_calls:]
+    seeds = [FINAL_SEED_BASE + i for i in range(3)]
+    assert [(archkit_name(c["spec"]), c["seed"]) for c in calls] == [
+        (f"conf-trial{n}", s) for n in (reference.number, *top) for s in seeds]
+    # the final recipe: train: with final:'s overrides, three times as long, scored on test
+    assert all(c["epochs"] == 6 and c["lr"] == 0.1 and c["batch_size"] == 16 and c["score_test"] for c in calls)
+
+    def test_scores(number):
+        spec = archkit.spec_from_yaml(study.trials[number].user_attrs["spec"])
+        return [fake_test_accuracy(fake_accuracy(spec), s) for s in seeds]
+
+    best = max(top, key=lambda n: (study.trials[n].user_attrs["val_top1"], -n))
+    a, b = test_scores(best), test_scores(reference.number)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert verdict["best"]["trial"] == best and verdict["reference"]["trial"] == reference.number
+    assert verdict["best"]["test_top1"] == pytest.approx(a) and verdict["reference"]["test_top1"] == pytest.approx(b)
+    assert verdict["delta"] == pytest.approx(statistics.mean(a) - statistics.mean(b))
+    assert verdict["ci95"] == [pytest.approx(ci.low), pytest.approx(ci.high)]
+    expected = "better" if ci.low > 0 else "worse" if ci.high < 0 else "not distinguishable"
+    assert verdict["conclusion"] == expected and verdict["seeds"] == 3
+    assert len(verdict["runs"]) == 9
+    assert study_of().user_attrs["verdict"] == verdict
+
+
+def archkit_name(spec) -> str:
+    return spec.name
+
+
+def test_an_interrupted_confirmation_keeps_its_runs_and_resumes(write_config, cli, monkeypatch):
+    trainer = FakeTrainer()
+    loaded, study, search_calls = search_then_confirm(write_config, trainer)
+    # the 5th retraining is interrupted (Ctrl-C)
+    interrupting = FakeTrainer(interrupt_at=5)
+    monkeypatch.setattr(runner_module, "_default_train", interrupting)
+    result = cli("confirm", "conf")
+    assert result.exit_code == 130
+    assert "interrupted: finished retrainings are kept" in result.stderr
+    runs = [k for k in study_of().user_attrs if k.startswith("confirm:")]
+    assert len(runs) == 4 and "verdict" not in study_of().user_attrs
+    # resumed: only the 5 missing retrainings run
+    resumed = FakeTrainer()
+    monkeypatch.setattr(runner_module, "_default_train", resumed)
+    result = cli("confirm", "conf")
+    assert result.exit_code == 0, result.output
+    assert len(resumed.calls) == 5
+    done = {(c["spec"].name, c["seed"]) for c in interrupting.calls[:4]}
+    assert not done & {(c["spec"].name, c["seed"]) for c in resumed.calls}
+    assert result.stdout.splitlines()[-1].startswith(("confirmed: ", "not distinguishable: "))
+    # extended to 4 seeds: one more retraining per candidate, nothing redone
+    more = FakeTrainer()
+    monkeypatch.setattr(runner_module, "_default_train", more)
+    result = cli("confirm", "conf", "--seeds", "4")
+    assert result.exit_code == 0, result.output
+    assert [c["seed"] for c in more.calls] == [FINAL_SEED_BASE + 3] * 3
+    assert study_of().user_attrs["verdict"]["seeds"] == 4
+    # another recipe (--epochs) is another experiment: its runs are not mixed with the first's
+    other = FakeTrainer()
+    monkeypatch.setattr(runner_module, "_default_train", other)
+    assert cli("confirm", "conf", "--top", "1", "--seeds", "2", "--epochs", "3").exit_code == 0
+    assert len(other.calls) == 4 and all(c["epochs"] == 3 for c in other.calls)
+
+
+def test_search_command_leads_with_the_verdict_and_exports_the_confirmed_best(write_config, cli, fake, workdir):
+    path = write_config(CONFIG, "conf.yaml")
+    result = cli("search", path, "--no-progress", "--final-top", "1", "--final-seeds", "2", "--final-epochs", "5")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("study conf in sqlite:///studies/conf.db: 6 of 6 trials finished")
+    verdict = study_of().user_attrs["verdict"]
+    best = verdict["best"]["trial"]
+    assert lines[1].startswith((f"confirmed: trial {best} beats uniform scaling by ", f"not distinguishable: trial {best}",
+                                "confirmed: uniform scaling beats"))
+    assert "seeds each" in lines[1]
+    assert sum(1 for c in fake.calls if c["score_test"]) == 4 and verdict["seeds"] == 2
+    assert all(c["epochs"] == 5 for c in fake.calls if c["score_test"])
+    assert result.stderr.count("confirm ") == 4  # a progress line per retraining
+    result = cli("export", "conf", "--best", "-o", "specs")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"specs/conf-trial{best}.yaml"]
+    assert "# confirmed: " in (workdir / f"specs/conf-trial{best}.yaml").read_text() or \
+        "# not distinguishable: " in (workdir / f"specs/conf-trial{best}.yaml").read_text()
+
+
+def test_no_final_skips_the_stage(write_config, cli, fake):
+    result = cli("search", write_config(CONFIG, "conf.yaml"), "--no-progress", "--no-final")
+    assert result.exit_code == 0, result.output
+    assert not any(c["score_test"] for c in fake.calls)
+    assert "verdict" not in study_of().user_attrs
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("confirm", "nosuch"), "error: no study storage at studies/nosuch.db"),
+])
+def test_confirm_errors(cli, fake, args, message):
+    assert one_error_line(cli(*args)) == message
+
+
+def test_bad_final_sections_and_options(write_config, cli, fake):
+    bad = CONFIG.replace("final: {top: 2, seeds: 3, lr: 0.1}", "final: {top: 0}")
+    assert one_error_line(cli("search", write_config(bad, "bad.yaml"))) == (
+        "error: bad.yaml:11 final.top: must be an integer >= 1, got 0")
+    bad = CONFIG.replace("final: {top: 2, seeds: 3, lr: 0.1}", "final: {seeds: -2, epochs: 3}")
+    assert one_error_line(cli("search", write_config(bad, "bad.yaml"))).startswith("error: bad.yaml:11 final.seeds: ")
+    bad = CONFIG.replace("final: {top: 2, seeds: 3, lr: 0.1}", "final: {epochs: 0}")
+    assert one_error_line(cli("search", write_config(bad, "bad.yaml"))).startswith("error: bad.yaml:11 final.epochs: ")
+    # through the real command (its parser errors are one line; CliRunner shows typer's box)
+    done = subprocess.run([sys.executable, "-m", "archkit", "search", str(write_config(CONFIG, "conf.yaml")),
+                           "--final-seeds", "0"], capture_output=True, text=True)
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("error: ") and "--final-seeds" in done.stderr
+    assert fake.calls == []
+    # a study without a finished trial: one line, and nothing is lost
+    loaded = load_search_config(write_config(CONFIG, "conf.yaml"))
+    from archkit.search.runner import open_study
+
+    open_study(loaded, f"sqlite:///{LOCATION}", "conf")
+    assert one_error_line(cli("confirm", "conf")) == (
+        "error: study 'conf' has no finished, trained trial within the budget to confirm (run archkit search first)")
+    assert cli("confirm", "conf", "--seeds", "0").exit_code == 2
+    assert cli("confirm", "conf", "--top", "-1").exit_code == 2
