@@ -35,7 +35,7 @@ BENCH_CONFIG = {
         "divisor": 4,
     },
     "data": "digits",
-    "train": {"epochs": 2, "batch_size": 64, "lr": 0.05, "warmup_epochs": 0.5},
+    "train": {"epochs": 4, "batch_size": 64, "lr": 0.05, "warmup_epochs": 0.5},
     "pruner": "none",  # equal training per trial, so the comparison is of the samplers alone
 }
 BUDGETS = ("2M", "20M")  # the demo's tight budget and a looser one (multiply-adds)

@@ -135,8 +135,12 @@ def _print_summary(summary, loaded, verdict: dict | None = None) -> None:
         typer.echo("no trained candidate within the budget yet")
         return
     what = "the uniform-scaling reference" if best["reference"] else "a searched candidate"
-    typer.echo(f"best: trial {best['number']} ({what}), val top-1 {best['val_top1']:.4f} "
-               f"after {_recipe_length(loaded.config.train)}, {format_count(best['ops'])} ops, "
+    if best["proxy"] == "val_top1":
+        found = f"val top-1 {best['val_top1']:.4f} after {_recipe_length(loaded.config.train)}"
+    else:
+        found = f"proxy {best['proxy']} {best['score']:.4g}" + (
+            f" (val top-1 {best['val_top1']:.4f})" if best["val_top1"] is not None else "")
+    typer.echo(f"best: trial {best['number']} ({what}), {found}, {format_count(best['ops'])} ops, "
                f"{format_count(best['params'])} params; widths {best['widths']}")
     typer.echo(f"export it: archkit export {summary.study} --best -o specs/"
                + (f" --storage {summary.storage}" if summary.storage != _default(summary.study) else ""))

@@ -237,6 +237,8 @@ class SearchConfig(_Model):
     ] = "accuracy"
     data: str = "digits"
     train: TrainRecipe = Field(default_factory=TrainRecipe)
+    # What ranks the trials (higher is better): see archkit.search.proxies.PROXIES and `archkit bench proxy`.
+    proxy: str = "val_top1"
     final: FinalRecipe | None = Field(default_factory=FinalRecipe)  # null: no confirmation stage
     # auto: GP for small studies, multivariate TPE above 50 trials, NSGA-II for two objectives and
     # 100+ trials (runner.choose_sampler says why).
@@ -256,6 +258,18 @@ class SearchConfig(_Model):
         budget = info.data.get("budget")  # absent when the budget itself failed validation
         if value and budget is not None and not budget.limits():
             raise ValueError("needs a budget (ops, params or activations); give one or set fill_budget: false")
+        return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _known_proxy(cls, value: str, info: ValidationInfo) -> str:
+        from .proxies import PROXIES
+
+        if value not in PROXIES:
+            raise ValueError(f"must be one of {', '.join(PROXIES)}, got {value!r}")
+        train = info.data.get("train")
+        if value == "train_loss" and train is not None and train.steps is not None:
+            raise ValueError("train_loss sums per-epoch losses: give train.epochs, not train.steps")
         return value
 
     @field_validator("objective")

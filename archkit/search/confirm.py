@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from ..spec.loader import spec_from_yaml
 from .config import FinalRecipe, SearchConfig, final_recipe
+from .results import ranked
 from .trial import REFERENCE_ATTR
 
 RUN_PREFIX = "confirm:"
@@ -52,18 +53,11 @@ def recipe_key(data: str, recipe: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def _trained(study) -> list:
-    from optuna.trial import TrialState
-
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.user_attrs.get("feasible") and t.user_attrs.get("trained") and "spec" in t.user_attrs
-            and t.user_attrs.get("val_top1") is not None]
-
-
 def plan(study, config: SearchConfig, final: FinalRecipe) -> Plan:
-    """The reference and the `final.top` best distinct searched candidates (by val top-1; a
-    duplicate architecture counts once), each to be retrained `final.seeds` times."""
-    trials = _trained(study)
+    """The reference and the `final.top` best distinct searched candidates (by the search's score:
+    val top-1 unless the config chose another proxy; a duplicate architecture counts once), each to
+    be retrained `final.seeds` times."""
+    trials = ranked(study)
     if not trials:
         raise ConfirmError(f"study {study.study_name!r} has no finished, trained trial within the budget to confirm "
                            f"(run archkit search first)")
@@ -74,7 +68,7 @@ def plan(study, config: SearchConfig, final: FinalRecipe) -> Plan:
     reference = min(refs, key=lambda t: t.number)
     seen = {reference.user_attrs.get("arch")}
     candidates = []
-    for t in sorted(trials, key=lambda t: (-t.user_attrs["val_top1"], t.number)):
+    for t in trials:
         arch = t.user_attrs.get("arch")
         if t.user_attrs.get(REFERENCE_ATTR) or arch in seen:
             continue

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..spec.loader import spec_from_yaml
 from ..spec.yamlio import dump_yaml
 from ..util.files import atomic_write_text
+from .results import ranked, score
 from .storage import StorageError, default_location, describe, open_storage
 
 
@@ -25,22 +26,15 @@ def load_study(study_name: str, storage: str | None = None):
         raise StorageError(f"no study named {study_name!r} in {describe(location)}") from None
 
 
-def _trained(study) -> list:
-    from optuna.trial import TrialState
-
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.user_attrs.get("feasible") and t.user_attrs.get("trained") and "spec" in t.user_attrs
-            and t.user_attrs.get("val_top1") is not None]
-
-
 def pareto_front(trials: list, cost: str) -> list:
-    """Trials not dominated in (higher val_top1, lower cost); ties kept once (lowest number)."""
+    """Trials not dominated in (higher score, lower cost); ties kept once (lowest number). The score
+    is the study's proxy (val top-1 by default), see `results.score`."""
     front = []
     for t in trials:
-        acc, c = t.user_attrs["val_top1"], t.user_attrs[cost]
+        acc, c = score(t), t.user_attrs[cost]
         dominated = any(
-            (o.user_attrs["val_top1"] >= acc and o.user_attrs[cost] <= c)
-            and (o.user_attrs["val_top1"] > acc or o.user_attrs[cost] < c or o.number < t.number)
+            (score(o) >= acc and o.user_attrs[cost] <= c)
+            and (score(o) > acc or o.user_attrs[cost] < c or o.number < t.number)
             for o in trials if o is not t
         )
         if not dominated:
@@ -57,7 +51,7 @@ def export(study_name: str, out_dir: str | Path, storage: str | None = None, par
     Each file is the trial's spec, validated again on the way out, with a header saying where it
     came from; `archkit profile` of the file gives exactly the trial's ops/params/activations."""
     study, location = load_study(study_name, storage)
-    trials = _trained(study)
+    trials = ranked(study)
     if not trials:
         raise ExportError(f"study {study_name!r} has no finished, trained, within-budget trials to export")
     verdict = study.user_attrs.get("verdict")
@@ -68,14 +62,16 @@ def export(study_name: str, out_dir: str | Path, storage: str | None = None, par
     elif confirmed is not None:
         chosen = [confirmed]  # the confirmation stage's best, retrained with several seeds
     else:
-        chosen = [max(trials, key=lambda t: (t.user_attrs["val_top1"], -t.number))]
+        chosen = trials[:1]
     out = Path(out_dir)
     written = []
     for t in chosen:
         a = t.user_attrs
         spec = spec_from_yaml(a["spec"], f"{study_name} trial {t.number}")  # safe load + full validation
+        found = (f"val top-1 {a['val_top1']:.4f}" if a.get("val_top1") is not None
+                 else f"{a.get('proxy', 'score')} {score(t):.4g}")
         header = (f"# archkit search {study_name}, trial {t.number} ({describe(location)})\n"
-                  f"# val top-1 {a['val_top1']:.4f} (search); ops {a['ops']:,}; params {a['params']:,}; "
+                  f"# {found} (search); ops {a['ops']:,}; params {a['params']:,}; "
                   f"activations {a['activations']:,}\n")
         if t is confirmed:
             from .confirm import headline

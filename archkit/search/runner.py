@@ -246,17 +246,16 @@ def _fail_stale(study) -> None:
 
 
 def best_trial(study) -> dict | None:
-    """The best feasible trained trial (accuracy first), as plain data."""
-    from optuna.trial import TrialState
+    """The best feasible trial by the study's proxy score (see `results`), as plain data."""
+    from .results import ranked, score
 
-    best = None
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        a = t.user_attrs
-        if a.get("feasible") and a.get("trained") and a.get("val_top1") is not None:
-            if best is None or a["val_top1"] > best["val_top1"]:
-                best = {"number": t.number, "val_top1": a["val_top1"], "ops": a.get("ops"), "params": a.get("params"),
-                        "widths": a.get("widths"), "reference": bool(a.get(REFERENCE_ATTR))}
-    return best
+    trials = ranked(study)
+    if not trials:
+        return None
+    t, a = trials[0], trials[0].user_attrs
+    return {"number": t.number, "score": score(t), "proxy": a.get("proxy", "val_top1"), "val_top1": a.get("val_top1"),
+            "ops": a.get("ops"), "params": a.get("params"), "widths": a.get("widths"),
+            "reference": bool(a.get(REFERENCE_ATTR))}
 
 
 def _default_train(spec, **kwargs):

@@ -18,6 +18,8 @@ from ..spec.models import Spec
 from ..spec.yamlio import dump_yaml
 from .budget import Measured, constraint_values, feasible, fill_budget, measure
 from .config import LoadedConfig
+from .proxies import PROXIES, proxy_batch
+from .results import SCORE_ATTR, score
 from .space import candidate, describe, suggest
 
 # user attrs every finished trial carries (the report and export read these)
@@ -77,8 +79,8 @@ def _duplicate_of(trial, key: str):
     from optuna.trial import TrialState
 
     for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if other.number != trial.number and other.user_attrs.get("arch") == key and \
-                other.user_attrs.get("trained") and "val_top1" in other.user_attrs:
+        if other.number != trial.number and other.user_attrs.get("arch") == key and score(other) is not None \
+                and other.user_attrs.get("proxy", "val_top1") == trial.user_attrs.get("proxy", "val_top1"):
             return other
     return None
 
@@ -140,17 +142,29 @@ def run_trial(trial, ctx: TrialContext):
         trial.set_user_attr("trained", False)
         trial.set_user_attr("overhead_seconds", time.perf_counter() - started)
         return _values(ctx, 0.0, measured)
+    proxy = PROXIES[cfg.proxy]
+    trial.set_user_attr("proxy", proxy.name)
     dup = _duplicate_of(trial, key)
     if dup is not None:
-        for k in ("val_top1", "val_top5", "train_seconds", "images_per_s", "device", "precision"):
+        for k in ("val_top1", "val_top5", "train_seconds", "images_per_s", "device", "precision", SCORE_ATTR,
+                  "trained"):
             if k in dup.user_attrs:
                 trial.set_user_attr(k, dup.user_attrs[k])
-        trial.set_user_attr("trained", True)
         trial.set_user_attr("duplicate_of", dup.number)
         trial.set_user_attr("overhead_seconds", time.perf_counter() - started)
-        return _values(ctx, dup.user_attrs["val_top1"], measured)
+        return _values(ctx, score(dup), measured)
+    seed = cfg.seed + trial.number
+    if not proxy.trains:
+        # A zero-cost proxy: the untrained network (built with the trial's seed) is scored, nothing trained.
+        images = proxy_batch(spec, cfg.data, seed=seed) if proxy.images else None
+        value = proxy.score(spec, seed=seed, images=images)
+        trial.set_user_attr(SCORE_ATTR, value)
+        trial.set_user_attr("trained", False)
+        trial.set_user_attr("overhead_seconds", time.perf_counter() - started)
+        return _values(ctx, value, measured)
 
-    single = not cfg.multi_objective
+    # Pruning compares validation accuracies per epoch: it is for the val_top1 proxy only.
+    single = not cfg.multi_objective and proxy.name == "val_top1"
 
     def on_epoch(epoch: int, metrics: dict) -> None:
         acc = float(metrics["val_top1"])
@@ -177,7 +191,7 @@ def run_trial(trial, ctx: TrialContext):
     if "steps" in recipe:
         recipe.pop("epochs")
     train_started = time.perf_counter()
-    result = ctx.train(spec, data=cfg.data, seed=cfg.seed + trial.number, on_epoch=on_epoch, **recipe)
+    result = ctx.train(spec, data=cfg.data, seed=seed, on_epoch=on_epoch, **recipe)
     # The whole train() call (data, model, loop, evaluation): the rest of the trial is overhead.
     trial.set_user_attr("train_call_seconds", time.perf_counter() - train_started)
     trial.set_user_attr("trained", True)
@@ -188,4 +202,8 @@ def run_trial(trial, ctx: TrialContext):
     trial.set_user_attr("device", str(result.device))
     trial.set_user_attr("precision", str(result.precision))
     trial.set_user_attr("overhead_seconds", overhead)
-    return _values(ctx, float(result.val_top1), measured)
+    value = proxy.score(spec, seed=seed, result=result)
+    if value is None:
+        raise ValueError(f"proxy {proxy.name}: the run gave no value (train_loss needs whole epochs)")
+    trial.set_user_attr(SCORE_ATTR, value)
+    return _values(ctx, value, measured)

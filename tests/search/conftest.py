@@ -26,6 +26,11 @@ def fake_test_accuracy(val_top1: float, seed: int) -> float:
     return round(val_top1 - 0.01 + ((seed * 7919) % 13 - 6) / 1000, 9)
 
 
+def fake_train_loss(val_top1: float, epoch: int, epochs: int) -> float:
+    """The fake mean training loss of an epoch (0-based): falls as accuracy rises."""
+    return round(2.0 - 1.5 * val_top1 * (epoch + 1) / epochs, 9)
+
+
 class FakeTrainer:
     """Stands in for `archkit.train(spec, data=..., seed=..., on_epoch=..., **recipe)`.
 
@@ -61,13 +66,16 @@ class FakeTrainer:
 
             time.sleep(self.delay)
         acc = self.accuracy(spec)
+        history = []
         for epoch in range(epochs):
             self.epochs_run[index] += 1
+            history.append({"epoch": epoch + 1, "train_loss": fake_train_loss(acc, epoch, epochs)})
             on_epoch(epoch, {"val_top1": acc * (epoch + 1) / epochs, "val_loss": 1.0 - acc})
         test = fake_test_accuracy(acc, seed) if score_test else None
         return SimpleNamespace(val_top1=acc, val_top5=min(1.0, acc + 0.1), seconds=self.SECONDS,
                                train_images_per_s=self.IMAGES_PER_S, device=self.DEVICE, precision="fp32",
-                               test_top1=test, test_top5=None if test is None else min(1.0, test + 0.1))
+                               test_top1=test, test_top5=None if test is None else min(1.0, test + 0.1),
+                               history=history)
 
 
 @pytest.fixture

@@ -93,7 +93,7 @@ def test_the_shipped_small_space_config():
     studies = Path(__file__).resolve().parents[2] / "studies"
     small, demo = load_search_config(studies / "small-space.yaml"), load_search_config(studies / "demo.yaml")
     assert small.study_name == "small-space" and small.base == demo.base
-    same = ("budget", "fill_budget", "objective", "data", "train", "sampler", "pruner", "trials", "seed")
+    same = ("budget", "fill_budget", "objective", "data", "train", "final", "sampler", "pruner", "trials", "seed")
     assert {k: getattr(small.config, k) for k in same} == {k: getattr(demo.config, k) for k in same}
     assert small.config.space.stage_width_growth is not None and small.config.space.share_module_params == "network"
 
