@@ -6,7 +6,6 @@ stderr and exit with status 2; failed checks (`--verify`) exit with 1. Never a t
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from enum import Enum
@@ -14,8 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from .spec.errors import SpecError
 
 app = typer.Typer(
     help="archkit: profile, build and search Inception-family CNNs written as YAML specs.",
@@ -29,43 +26,7 @@ app.add_typer(specs_app, name="specs")
 app.add_typer(bench_app, name="bench")
 
 
-class UserError(Exception):
-    """Something the user gave that cannot be used; printed as one line, exit 2."""
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def user_errors(func):
-    """Turn the errors a user can cause into one line on stderr and exit status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except (SpecError, UserError) as exc:
-            raise fail(str(exc)) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
-
-    return wrapper
-
-
-def write_output(text: str, output: Path | None) -> None:
-    """Write to the file (atomically, parents created) or to stdout."""
-    if output is None:
-        sys.stdout.write(text)
-        return
-    from .util.files import atomic_write_text
-
-    try:
-        atomic_write_text(output, text)
-    except OSError as exc:
-        raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
-    typer.echo(f"wrote {output}", err=True)
-
+from .commandline import UserError, fail, user_errors, write_output  # noqa: E402,F401 - used by the commands below
 
 # --- specs -----------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ def compare(
 ) -> None:
     """Two specs side by side, layer by layer: output shapes, params, ops and their deltas, with
     the figures overlaid; one self-contained HTML file."""
-    from ..cli import write_output
+    from ..commandline import write_output
     from ..spec import load_spec
     from .api import compare_report_html
 
@@ -38,7 +38,7 @@ def report(
     confirmed candidates and the reference), then Pareto fronts of accuracy vs ops and params, history,
     importances, parallel coordinates, the best candidate vs the base, every trial in a sortable
     table, the config and run facts; one self-contained HTML file. The study is only read."""
-    from ..cli import UserError, write_output
+    from ..commandline import UserError, write_output
     from ..search.storage import StorageError
     from .api import load_study, study_report_html
 

@@ -499,7 +499,7 @@ def _count(n) -> str:
 def _stage_labels(base) -> list[str]:
     if base is None:
         return []
-    from ..search.space import stages_of
+    from ..search.stages import stages_of
 
     return list(stages_of(base))
 

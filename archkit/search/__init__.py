@@ -14,7 +14,7 @@ _WHERE = {
     "Measured": "budget", "fill_budget": "budget", "measure": "budget",
     "LoadedConfig": "config", "SearchConfig": "config", "load_search_config": "config",
     "export": "export", "format_count": "numbers", "parse_count": "numbers",
-    "candidate": "space", "stages_of": "space",
+    "candidate": "space", "stages_of": "stages",
 }
 
 

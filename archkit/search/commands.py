@@ -40,7 +40,7 @@ def search(
     Every trial is profiled analytically before any tensor exists, and only candidates within the
     budget are trained. Trials select on the validation split; then the best candidates and the
     uniform-scaling reference are retrained with several seeds and compared on the test split."""
-    from ..cli import UserError
+    from ..commandline import UserError
     from .config import load_search_config
     from .runner import SearchError, resolve_location, run_worker, run_workers
     from .storage import StorageError, describe
@@ -88,7 +88,7 @@ def _confirm(study_name: str, location: str, config, final, resume: str) -> dict
     Raises `ConfirmError` when there is nothing to confirm."""
     import optuna
 
-    from ..cli import UserError
+    from ..commandline import UserError
     from . import runner
     from .confirm import ConfirmError, confirm
     from .storage import describe, open_storage
@@ -166,7 +166,7 @@ def export(
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL or journal file.")] = None,
 ) -> None:
     """Write a study's best (or Pareto-optimal) candidates as YAML specs."""
-    from ..cli import UserError
+    from ..commandline import UserError
     from .export import ExportError
     from .export import export as run_export
     from .storage import StorageError
@@ -197,9 +197,9 @@ def confirm(
 
     The best candidates and the uniform-scaling reference are retrained from scratch with several
     seeds under the final recipe, scored on val and test; finished retrainings are reused."""
-    from ..cli import UserError
-    from .confirm import ConfirmError, headline, load_config
+    from ..commandline import UserError
     from .config import FinalRecipe
+    from .confirm import ConfirmError, headline, load_config
     from .export import load_study
     from .storage import StorageError
 

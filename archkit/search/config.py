@@ -305,7 +305,7 @@ class LoadedConfig:
 
 
 def _check_against_base(config: SearchConfig, base: Spec, lines: dict, source: str) -> None:
-    from .space import stages_of
+    from .stages import stages_of
 
     stages = stages_of(base)
     if not stages:

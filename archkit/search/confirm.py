@@ -120,7 +120,8 @@ def confirm(study, config: SearchConfig, final: FinalRecipe, train: Callable,
         run = {"trial": trial, "seed": seed, "val_top1": float(result.val_top1), "val_top5": float(result.val_top5),
                "test_top1": float(result.test_top1), "test_top5": float(result.test_top5),
                "seconds": time.perf_counter() - started, "split_sizes": getattr(result, "split_sizes", None)}
-        study.set_user_attr(run_attr(p.key, trial, seed), run)  # kept at once: an interruption loses only the current run
+        # stored at once: an interruption loses only the run in progress
+        study.set_user_attr(run_attr(p.key, trial, seed), run)
         done[(trial, seed)] = run
         if on_run:
             on_run("end", {**info, **run})
@@ -191,7 +192,8 @@ def headline(result: dict) -> str:
     means = (f"test top-1 {100 * mean(result['best']['test_top1']):.1f}% vs "
              f"{100 * mean(result['reference']['test_top1']):.1f}% (reference, trial {ref})")
     if result["conclusion"] == "better":
-        return f"confirmed: trial {best} beats uniform scaling by {delta:+.1f} points of test top-1 ({interval}); {means}"
+        return (f"confirmed: trial {best} beats uniform scaling by {delta:+.1f} points of test top-1 ({interval}); "
+                f"{means}")
     if result["conclusion"] == "worse":
         return (f"confirmed: uniform scaling beats the search's best (trial {best}) by {-delta:.1f} points of test "
                 f"top-1 ({interval}); {means}")

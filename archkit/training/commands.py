@@ -88,7 +88,7 @@ def train(
     `archkit train googlenet --data imagefolder:~/imagenet --schedule paper --checkpoint runs/g`, then
     `--resume runs/g` to continue. Multi-GPU: `torchrun --nproc-per-node 8 -m archkit train ...`.
     """
-    from ..cli import UserError, fail
+    from ..commandline import UserError, fail
     from ..spec import load_spec
     from . import DivergedError, TrainError
     from . import train as run_training
@@ -141,7 +141,7 @@ def bench_train(
     and vs torchvision's googlenet at the same input, in one run (interleaved, so load on the machine
     affects every loop alike)."""
     from ..bench.train_bench import CASES, print_results, run
-    from ..cli import UserError, write_output
+    from ..commandline import UserError, write_output
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     unknown = [m for m in names if m not in CASES]

@@ -1,0 +1,54 @@
+"""What every command shares: the one-line error for a user's mistake, and writing output.
+
+A leaf module (typer and the spec's error class only): `archkit/cli.py` and the commands of each
+package import it, and it imports none of them, so the command line depends on the library and
+nothing in the library depends on the command line.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import typer
+
+from .spec.errors import SpecError
+
+
+class UserError(Exception):
+    """Something the user gave that cannot be used; printed as one line, exit 2."""
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def user_errors(func):
+    """Turn the errors a user can cause into one line on stderr and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (SpecError, UserError) as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Write to the file (atomically, parents created) or to stdout."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from .util.files import atomic_write_text
+
+    try:
+        atomic_write_text(output, text)
+    except OSError as exc:
+        raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {output}", err=True)
