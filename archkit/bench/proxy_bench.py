@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..util.stats import kendall_tau
+
 PROXY_LENGTHS = (1, 2, 4)  # epochs (steps with --quick) of the short runs behind val_top1@N
 TRAIN_LOSS_LENGTH = 2  # the run whose training losses train_loss sums
 BOOTSTRAP = 2000
@@ -50,17 +52,6 @@ def default_final_epochs(recipe_epochs: int) -> int:
 
 
 # --- statistics ----------------------------------------------------------------------------------
-
-
-def kendall_tau(x, y) -> float | None:
-    """Kendall's tau-b (scipy.stats.kendalltau); None where it is undefined (fewer than 2 points,
-    or one side constant)."""
-    from scipy.stats import kendalltau
-
-    if len(x) < 2:
-        return None
-    tau = float(kendalltau(x, y).statistic)
-    return None if math.isnan(tau) else tau
 
 
 def tau_b_resampled(x, y, index):

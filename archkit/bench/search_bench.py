@@ -25,6 +25,8 @@ from pathlib import Path
 
 import yaml
 
+from ..util.stats import kendall_tau, t_interval
+
 # The demo's space (studies/demo.yaml); the budgets vary.
 BENCH_CONFIG = {
     "base": "googlenet-32",
@@ -40,27 +42,6 @@ BENCH_CONFIG = {
 }
 BUDGETS = ("2M", "20M")  # the demo's tight budget and a looser one (multiply-adds)
 SAMPLERS = ("default", "random")
-
-
-def kendall_tau(a: list[float], b: list[float]) -> float:
-    """Kendall's tau-b (scipy's), 0.0 where it is undefined (constant input)."""
-    import math
-
-    from scipy.stats import kendalltau
-
-    tau = kendalltau(a, b).statistic
-    return 0.0 if tau is None or math.isnan(tau) else float(tau)
-
-
-def t_interval(values: list[float], level: float = 0.95) -> tuple[float, float | None, float | None]:
-    """Mean and its t interval (None, None for fewer than two values)."""
-    from scipy import stats
-
-    m = statistics.mean(values)
-    if len(values) < 2:
-        return m, None, None
-    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
-    return m, m - half, m + half
 
 
 def _config(name: str, sampler: str, seed: int, trials: int, budget: str, recipe: dict, final: dict) -> dict:

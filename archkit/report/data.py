@@ -11,14 +11,13 @@ convention), ops in M = 10^6 multiply-adds; every number is also kept exact.
 from __future__ import annotations
 
 import difflib
-import math
 import re
-import statistics
 from collections import Counter
 
 from ..profile.paper import CompareRow, paper_numbers
 from ..profile.profiler import FILTER_COLUMNS, Profile, Row
 from ..profile.render import HEADERS, compare_summary, fmt_k, fmt_m
+from ..util.stats import t_interval
 
 STAGE_KINDS = ("inception", "module")  # the rows a stage is made of (what `stages_of` counts)
 _STAGE_NAME = re.compile(r"^(.*?)(\d+)[a-z]$")  # inception4a -> stage4, as the search names stages
@@ -631,18 +630,6 @@ VERDICT_ATTR = "verdict"  # archkit.search.confirm.VERDICT_ATTR (not imported: r
 CONFIRM_HEADERS = ("trial", "role", "seeds", "search val top-1 (%)", "val top-1, mean (%)", "test top-1, mean (%)",
                    "test top-1, 95% t interval (%)", "test top-1 per seed (%)", "ops (M)")
 ROLE_WORDS = {"reference": "uniform-scaling reference", "best": "confirmed best", "candidate": "searched candidate"}
-
-
-def t_interval(values: list[float], level: float = 0.95) -> tuple[float, float | None, float | None]:
-    """(mean, lo, hi): the mean of `values` and its `level` interval by Student's t over them,
-    mean ± t((1 + level) / 2, n - 1) · s / √n; (mean, None, None) for a single value."""
-    m = sum(values) / len(values)
-    if len(values) < 2:
-        return m, None, None
-    from scipy import stats
-
-    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return m, float(m - half), float(m + half)
 
 
 def _length(recipe: dict) -> str:

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..spec.loader import spec_from_yaml
+from ..util.stats import welch_interval
 from .config import FinalRecipe, SearchConfig, final_recipe
 from .results import ranked
 from .trial import REFERENCE_ATTR
@@ -162,23 +161,6 @@ def verdict(p: Plan, runs: dict[tuple[int, int], dict]) -> dict:
 
 def mean(values: list[float]) -> float:
     return sum(values) / len(values)
-
-
-def welch_interval(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float | None, float | None]:
-    """mean(a) - mean(b) and its `level` interval by Welch's t (unequal variances); (delta, None,
-    None) when either sample has a single value. Zero variance on both sides gives a point interval."""
-    from scipy import stats
-
-    delta = mean(a) - mean(b)
-    if len(a) < 2 or len(b) < 2:
-        return delta, None, None
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return delta, delta, delta
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = stats.t.ppf(0.5 + level / 2, df) * se
-    return delta, delta - half, delta + half
 
 
 def headline(result: dict) -> str:
