@@ -202,6 +202,8 @@ def bench_profile(
 @bench_app.command("search")
 @user_errors
 def bench_search(
+    config: Annotated[Path, typer.Option(help="The search config whose base, space, data and trial recipe "
+                                                "are benchmarked.")] = Path("studies/demo.yaml"),
     budgets: Annotated[str, typer.Option(help="Comma-separated multiply-add budgets.")] = "2M,20M",
     seeds: Annotated[int, typer.Option(min=1, help="Study seeds per budget (two studies each: default sampler "
                                                    "and random).")] = 10,
@@ -225,13 +227,15 @@ def bench_search(
     except ValueError as exc:
         raise UserError(f"--budgets: {exc}") from None
     if not names:
-        raise UserError("--budgets needs at least one budget, e.g. 3M,20M")
+        raise UserError("--budgets needs at least one budget, e.g. 2M,20M")
+    if not config.is_file():
+        raise UserError(f"--config {config}: no such search config file")
     if quick:
         results = run(budgets=tuple(names[:1]), seeds=1, trials=3, final_seeds=2,
-                      recipe={"steps": 3, "batch_size": 32, "lr": 0.05}, final_epochs=1)
+                      recipe={"steps": 3, "batch_size": 32, "lr": 0.05}, final_epochs=1, config=config)
     else:
         results = run(budgets=tuple(names), seeds=seeds, trials=trials, final_seeds=final_seeds,
-                      final_epochs=final_epochs, progress=lambda line: typer.echo(line, err=True))
+                      final_epochs=final_epochs, progress=lambda line: typer.echo(line, err=True), config=config)
     print_results(results)
     if output is not None:
         import json

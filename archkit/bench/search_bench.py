@@ -27,26 +27,29 @@ import yaml
 
 from ..util.stats import kendall_tau, t_interval
 
-# The demo's space (studies/demo.yaml); the budgets vary.
-BENCH_CONFIG = {
-    "base": "googlenet-32",
-    "space": {
-        "stage_width": [0.5, 1.5],
-        "depth": {"stage3": [1, 3], "stage4": [1, 5], "stage5": [1, 2]},
-        "factorize_5x5": True,
-        "divisor": 4,
-    },
-    "data": "digits",
-    "train": {"epochs": 4, "batch_size": 64, "lr": 0.05, "warmup_epochs": 0.5},
-    "pruner": "none",  # equal training per trial, so the comparison is of the samplers alone
-}
+DEFAULT_CONFIG = Path("studies/demo.yaml")  # whose base, space, data and trial recipe are benchmarked
+# What the benchmark takes from the config; name, seed, trials, budget, sampler and final are its own.
+TAKEN = ("base", "space", "data", "train", "fill_budget")
 BUDGETS = ("2M", "20M")  # the demo's tight budget and a looser one (multiply-adds)
 SAMPLERS = ("default", "random")
 
 
-def _config(name: str, sampler: str, seed: int, trials: int, budget: str, recipe: dict, final: dict) -> dict:
-    config = dict(BENCH_CONFIG, name=name, seed=seed, trials=trials, train=recipe, budget={"ops": budget},
-                  final=final)
+def bench_config(path: Path) -> dict:
+    """The parts of a search config the benchmark uses (a relative base path made absolute)."""
+    from ..spec.yamlio import load_yaml
+
+    data, _ = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    taken = {k: data[k] for k in TAKEN if k in data}
+    base = str(taken.get("base", ""))
+    if base.endswith((".yaml", ".yml")) and not Path(base).is_absolute():
+        taken["base"] = str((path.parent / base).resolve())
+    # equal training per trial, so the comparison is of the samplers alone
+    return {**taken, "pruner": "none"}
+
+
+def _config(base: dict, name: str, sampler: str, seed: int, trials: int, budget: str, recipe: dict,
+            final: dict) -> dict:
+    config = dict(base, name=name, seed=seed, trials=trials, train=recipe, budget={"ops": budget}, final=final)
     if sampler != "default":
         # plain random sampling: no structured priors either (the default keeps archkit's warm start)
         config.update(sampler=sampler, warm_start=False)
@@ -93,9 +96,11 @@ def _overheads(study) -> list[dict]:
 
 
 def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, final_seeds: int = 3,
-        final_epochs: int | None = None, recipe: dict | None = None, train=None, progress=None) -> dict:
-    """Run the benchmark. `recipe` replaces the per-trial recipe (tests use a few steps) and
-    `final_epochs` the final one (default: 3x the trial's); `train` replaces `archkit.train`."""
+        final_epochs: int | None = None, recipe: dict | None = None, train=None, progress=None,
+        config: Path = DEFAULT_CONFIG) -> dict:
+    """Run the benchmark on `config`'s base, space, data and recipe. `recipe` replaces the per-trial
+    recipe (tests use a few steps) and `final_epochs` the final one (default: 3x the trial's);
+    `train` replaces `archkit.train`."""
     import optuna
 
     from ..search.confirm import confirm
@@ -103,7 +108,8 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     train = train or _default_train
-    recipe = dict(recipe or BENCH_CONFIG["train"])
+    base = bench_config(Path(config))
+    recipe = dict(recipe or base.get("train") or {})
     final = {"top": 1, "seeds": final_seeds}
     if final_epochs is not None:
         final["epochs"] = final_epochs
@@ -116,8 +122,8 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
                 verdicts, studies = {}, {}
                 for sampler in SAMPLERS:
                     name = f"b{budget}-{sampler}-{seed}"
-                    config = _config(name, sampler, seed, trials, budget, recipe, final)
-                    loaded, study = _run_study(folder, config, train)
+                    study_config = _config(base, name, sampler, seed, trials, budget, recipe, final)
+                    loaded, study = _run_study(folder, study_config, train)
                     if sampler == "random" and "default" in verdicts:
                         _share_reference_runs(studies["default"], study, verdicts["default"])
                     verdicts[sampler] = confirm(study, loaded.config, loaded.config.final, train)
@@ -147,7 +153,7 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
         "overhead_seconds_median": statistics.median(o["overhead"] for o in overheads) if overheads else None,
         "trial_seconds_median": statistics.median(o["total"] for o in overheads) if overheads else None,
         "bench_seconds": time.perf_counter() - started,
-        "config": {**BENCH_CONFIG, "train": recipe, "final": final},
+        "config": {"path": str(config), **base, "train": recipe, "final": final},
     }
 
 
@@ -196,7 +202,8 @@ def print_results(r: dict) -> None:
     from rich.table import Table
 
     console = Console()
-    table = Table(title=f"archkit bench search — digits, googlenet-32 space of studies/demo.yaml, "
+    table = Table(title=f"archkit bench search — {r['config']['data']}, {r['config']['base']} space of "
+                        f"{r['config']['path']}, "
                         f"{r['trials_per_study']} trials per study, best confirmed with {r['final_seeds']} seeds "
                         f"on test, {r['date']}", title_justify="left")
     for col in ("budget", "seed", "sampler", "best trial", "search val", "best test", "uniform test",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import statistics
+from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -15,6 +16,8 @@ from archkit.bench.search_bench import kendall_tau, print_results, run, summariz
 from archkit.cli import app
 
 from .conftest import FakeTrainer
+
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -62,7 +65,9 @@ def test_summary_by_hand():
 
 def test_a_tiny_bench_with_a_fake_trainer_runs_every_part(capsys):
     fake = FakeTrainer()
-    r = run(budgets=("20M",), seeds=2, trials=3, final_seeds=2, recipe={"epochs": 1, "batch_size": 16}, train=fake)
+    r = run(budgets=("20M",), seeds=2, trials=3, final_seeds=2, recipe={"epochs": 1, "batch_size": 16}, train=fake,
+            config=STUDIES / "small-space.yaml")
+    assert r["config"]["space"]["share_module_params"] == "network"  # the config's space was searched
     assert [(x["budget"], x["seed"]) for x in r["rows"]] == [("20M", 0), ("20M", 1)]
     confirmations = [c for c in fake.calls if c["score_test"]]
     # per seed: the default study's best and reference, then the random study's best (its reference's
@@ -82,7 +87,8 @@ def test_a_tiny_bench_with_a_fake_trainer_runs_every_part(capsys):
 
 def test_bench_search_quick_through_the_command(tmp_path):
     out = tmp_path / "bench.json"
-    result = CliRunner().invoke(app, ["bench", "search", "--quick", "--budgets", "3M", "-o", str(out)])
+    result = CliRunner().invoke(app, ["bench", "search", "--quick", "--budgets", "3M", "-o", str(out),
+                                      "--config", str(STUDIES / "demo.yaml")])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["budgets"] == ["3M"] and len(data["rows"]) == 1
@@ -91,3 +97,5 @@ def test_bench_search_quick_through_the_command(tmp_path):
     assert 0.0 <= x["best_test"] <= 1.0 and data["final_seeds"] == 2
     bad = CliRunner().invoke(app, ["bench", "search", "--budgets", "12Q"])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: --budgets: ")
+    bad = CliRunner().invoke(app, ["bench", "search", "--config", str(tmp_path / "none.yaml")])
+    assert bad.exit_code == 2 and bad.stderr == f"error: --config {tmp_path / 'none.yaml'}: no such search config file\n"
