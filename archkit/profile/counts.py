@@ -17,10 +17,6 @@ from ..spec.resolve import ConvOp, DropoutOp, GlobalPoolOp, LinearOp, LRNOp, Op,
 CONVENTIONS = ("paper", "full")
 
 
-def conv_weights(op: ConvOp) -> int:
-    return op.in_shape[0] * op.kernel[0] * op.kernel[1] * op.out_channels
-
-
 def conv_count(op: ConvOp, full: bool) -> tuple[int, int]:
     """(params, ops) of a convolution: weights x output positions multiply-adds."""
     weights = op.in_shape[0] * op.kernel[0] * op.kernel[1] * op.out_channels

@@ -50,12 +50,18 @@ def is_url(location: str) -> bool:
 
 
 def describe(location: str) -> str:
-    """The location with any password hidden, for messages."""
+    """The location with any password hidden, for messages (SQLAlchemy's own rendering)."""
     if is_url(location) and "@" in location:
-        scheme, rest = location.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}{':***' if ':' in creds else ''}@{host}"
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            return make_url(location).render_as_string(hide_password=True)
+        except (ArgumentError, ValueError):  # unescaped '@' or ':' in the password: SQLAlchemy cannot read it
+            scheme, rest = location.split("://", 1)
+            creds, host = rest.rsplit("@", 1)
+            user = creds.split(":", 1)[0]
+            return f"{scheme}://{user}{':***' if ':' in creds else ''}@{host}"
     return location
 
 

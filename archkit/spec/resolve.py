@@ -103,11 +103,6 @@ class ResolvedLayer(NamedTuple):
     def ops(self) -> tuple[Op, ...]:
         return tuple(op for branch in self.branches for op in branch.ops)
 
-    @property
-    def depth(self) -> int:
-        """Table 1's depth: the longest chain of conv/linear layers through the row."""
-        return max(sum(isinstance(op, (ConvOp, LinearOp)) for op in b.ops) for b in self.branches)
-
 
 class ResolvedAux(NamedTuple):
     name: str
