@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps demo test test-fast bench clean
 
 install: $(STAMP)
 
@@ -44,6 +44,11 @@ system-deps:
 
 test: install system-deps
 	$(BIN)/python -m pytest -q
+
+# The quick lane (under 2 minutes on 2 cores): no browser, PostgreSQL, kill/DDP or long property
+# tests. `make test` stays the whole suite.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not browser and not postgres and not slow"
 
 bench: install
 	$(BIN)/archkit bench profile

@@ -9,6 +9,25 @@ import pytest
 
 import archkit
 
+TESTS = Path(__file__).resolve().parent
+# `make test-fast` leaves these out (markers added here by path, so a new test in such a file is
+# marked too): a real browser, a real PostgreSQL, and runs that take tens of seconds each
+# (processes killed and resumed, data parallel, property-based fuzzing, benchmarks end to end).
+BROWSER = {"report/test_browser.py"}
+SLOW = {"reliability/test_faults.py", "reliability/test_workers.py", "reliability/test_fuzz.py",
+        "train/test_ddp.py", "search/test_bench_search.py", "search/test_bench_proxy.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        where = Path(item.fspath).resolve().relative_to(TESTS).as_posix()
+        if where in BROWSER:
+            item.add_marker(pytest.mark.browser)
+        if where in SLOW:
+            item.add_marker(pytest.mark.slow)
+        if "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
 
 @pytest.fixture(scope="session")
 def googlenet() -> archkit.Spec:
