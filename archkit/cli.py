@@ -28,6 +28,46 @@ app.add_typer(bench_app, name="bench")
 
 from .commandline import UserError, fail, user_errors, write_output  # noqa: E402,F401 - used by the commands below
 
+
+def _version_line(verbose: bool) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        text = f"archkit {version('archkit')}"
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        text = "archkit (not installed)"
+    if not verbose:
+        return text
+    import platform
+
+    import optuna
+    import torch
+
+    from .bench.machine import cpu_name
+
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() \
+        else []
+    return "\n".join([text, f"python {platform.python_version()}", f"torch {torch.__version__}",
+                      f"optuna {optuna.__version__}", f"cpu: {cpu_name()} ({os.cpu_count()} cores)",
+                      f"gpu: {', '.join(gpus) if gpus else 'none (CUDA not available)'}"])
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="With --version: also torch, optuna and the "
+                                                                  "CPU/GPU archkit sees.")] = False,
+) -> None:
+    """archkit: profile, build and search Inception-family CNNs written as YAML specs."""
+    if version:
+        typer.echo(_version_line(verbose))
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
 # --- specs -----------------------------------------------------------------------------------
 
 

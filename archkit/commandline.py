@@ -8,6 +8,7 @@ nothing in the library depends on the command line.
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from pathlib import Path
 
@@ -25,8 +26,18 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def unwrapped(doc: str | None) -> str | None:
+    """A docstring with each paragraph on one line: typer's help keeps a docstring's line breaks,
+    which would break sentences mid-way in `archkit --help`; the terminal wraps them instead."""
+    if not doc:
+        return doc
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
 def user_errors(func):
-    """Turn the errors a user can cause into one line on stderr and exit status 2."""
+    """Turn the errors a user can cause into one line on stderr and exit status 2 (and give the
+    command its docstring as help, paragraphs unwrapped)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -37,6 +48,7 @@ def user_errors(func):
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 
+    wrapper.__doc__ = unwrapped(func.__doc__)
     return wrapper
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -388,3 +389,65 @@ def test_subprocess_bare_command_prints_its_help():
                             timeout=120)
     assert result.returncode == 2 and result.stderr == ""
     assert "profile" in result.stdout and "search" in result.stdout
+
+
+# --- command-line polish, through the installed console script ------------------------------
+
+ARCHKIT = str(Path(sys.executable).parent / "archkit")
+
+
+def console(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([ARCHKIT, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "100"})
+
+
+def test_version_and_verbose_version():
+    from importlib.metadata import version
+
+    import optuna
+    import torch
+
+    done = console("--version")
+    assert done.returncode == 0 and done.stdout == f"archkit {version('archkit')}\n"
+    lines = console("--version", "-v").stdout.splitlines()
+    assert lines[0] == f"archkit {version('archkit')}"
+    assert f"torch {torch.__version__}" in lines and f"optuna {optuna.__version__}" in lines
+    assert any(line.startswith("cpu: ") and f"({os.cpu_count()} cores)" in line for line in lines)
+    assert any(line.startswith("gpu: ") for line in lines)
+
+
+def test_unknown_keys_suggest_the_nearest(tmp_path):
+    spec = tmp_path / "my.yaml"
+    spec.write_text(textwrap.dedent("""\
+        name: mine
+        input: {channels: 3, size: 16}
+        classes: 10
+        layers:
+          - {name: conv1, conv: {out: 8, kernal: 3}}
+          - {name: gap, global_avgpool: {}}
+          - {name: fc, linear: {}}
+    """))
+    done = console("profile", str(spec))
+    assert done.returncode == 2
+    assert done.stderr == f"error: {spec}:5 layers[0].conv.kernal: unknown key (did you mean 'kernel'?)\n"
+    spec.write_text(spec.read_text().replace("kernal: 3", "kernel: 3, zzz: 1"))
+    assert console("profile", str(spec)).stderr == f"error: {spec}:5 layers[0].conv.zzz: unknown key\n"
+    config = tmp_path / "s.yaml"
+    config.write_text("base: googlenet-32\nbudget: {ops: 2M}\nspace:\n  stage_widht: [0.5, 1.0]\n")
+    done = console("search", str(config))
+    assert done.returncode == 2
+    assert done.stderr == f"error: {config}:4 space.stage_widht: unknown key (did you mean 'stage_width'?)\n"
+    config.write_text("base: googlenet-32\nbudget: {ops: 2M}\nfinal: {top: 2, seed: 3}\n")
+    assert console("search", str(config)).stderr == (
+        f"error: {config}:3 final.seed: unknown key (did you mean 'seeds'?)\n")
+
+
+def test_help_sentences_are_not_broken_mid_way():
+    # A docstring's own line breaks used to end help lines early, mid-sentence: every line of a
+    # command's entry that another line continues must now run to the terminal's width.
+    lines = [line for line in console("--help").stdout.splitlines() if line.startswith("│ ")]
+    for line, following in zip(lines, lines[1:]):
+        if following.startswith("│" + " " * 10) and following.strip("│ "):  # `line` goes on below
+            assert len(line.rstrip("│").rstrip()) >= 100 - 16, f"a help line ends early: {line!r}"
+    row = next(line for line in lines if "│ search " in line)
+    assert "Search widths and depths under a compute budget with Optuna, then confirm the answer." in row

@@ -344,7 +344,7 @@ def load_search_config(path: str | Path, overrides: dict | None = None) -> Loade
     try:
         config = SearchConfig.model_validate(data)
     except ValidationError as exc:
-        err = validation_error(exc)
+        err = validation_error(exc, SearchConfig)
         path = tuple(part for part in err.path if part not in _TAGS)
         raise SpecError(err.message, path, source, line_for(path, lines)) from None
     base_ref = config.base

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import reprlib
 import weakref
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Annotated, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .errors import SpecError
 from .models import Spec
@@ -149,13 +151,56 @@ def _clean_loc(loc: tuple) -> tuple:
     return tuple(out)
 
 
-def validation_error(exc: ValidationError) -> SpecError:
-    """Turn pydantic's report into one `SpecError` with a field path."""
+def validation_error(exc: ValidationError, root: type[BaseModel] | None = None) -> SpecError:
+    """Turn pydantic's report into one `SpecError` with a field path. With `root` (the model that
+    was validated), an unknown key gets the nearest valid key at its place as a suggestion."""
     err, message = _best_error(exc)
     path = _clean_loc(err["loc"])
     if err["type"] == "invalid_key":
         path = path[:-1]  # the key itself is not a field; point at the mapping that holds it
+    if err["type"] == "extra_forbidden" and root is not None and path and isinstance(path[-1], str):
+        near = difflib.get_close_matches(path[-1], sorted(keys_at(root, path[:-1])), n=1, cutoff=0.6)
+        if near:
+            message += f" (did you mean {near[0]!r}?)"
     return SpecError(message, path)
+
+
+def _models_in(annotation) -> tuple[list[type[BaseModel]], bool]:
+    """The pydantic models a field's annotation can hold (through Optional, unions, Annotated, lists
+    and dict values), and whether they sit under a dict (whose keys are the user's, not fields)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation], False
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _models_in(args[0])
+    if origin is dict:
+        return _models_in(args[1])[0], True
+    models, under_dict = [], False
+    for arg in args:
+        found, in_dict = _models_in(arg)
+        models += found
+        under_dict |= in_dict
+    return models, under_dict
+
+
+def keys_at(root: type[BaseModel], path: tuple) -> set[str]:
+    """The keys a mapping at `path` (a cleaned field path from `root`) may hold."""
+    models, skip_key = [root], False
+    for part in path:
+        if isinstance(part, int):
+            continue  # a list index: the element's models are already the current ones
+        if skip_key:
+            skip_key = False  # a key of a user's dict (a stage name): its value's models stay current
+            continue
+        found, skip_key = [], False
+        for model in models:
+            for name, field in model.model_fields.items():
+                if part in (name, field.alias):
+                    inner, under_dict = _models_in(field.annotation)
+                    found += inner
+                    skip_key |= under_dict
+        models = found
+    return {field.alias or name for model in models for name, field in model.model_fields.items()}
 
 
 _KIND_OF_DOCUMENT = {"list": "a list", "str": "a string", "int": "an integer", "float": "a number",
@@ -175,7 +220,7 @@ def spec_from_data(data: object, source: str | None = None, lines: dict | None =
         spec = Spec.model_validate(data)
         resolved = resolve(spec)
     except ValidationError as exc:
-        err = validation_error(exc)
+        err = validation_error(exc, Spec)
         raise err.located(source, line_for(err.path, lines)) from None
     except SpecError as err:
         raise err.located(source, line_for(err.path, lines)) from None
