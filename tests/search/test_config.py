@@ -140,9 +140,9 @@ BUDGET = "budget: {ops: 50M}\n"
 
 # (id, config text, the whole message); the file is search.yaml in the cwd.
 CASES = [
-    ("unknown-top-key", B + BUDGET + "trails: 5\n", "search.yaml:3 trails: unknown key"),
+    ("unknown-top-key", B + BUDGET + "trails: 5\n", "search.yaml:3 trails: unknown key (did you mean 'trials'?)"),
     ("unknown-space-key", B + BUDGET + "space:\n  width: [0.5, 1]\n  depht: {stage4: [1, 2]}\n",
-     "search.yaml:5 space.depht: unknown key"),
+     "search.yaml:5 space.depht: unknown key (did you mean 'depth'?)"),
     ("unknown-range-key", B + BUDGET + "space:\n  width: {low: 0.5, hi: 1}\n",
      "search.yaml:4 space.width.high: required key is missing"),
     ("range-low-above-high", B + BUDGET + "space:\n  width: [2, 1]\n",
@@ -171,7 +171,7 @@ CASES = [
      "search.yaml:3 budget.params: expected a finite count like 1.5G or 7M, got inf"),
     ("zero-budget", B + "budget:\n  activations: 0\n",
      "search.yaml:3 budget.activations: a budget must be positive, got 0"),
-    ("unknown-budget-key", B + "budget:\n  flops: 5M\n", "search.yaml:3 budget.flops: unknown key"),
+    ("unknown-budget-key", B + "budget:\n  flops: 5M\n", "search.yaml:3 budget.flops: unknown key (did you mean 'ops'?)"),
     ("objective-ops-alone", B + BUDGET + "objective: [ops]\n",
      "search.yaml:3 objective: must be accuracy, [accuracy, ops] or [accuracy, params], got ['ops']"),
     ("objective-twice", B + BUDGET + "objective: [accuracy, accuracy]\n",
@@ -205,7 +205,7 @@ CASES = [
      "reduce_ratio or factorize_5x5"),
     ("zero-trials", B + BUDGET + "trials: 0\n", "search.yaml:3 trials: must be an integer >= 1, got 0"),
     ("unknown-train-key", B + BUDGET + "train:\n  epochs: 2\n  lr_decay: 0.9\n",
-     "search.yaml:5 train.lr_decay: unknown key"),
+     "search.yaml:5 train.lr_decay: unknown key (did you mean 'weight_decay'?)"),
     ("base-missing-file", "base: nowhere.yaml\n" + BUDGET, "search.yaml:1 base: no such file or built-in spec"),
     ("base-unknown-name", "trials: 2\nbase: alexnet\n" + BUDGET,
      "search.yaml:2 base: no such file or built-in spec (built-in specs: googlenet, googlenet-32)"),

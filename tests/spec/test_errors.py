@@ -62,7 +62,7 @@ CASES = [
     # --- keys ---------------------------------------------------------------------------------
     ("unknown-top-level-key", doc(tail="colour: red\n"), "8 colour: unknown key"),
     ("unknown-nested-key", doc(CONV.replace("kernel: 3", "kernal: 3"), GAP, FC),
-     "5 layers[0].conv.kernal: unknown key"),
+     "5 layers[0].conv.kernal: unknown key (did you mean 'kernel'?)"),
     ("unknown-inception-column", doc(CONV, INCEPTION.replace("}}", ", 7x7: 3}}"), GAP, FC),
      "6 layers[1].inception.7x7: unknown key"),
     ("missing-top-level-key", "name: t\ninput: {size: 8}\nlayers:\n  - {name: fc, linear: {}}\n",
