@@ -451,3 +451,21 @@ def test_help_sentences_are_not_broken_mid_way():
             assert len(line.rstrip("│").rstrip()) >= 100 - 16, f"a help line ends early: {line!r}"
     row = next(line for line in lines if "│ search " in line)
     assert "Search widths and depths under a compute budget with Optuna, then confirm the answer." in row
+
+
+def test_terminal_units_adapt_to_tiny_networks(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(textwrap.dedent("""\
+        name: tiny
+        input: {channels: 3, size: 8}
+        classes: 10
+        layers:
+          - {name: conv1, conv: {out: 8, kernel: 3}}
+          - {name: gap, global_avgpool: {}}
+          - {name: fc, linear: {}}
+    """))
+    out = console("profile", str(spec)).stdout
+    conv1 = next(line for line in out.splitlines() if "conv1" in line)
+    # 3x3x3x8 = 216 weights; 8x8 positions x 216 = 13,824 multiply-adds (not "0.2K" and "0.0M")
+    assert " 216 " in conv1 and "13.8K" in conv1
+    assert json.loads(console("profile", str(spec), "-f", "json").stdout)["rows"][0]["ops"] == 13_824  # exact

@@ -17,17 +17,23 @@ HEADERS = ("layer", "type", "patch size/stride", "output size", "depth", "#1x1",
 
 
 def fmt_k(params: int) -> str:
-    """Params in Table 1's units: K = 1024, one decimal below 10K."""
+    """Params in Table 1's units: K = 1024, one decimal below 10K; the count itself below 1K (a tiny
+    network's rows would all read 0.1K)."""
     if params == 0:
         return ""
+    if params < 1024:
+        return str(params)
     k = params / 1024
     return f"{k:.1f}K" if k < 10 else f"{k:,.0f}K"
 
 
 def fmt_m(ops: int) -> str:
-    """Ops (multiply-adds) in M = 10^6, one decimal below 10M."""
+    """Ops (multiply-adds) in M = 10^6, one decimal below 10M; in K = 10^3 below 0.1M (so a
+    38,500-multiply-add row reads 38.5K, not 0.0M)."""
     if ops == 0:
         return ""
+    if ops < 100_000:
+        return f"{ops / 1e3:.1f}K"
     m = ops / 1e6
     return f"{m:.1f}M" if m < 10 else f"{m:,.0f}M"
 

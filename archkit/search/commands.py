@@ -163,9 +163,11 @@ def export(
     pareto: Annotated[bool, typer.Option(
         "--pareto", help="Every candidate on the accuracy/cost Pareto front.")] = False,
     cost: Annotated[str, typer.Option(help="The Pareto front's cost axis: ops or params.")] = "ops",
+    trial: Annotated[int | None, typer.Option(min=0, help="This trial's candidate, whatever it is (0 is the "
+                                                          "uniform-scaling reference).", show_default=False)] = None,
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL or journal file.")] = None,
 ) -> None:
-    """Write a study's best (or Pareto-optimal) candidates as YAML specs."""
+    """Write a study's best (or Pareto-optimal, or any trial's) candidates as YAML specs."""
     from ..commandline import UserError
     from .export import ExportError
     from .export import export as run_export
@@ -173,10 +175,12 @@ def export(
 
     if best and pareto:
         raise UserError("give --best or --pareto, not both")
+    if trial is not None and (best or pareto):
+        raise UserError("give --trial alone, not with --best or --pareto")
     if cost not in ("ops", "params"):
         raise UserError(f"--cost must be ops or params, got {cost!r}")
     try:
-        paths = run_export(study, output, storage=storage, pareto=pareto, cost=cost)
+        paths = run_export(study, output, storage=storage, pareto=pareto, cost=cost, trial=trial)
     except (ExportError, StorageError) as exc:
         raise UserError(str(exc)) from None
     for path in paths:

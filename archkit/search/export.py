@@ -43,14 +43,17 @@ def pareto_front(trials: list, cost: str) -> list:
 
 
 def export(study_name: str, out_dir: str | Path, storage: str | None = None, pareto: bool = False,
-           cost: str = "ops") -> list[Path]:
+           cost: str = "ops", trial: int | None = None) -> list[Path]:
     """Write the best feasible candidate (or the accuracy-vs-`cost` Pareto front) as YAML specs.
 
     The best is the confirmation stage's best when the study has a verdict, else the trial with the
-    highest val top-1 in the search.
+    highest val top-1 in the search. `trial` exports that trial's candidate instead, whatever it is
+    (the reference, a pruned or an over-budget one).
     Each file is the trial's spec, validated again on the way out, with a header saying where it
     came from; `archkit profile` of the file gives exactly the trial's ops/params/activations."""
     study, location = load_study(study_name, storage)
+    if trial is not None:
+        return _write(study_name, location, [_any_trial(study, trial)], out_dir)
     trials = ranked(study)
     if not trials:
         raise ExportError(f"study {study_name!r} has no finished, trained, within-budget trials to export")
@@ -63,14 +66,32 @@ def export(study_name: str, out_dir: str | Path, storage: str | None = None, par
         chosen = [confirmed]  # the confirmation stage's best, retrained with several seeds
     else:
         chosen = trials[:1]
+    return _write(study_name, location, chosen, out_dir, confirmed, verdict)
+
+
+def _any_trial(study, number: int):
+    """Trial `number` of the study, whatever its state, if it has a candidate (the reference too)."""
+    found = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if found is None:
+        last = len(study.get_trials(deepcopy=False)) - 1
+        raise ExportError(f"study {study.study_name!r} has no trial {number} (trials 0..{last})")
+    if "spec" not in found.user_attrs:
+        raise ExportError(f"trial {number} of study {study.study_name!r} has no candidate spec "
+                          f"({found.state.name.lower()} before its candidate was made)")
+    return found
+
+
+def _write(study_name: str, location: str, chosen: list, out_dir, confirmed=None, verdict=None) -> list[Path]:
     out = Path(out_dir)
     written = []
     for t in chosen:
         a = t.user_attrs
         spec = spec_from_yaml(a["spec"], f"{study_name} trial {t.number}")  # safe load + full validation
         found = (f"val top-1 {a['val_top1']:.4f}" if a.get("val_top1") is not None
-                 else f"{a.get('proxy', 'score')} {score(t):.4g}")
-        header = (f"# archkit search {study_name}, trial {t.number} ({describe(location)})\n"
+                 else f"{a.get('proxy', 'score')} {score(t):.4g}" if score(t) is not None else "not trained")
+        notes = (" (the uniform-scaling reference)" if a.get("reference") else "") + (
+            "" if a.get("feasible", True) else " (over the budget)")
+        header = (f"# archkit search {study_name}, trial {t.number}{notes} ({describe(location)})\n"
                   f"# {found} (search); ops {a['ops']:,}; params {a['params']:,}; "
                   f"activations {a['activations']:,}\n")
         if t is confirmed:

@@ -139,3 +139,18 @@ def test_interrupted_search_says_how_to_resume(cli, write_config, monkeypatch):
     assert trials[1].user_attrs["error"].startswith("interrupted (Ctrl-C)")
     assert trials[2].user_attrs["retry_of"] == 1
     assert trials[2].system_attrs["fixed_params"] == trials[1].params
+
+
+def test_export_any_trial(cli, write_config, fake, workdir):
+    cli("search", write_config(DEMO, "demo.yaml"), "--no-progress")
+    trials = optuna.load_study(study_name="demo", storage="sqlite:///studies/demo.db").get_trials()
+    result = cli("export", "demo", "--trial", "0", "-o", "specs")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["specs/demo-trial0.yaml"]
+    text = (workdir / "specs/demo-trial0.yaml").read_text()
+    assert text.splitlines()[0].startswith("# archkit search demo, trial 0 (the uniform-scaling reference)")
+    assert archkit.load_spec("specs/demo-trial0.yaml") == archkit.spec_from_yaml(trials[0].user_attrs["spec"])
+    assert one_error_line(cli("export", "demo", "--trial", "9")) == (
+        "error: study 'demo' has no trial 9 (trials 0..2)")
+    assert one_error_line(cli("export", "demo", "--trial", "1", "--best")) == (
+        "error: give --trial alone, not with --best or --pareto")
