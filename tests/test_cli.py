@@ -469,3 +469,14 @@ def test_terminal_units_adapt_to_tiny_networks(tmp_path):
     # 3x3x3x8 = 216 weights; 8x8 positions x 216 = 13,824 multiply-adds (not "0.2K" and "0.0M")
     assert " 216 " in conv1 and "13.8K" in conv1
     assert json.loads(console("profile", str(spec), "-f", "json").stdout)["rows"][0]["ops"] == 13_824  # exact
+
+
+def test_compare_prints_a_table_by_default(tmp_path):
+    done = subprocess.run([ARCHKIT, "compare", "googlenet", "googlenet-32"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    conv1 = next(line for line in lines if "│ conv1 " in line)
+    assert "112x112x64" in conv1 and "32x32x64" in conv1  # output A, output B
+    assert lines[-1] == "18 of 20 layers differ; only in googlenet: norm1, norm2, pool2."
+    assert not (tmp_path / "reports").exists()  # nothing written unless asked

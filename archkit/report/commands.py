@@ -10,21 +10,54 @@ import typer
 REPORTS_DIR = Path("reports")
 
 
+SUFFIX_FORMATS = {".html": "html", ".htm": "html", ".csv": "csv", ".md": "markdown", ".json": "json",
+                  ".txt": "table"}
+COMPARE_FORMATS = ("table", "html", "csv", "markdown", "json")
+
+
 def compare(
     spec_a: Annotated[str, typer.Argument(help="Spec A: a built-in spec name or a YAML spec file.")],
     spec_b: Annotated[str, typer.Argument(help="Spec B, compared with A (deltas are B - A).")],
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="The HTML file to write (default: reports/A-vs-B.html).")] = None,
+    format: Annotated[str | None, typer.Option(
+        "--format", "-f", help="table (the default, in the terminal), html, csv, markdown or json; with -o and no "
+                               "--format, the file's suffix decides.", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
 ) -> None:
-    """Two specs side by side, layer by layer: output shapes, params, ops and their deltas, with
-    the figures overlaid; one self-contained HTML file."""
-    from ..commandline import write_output
+    """Two specs side by side, layer by layer: output shapes, params, ops and their deltas. A table
+    in the terminal by default; `--format html -o FILE` writes one self-contained HTML report with
+    the figures overlaid (and csv, markdown, json with exact integers)."""
+    from ..commandline import UserError, write_output
     from ..spec import load_spec
-    from .api import compare_report_html
 
+    if format is None:
+        format = SUFFIX_FORMATS.get(output.suffix.lower(), "table") if output is not None else "table"
+    if format not in COMPARE_FORMATS:
+        raise UserError(f"--format must be one of {', '.join(COMPARE_FORMATS)}, got {format!r}")
     a, b = load_spec(spec_a), load_spec(spec_b)  # SpecError: one line, exit 2 (user_errors)
-    path = output or REPORTS_DIR / f"{_file_part(a.name)}-vs-{_file_part(b.name)}.html"
-    write_output(compare_report_html(a, b), path)
+    if format == "html":
+        from .api import compare_report_html
+
+        path = output or REPORTS_DIR / f"{_file_part(a.name)}-vs-{_file_part(b.name)}.html"
+        write_output(compare_report_html(a, b), path)
+        return
+    from .. import profile as profile_spec
+    from . import compare_text
+    from .data import compare_data
+
+    data = compare_data(profile_spec(a), profile_spec(b))
+    if format == "table" and output is None:
+        import sys
+
+        from rich.console import Console
+
+        # Wide enough for the ten columns when piped (rich assumes 80 columns then), as `profile` does.
+        console = Console(width=None if sys.stdout.isatty() else 200)
+        console.print(compare_text.rich_table(data))
+        console.print(compare_text.summary(data))
+        return
+    render = {"table": compare_text.to_table_text, "csv": compare_text.to_csv,
+              "markdown": compare_text.to_markdown, "json": compare_text.to_json}[format]
+    write_output(render(data), output)
 
 
 def report(

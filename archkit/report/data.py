@@ -219,11 +219,17 @@ def delta_pct(a: int, b: int) -> str:
 
 
 def _signed_k(n: int) -> str:
-    return f"{n / 1024:+,.1f}K" if n else "0"
+    """A params delta in the units of `fmt_k` (the count itself below 1K)."""
+    if not n:
+        return "0"
+    return f"{n:+,}" if abs(n) < 1024 else f"{n / 1024:+,.1f}K"
 
 
 def _signed_m(n: int) -> str:
-    return f"{n / 1e6:+,.1f}M" if n else "0"
+    """An ops delta in the units of `fmt_m` (K below 0.1M)."""
+    if not n:
+        return "0"
+    return f"{n / 1e3:+,.1f}K" if abs(n) < 100_000 else f"{n / 1e6:+,.1f}M"
 
 
 def compare_data(profile_a: Profile, profile_b: Profile) -> dict:

@@ -101,10 +101,40 @@ def test_compare_writes_the_report(runner, tmp_path, write_spec, googlenet32):
 
 
 def test_compare_default_output(runner, tmp_path, monkeypatch):
+    # a table in the terminal by default; --format html without -o writes reports/A-vs-B.html
     monkeypatch.chdir(tmp_path)
     result = run(runner, "compare", "googlenet", "googlenet-32")
     assert result.exit_code == 0, result.output
+    assert "inception3a" in result.stdout and "Δ params" in result.stdout and not (tmp_path / "reports").exists()
+    result = run(runner, "compare", "googlenet", "googlenet-32", "--format", "html")
+    assert result.exit_code == 0, result.output
     assert (tmp_path / "reports" / "googlenet-vs-googlenet-32.html").is_file()
+
+
+def test_compare_csv_json_markdown_by_hand(runner, tmp_path, write_spec, googlenet32):
+    import csv
+    import json
+
+    from archkit.spec.yamlio import dump_yaml
+
+    data = googlenet32.to_dict()
+    data["name"] = "narrow"
+    data["layers"][0]["conv"]["out"] = 32  # conv1: 64 -> 32 filters of 3x7x7... as googlenet-32 writes it
+    spec = write_spec(dump_yaml(data), "narrow.yaml")
+    k = googlenet32.layers[0].conv.kernel
+    k = k if isinstance(k, int) else k[0]
+    rows = list(csv.DictReader((tmp_path / "x.csv").open() if run(
+        runner, "compare", "googlenet-32", spec, "-o", tmp_path / "x.csv").exit_code == 0 else []))
+    conv1 = next(r for r in rows if r["layer"] == "conv1")
+    # 3 input channels x k x k weights per filter; 32 filters fewer on a 32x32 output grid
+    assert int(conv1["params_a"]) == 3 * k * k * 64 and int(conv1["params_delta"]) == -3 * k * k * 32
+    assert int(conv1["ops_delta"]) == -3 * k * k * 32 * 32 * 32
+    out = json.loads(run(runner, "compare", "googlenet-32", spec, "-f", "json").stdout)
+    assert out["total"]["params_delta"] == sum(int(r["params_delta"]) for r in rows if r["layer"] != "total")
+    md = run(runner, "compare", "googlenet-32", spec, "-f", "markdown").stdout
+    assert md.startswith("### googlenet-32 vs narrow (deltas are B - A)") and "| conv1 |" in md
+    assert fails(runner, "compare", "googlenet-32", spec, "-f", "pdf") == (
+        "error: --format must be one of table, html, csv, markdown, json, got 'pdf'")
 
 
 def test_compare_bad_spec(runner, tmp_path, write_spec):
