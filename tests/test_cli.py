@@ -480,3 +480,30 @@ def test_compare_prints_a_table_by_default(tmp_path):
     assert "112x112x64" in conv1 and "32x32x64" in conv1  # output A, output B
     assert lines[-1] == "18 of 20 layers differ; only in googlenet: norm1, norm2, pool2."
     assert not (tmp_path / "reports").exists()  # nothing written unless asked
+
+
+def test_export_any_trial_through_the_console_script(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(textwrap.dedent("""\
+        name: tiny
+        input: {channels: 3, size: 8}
+        classes: 10
+        layers:
+          - {name: conv1, conv: {out: 8, kernel: 3}}
+          - {name: inc, inception: {1x1: 4, 3x3_reduce: 4, 3x3: 8, 5x5_reduce: 4, 5x5: 4, pool_proj: 4}}
+          - {name: gap, global_avgpool: {}}
+          - {name: fc, linear: {}}
+    """))
+    (tmp_path / "s.yaml").write_text("base: tiny.yaml\nspace: {stage_width: [0.5, 1.5]}\nbudget: {ops: 200K}\n"
+                                     "train: {steps: 1, batch_size: 16, precision: fp32}\nfinal: null\ntrials: 2\n"
+                                     "sampler: random\n")
+    done = subprocess.run([ARCHKIT, "search", "s.yaml", "--no-progress"], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([ARCHKIT, "export", "s", "--trial", "0", "-o", "out"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "out/s-trial0.yaml\n"
+    assert "(the uniform-scaling reference)" in (tmp_path / "out/s-trial0.yaml").read_text().splitlines()[0]
+    done = subprocess.run([ARCHKIT, "export", "s", "--trial", "7"], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr == "error: study 's' has no trial 7 (trials 0..1)\n"
