@@ -22,7 +22,9 @@ app = typer.Typer(
 )
 specs_app = typer.Typer(help="List the built-in specs, or print one.", invoke_without_command=True)
 bench_app = typer.Typer(help="Benchmarks (speed and agreement, measured in one run).", no_args_is_help=True)
+data_app = typer.Typer(help="Data sets: check that every file can be read.", no_args_is_help=True)
 app.add_typer(specs_app, name="specs")
+app.add_typer(data_app, name="data")
 app.add_typer(bench_app, name="bench")
 
 
@@ -328,7 +330,9 @@ app.command("search")(user_errors(search))
 app.command("confirm")(user_errors(confirm))
 app.command("export")(user_errors(export))
 
-from .training.commands import bench_train, train  # noqa: E402
+from .training.commands import bench_train, data_check, train  # noqa: E402
+
+data_app.command("check")(user_errors(data_check))
 
 app.command("train")(user_errors(train))
 bench_app.command("train")(user_errors(bench_train))

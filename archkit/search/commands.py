@@ -42,7 +42,7 @@ def search(
     uniform-scaling reference are retrained with several seeds and compared on the test split."""
     from ..commandline import UserError
     from .config import load_search_config
-    from .runner import SearchError, resolve_location, run_worker, run_workers
+    from .runner import DataStop, SearchError, resolve_location, run_worker, run_workers
     from .storage import StorageError, describe
 
     overrides = {k: v for k, v in (("trials", trials), ("train.epochs", epochs), ("budget.ops", max_ops),
@@ -63,6 +63,8 @@ def search(
             summary = run_workers(loaded, location, name, workers, child_args, progress=progress)
         else:
             summary = run_worker(loaded, location, name, progress=progress)
+    except DataStop as exc:
+        raise UserError(f"{exc}. Resume with: {resume}") from None
     except (SearchError, StorageError) as exc:
         raise UserError(str(exc)) from None
     except KeyboardInterrupt:

@@ -177,6 +177,7 @@ class TrainRecipe(_Model):
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     device: str = "auto"
+    skip_bad_images: bool = False  # leave unreadable image files out instead of stopping the study
 
 
 def _as_overrides(recipe: type[BaseModel]) -> dict:

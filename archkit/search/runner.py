@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..spec.yamlio import dump_yaml
+from ..training.errors import DataError
 from .config import LoadedConfig
 from .storage import default_location, describe, is_journal, open_storage, retry_candidate
 from .trial import REFERENCE_ATTR, SurplusTrial, TrialContext, constraints_of, run_trial
@@ -22,6 +23,11 @@ MIN_FAILURES = 3
 
 class SearchError(RuntimeError):
     """A search that cannot go on; the message says why and how to resume."""
+
+
+class DataStop(SearchError):
+    """A trial met data that cannot be read: every other trial would too. The study stops; the
+    candidate is trained again when the command is rerun after the data is fixed."""
 
 
 @dataclass
@@ -307,6 +313,9 @@ def run_worker(loaded: LoadedConfig, location: str, study_name: str, *, train=No
             attempts += 1
             before = {t.number for t in study.get_trials(deepcopy=False) if t.state.name != "WAITING"}
             study.optimize(lambda trial: _guarded(trial, ctx), n_trials=1, catch=(Exception,))
+            if ctx.data_error:
+                raise DataStop(f"stopped: the data cannot be read: {ctx.data_error} (check it with archkit data "
+                               f"check; the candidate is trained again on resume)")
             mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
             view.event("end", {})
             for t in mine:
@@ -334,6 +343,11 @@ def _guarded(trial, ctx: TrialContext):
         retry_candidate(trial.study, trial)  # the resumed run trains this candidate again
         raise
     except SurplusTrial:
+        raise
+    except DataError as exc:
+        trial.set_user_attr("error", f"data: {exc}".splitlines()[0][:300])
+        retry_candidate(trial.study, trial)  # not the candidate's failure: trained again on resume
+        ctx.data_error = str(exc).splitlines()[0]
         raise
     except Exception as exc:
         trial.set_user_attr("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:300])

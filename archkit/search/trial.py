@@ -52,6 +52,7 @@ class TrialContext:
     train: Callable  # archkit.train-like: (spec, **recipe, on_epoch=...) -> result
     on_event: Callable[[str, dict], None] | None = None  # progress view hook
     max_trials: int | None = None
+    data_error: str | None = None  # set when a trial met bad data: the run stops (not the candidate's fault)
 
 
 def _values(ctx: TrialContext, accuracy: float, measured: Measured):

@@ -54,6 +54,7 @@ def train(
     test_fraction: float | None = None,
     workers: int | None = None,
     download: bool | None = None,
+    skip_bad_images: bool | None = None,
     device: str = "auto",
     checkpoint: str | Path | None = None,
     resume: str | Path | None = None,
@@ -77,7 +78,9 @@ def train(
     channels_last (True), compile (False: torch.compile), seed (0), val_fraction (0.2) and
     test_fraction (0.2: shares of the whole set held out for validation and test, for data without
     its own such split; they must add up to less than 1; CIFAR's test split is its test batch),
-    workers (loader processes for image folders), download (False: fetch CIFAR when ROOT is missing).
+    workers (loader processes for image folders), download (False: fetch CIFAR when ROOT is missing),
+    skip_bad_images (False: an image file that cannot be read stops the run with a `DataError` naming
+    it; True: it is left out of its batch, counted in `skipped_images` and `skipped_paths`).
 
     device: "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:N".
     checkpoint: a folder to write `last.pt` to after every epoch and at the end.
@@ -101,7 +104,7 @@ def train(
                  weight_decay=weight_decay, schedule=schedule, warmup_epochs=warmup_epochs,
                  label_smoothing=label_smoothing, precision=precision, channels_last=channels_last,
                  compile=compile, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                 workers=workers, download=download)
+                 workers=workers, download=download, skip_bad_images=skip_bad_images)
     if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
         raise ConfigError(f"--nproc must be a positive integer, but got {nproc!r}")
     if on_epoch is not None and nproc > 1:

@@ -112,7 +112,7 @@ def _train(spec: Spec, data, config: TrainConfig, options: RunOptions, saved: di
         model = model.to(memory_format=torch.channels_last)
     batches = make_batches(data, workers=_workers(config, info), batch_size=config.batch_size, hw=spec.input.hw,
                            device=device, channels_last=config.channels_last, seed=config.seed, rank=info.rank,
-                           world=info.world)
+                           world=info.world, skip_bad=config.skip_bad_images)
     spe = batches.steps_per_epoch
     total = config.steps if config.steps is not None else config.target_epochs * spe
     progress = RichProgress() if options.progress and info.is_main else Quiet()
@@ -146,11 +146,19 @@ def _train(spec: Spec, data, config: TrainConfig, options: RunOptions, saved: di
         metrics = {k: last[k] for k in ("val_loss", "val_top1", "val_top5")}
     if options.score_test:  # after the last checkpoint: scoring test changes nothing a resumed run sees
         metrics.update(engine.evaluate("test"))
+    skipped = getattr(batches, "skipped", [])
+    seen, paths = set(), []
+    for s in skipped:  # a bad file is met every epoch: listed once
+        if s.path not in seen:
+            seen.add(s.path)
+            paths.append(s.path)
     result = TrainResult(
         spec=spec.name, data=str(data.source), classes=spec.classes, train_images_per_s=timer.images_per_s,
         seconds=engine.seconds, epochs=engine.step / spe, steps=engine.step, batch_size=config.batch_size,
         device=str(device), precision=precision, world_size=info.world, config=config.to_dict(),
-        history=engine.history, split_sizes=data.split_sizes, model=model, **metrics)
+        history=engine.history, split_sizes=data.split_sizes, model=model,
+        skipped_images=int(ddp.all_sum(torch.tensor(float(len(seen)), device=device)).item()),
+        skipped_paths=paths[:10], **metrics)
     if options.metrics_out is not None and info.is_main:
         try:
             result.write_json(options.metrics_out)

@@ -18,6 +18,7 @@ import torch
 from . import augment
 from .data import Data, FolderSet, TensorSet
 from .errors import DataError
+from .images import BadImageError, Skipped, message_of
 
 EVAL_BATCH_FACTOR = 2  # evaluation keeps no activations for backward: larger batches fit
 
@@ -151,17 +152,31 @@ class SeededSampler(torch.utils.data.Sampler):
 
 
 class Transformed(torch.utils.data.Dataset):
-    """Applies a transform to each (image, label) of a dataset."""
+    """Applies a transform to each (image, label) of a dataset. With `skip_bad`, a file that cannot
+    be read becomes a `Skipped` marker (dropped from its batch by `collate_skipping`) instead of an
+    error."""
 
-    def __init__(self, dataset, transform):
+    def __init__(self, dataset, transform, skip_bad: bool = False):
         self.dataset = dataset
         self.transform = transform
+        self.skip_bad = skip_bad
 
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def _load(self, index):
+        try:
+            return self.dataset[index]
+        except BadImageError as exc:
+            if not self.skip_bad:
+                raise
+            return Skipped(exc.path, exc.reason)
+
     def __getitem__(self, index):
-        image, label = self.dataset[index]
+        loaded = self._load(index)
+        if isinstance(loaded, Skipped):
+            return loaded
+        image, label = loaded
         return self.transform(image), label
 
 
@@ -171,18 +186,33 @@ class SeededTransform(Transformed):
 
     def __getitem__(self, key):
         index, seed = key
-        image, label = self.dataset[index]
+        loaded = self._load(index)
+        if isinstance(loaded, Skipped):
+            return loaded
+        image, label = loaded
         # fork_rng: with no workers this runs in the training process, whose RNG drives dropout.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return self.transform(image), label
 
 
+def collate_skipping(batch: list):
+    """default_collate of the readable samples, and the `Skipped` ones apart: (x, y, skipped)."""
+    from torch.utils.data import default_collate
+
+    good = [b for b in batch if not isinstance(b, Skipped)]
+    skipped = [b for b in batch if isinstance(b, Skipped)]
+    if not good:
+        return None, None, skipped
+    x, y = default_collate(good)
+    return x, y, skipped
+
+
 class LoaderBatches(Batches):
     """An image folder read by a DataLoader: worker processes decode and augment (the paper's crops and
     photometric distortions); pinned memory makes the copy to a GPU asynchronous."""
 
-    def __init__(self, data: Data, *, workers: int, **kwargs):
+    def __init__(self, data: Data, *, workers: int, skip_bad: bool = False, **kwargs):
         super().__init__(data, **kwargs)
         assert all(isinstance(s, FolderSet) for s in (data.train, data.val, data.test))
         from torch.utils.data import DataLoader
@@ -191,10 +221,12 @@ class LoaderBatches(Batches):
         pin = self.device.type == "cuda"
         train_tf = augment.paper_train_transform(self.hw, channels, data.mean, data.std)
         self.sampler = SeededSampler(self)
+        self.skip_bad = skip_bad
+        self.skipped: list[Skipped] = []  # this process's unreadable samples met so far (with skip_bad)
         self.train_loader = DataLoader(
-            SeededTransform(data.train.dataset, train_tf), batch_size=self.local_batch, sampler=self.sampler,
-            num_workers=workers, pin_memory=pin, persistent_workers=workers > 0,
-            prefetch_factor=4 if workers > 0 else None)
+            SeededTransform(data.train.dataset, train_tf, skip_bad), batch_size=self.local_batch,
+            sampler=self.sampler, num_workers=workers, pin_memory=pin, persistent_workers=workers > 0,
+            prefetch_factor=4 if workers > 0 else None, collate_fn=collate_skipping)
         self.workers = workers
         self.val_loader = self._eval_loader(data.val)
         self.test_loader = None  # made when test() is first called
@@ -204,33 +236,41 @@ class LoaderBatches(Batches):
 
         data = self.data
         eval_tf = augment.eval_transform(self.hw, len(data.mean), data.mean, data.std)
-        ds = Transformed(split.dataset, eval_tf)
+        ds = Transformed(split.dataset, eval_tf, self.skip_bad)
         shard = list(range(self.rank, len(ds), self.world))  # this process's share; counts are summed
         return DataLoader(Subset(ds, shard), batch_size=self.local_batch * EVAL_BATCH_FACTOR,
-                          num_workers=self.workers, pin_memory=self.device.type == "cuda")
+                          num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                          collate_fn=collate_skipping)
 
     def _to_device(self, x: torch.Tensor, y: torch.Tensor):
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         return x, y.to(self.device, non_blocking=True)
 
+    def _batches(self, loader):
+        try:
+            for x, y, skipped in loader:
+                self.skipped += skipped
+                if x is not None:
+                    yield self._to_device(x, y)
+        except BadImageError as exc:  # from a worker: its message is the worker's traceback
+            raise BadImageError(message_of(exc), exc.path, exc.reason) from None
+
     def epoch(self, epoch: int, start: int = 0):
         self.sampler.set_epoch(epoch, start)
-        for x, y in self.train_loader:
-            yield self._to_device(x, y)
+        yield from self._batches(self.train_loader)
 
     def val(self):
-        for x, y in self.val_loader:
-            yield self._to_device(x, y)
+        yield from self._batches(self.val_loader)
 
     def test(self):
         if self.test_loader is None:
             self.test_loader = self._eval_loader(self.data.test)
-        for x, y in self.test_loader:
-            yield self._to_device(x, y)
+        yield from self._batches(self.test_loader)
 
 
-def make_batches(data: Data, *, workers: int, **kwargs) -> Batches:
-    """TensorBatches for in-memory sets, LoaderBatches for image folders."""
+def make_batches(data: Data, *, workers: int, skip_bad: bool = False, **kwargs) -> Batches:
+    """TensorBatches for in-memory sets, LoaderBatches for image folders (`skip_bad`: leave unreadable
+    files out, see `images`)."""
     if data.in_memory:
         return TensorBatches(data, **kwargs)
-    return LoaderBatches(data, workers=workers, **kwargs)
+    return LoaderBatches(data, workers=workers, skip_bad=skip_bad, **kwargs)

@@ -74,6 +74,9 @@ def train(
     workers: Annotated[int | None, typer.Option(min=0, help="Loader processes for image folders.",
                                                 show_default=False)] = None,
     download: Annotated[bool, typer.Option("--download", help="Fetch CIFAR into ROOT when it is missing.")] = False,
+    skip_bad_images: Annotated[bool, typer.Option(
+        "--skip-bad-images", help="Leave image files that cannot be read out of their batches (counted and "
+                                  "listed at the end) instead of stopping the run.")] = False,
     checkpoint: Annotated[Path | None, typer.Option(help="Write checkpoints to this folder (each epoch, and at "
                                                           "the end).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run checkpointed in this folder.")] = None,
@@ -100,8 +103,8 @@ def train(
             schedule=_value(schedule), warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
             precision=_value(precision), channels_last=channels_last, compile=compile or None, seed=seed,
             val_fraction=val_fraction, test_fraction=test_fraction, workers=workers, download=download or None,
-            device=device, checkpoint=checkpoint, resume=resume, metrics_out=metrics_out, nproc=nproc,
-            progress=not quiet, score_test=score_test)
+            skip_bad_images=skip_bad_images or None, device=device, checkpoint=checkpoint, resume=resume,
+            metrics_out=metrics_out, nproc=nproc, progress=not quiet, score_test=score_test)
     except DivergedError as exc:
         raise fail(str(exc), 1) from None
     except TrainError as exc:
@@ -112,8 +115,47 @@ def train(
         typer.echo(f"{result.spec} on {result.data}: val top-1 {result.val_top1:.4f}, top-5 {result.val_top5:.4f}"
                    f"{test} after {result.epochs:g} epochs ({result.steps} steps) in {result.seconds:.1f}s; "
                    f"{result.train_images_per_s:.1f} img/s ({result.device}, {result.precision})")
+        if result.skipped_images:
+            listed = ", ".join(result.skipped_paths[:3]) + (", ..." if result.skipped_images > 3 else "")
+            typer.echo(f"skipped {result.skipped_images} unreadable image file{'s' * (result.skipped_images != 1)}: "
+                       f"{listed} (all in --metrics-out; find them with archkit data check)", err=True)
         if metrics_out is not None:
             typer.echo(f"wrote {metrics_out}", err=True)
+
+
+def data_check(
+    data: Annotated[str, typer.Argument(help="imagefolder:PATH, cifar10:ROOT or cifar100:ROOT (as --data).")],
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes reading files (default: every core).",
+                                                show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Read every file of a data set once and list those that cannot be read (exit 1 if any, 0 if all
+    can). Run it before a long training run or search: a bad file found at hour 20 costs a day."""
+    from ..commandline import UserError
+    from .check import check
+    from .errors import DataError
+
+    try:
+        if quiet:
+            result = check(data, workers)
+        else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            with Progress("reading", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                          transient=True) as bar:
+                task = bar.add_task("files", total=None)
+                result = check(data, workers, on_progress=lambda done, total: bar.update(task, completed=done,
+                                                                                          total=total))
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+    for path, reason in result.bad:
+        typer.echo(f"{path}: {reason}")
+    summary = (f"{result.source}: {result.checked} file{'s' * (result.checked != 1)} read, "
+               f"{len(result.bad)} cannot be read")
+    if result.bad:
+        typer.echo(summary + " (train with --skip-bad-images to leave them out, or remove them)", err=True)
+        raise typer.Exit(1)
+    typer.echo(summary + (" (made in memory: nothing to read)" if result.checked == 0 else ""), err=True)
 
 
 def _is_main() -> bool:

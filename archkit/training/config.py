@@ -44,6 +44,7 @@ class TrainConfig:
     test_fraction: float = 0.2
     workers: int | None = None
     download: bool = False
+    skip_bad_images: bool = False
 
     def __post_init__(self) -> None:
         _check_int(self.batch_size, "batch_size", 1)
@@ -84,7 +85,7 @@ class TrainConfig:
 
 
 # Settings a resumed run may change: how long to train, and how (not what) it computes.
-RESUME_MAY_CHANGE = frozenset({"epochs", "steps", "compile", "workers", "download"})
+RESUME_MAY_CHANGE = frozenset({"epochs", "steps", "compile", "workers", "download", "skip_bad_images"})
 
 
 def option(name: str) -> str:

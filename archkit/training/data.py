@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from .errors import DataError
+from .images import read_image
 
 KINDS = ("digits", "synthetic", "cifar10", "cifar100", "imagefolder")
 # The held-out split does not follow --seed, so runs with different seeds are scored on the same images.
@@ -294,7 +295,7 @@ def _imagefolder(source: DataSource, channels: int, val_fraction: float, test_fr
 
     def open_folder(path: Path) -> ImageFolder:
         try:
-            return ImageFolder(str(path))
+            return ImageFolder(str(path), loader=read_image)
         except (FileNotFoundError, OSError) as exc:
             raise DataError(f"{source}: {exc}".rstrip()) from None
 

@@ -42,6 +42,8 @@ class TrainResult:
     test_top1: float | None = None
     test_top5: float | None = None
     test_loss: float | None = None
+    skipped_images: int = 0  # unreadable files left out (with skip_bad_images), over all processes
+    skipped_paths: list[str] = field(default_factory=list)  # the first few of them (this process's)
     model: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
