@@ -96,3 +96,41 @@ def write_config(workdir: Path):
         return path
 
     return write
+
+
+# --- the command line, with training faked ----------------------------------------------------
+
+
+@pytest.fixture
+def cli():
+    """cli(*args) -> typer's Result of `archkit ARGS` (never a traceback)."""
+    from typer.testing import CliRunner
+
+    from archkit.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args):
+        result = runner.invoke(app, [str(a) for a in args])
+        assert "Traceback" not in result.output
+        return result
+
+    return invoke
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """A FakeTrainer in place of archkit.train for the search commands."""
+    from archkit.search import runner as runner_module
+
+    trainer = FakeTrainer()
+    monkeypatch.setattr(runner_module, "_default_train", trainer)
+    return trainer
+
+
+def one_error_line(result, code: int = 2) -> str:
+    """The single stderr line of a command that failed with `code`."""
+    assert result.exit_code == code, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]

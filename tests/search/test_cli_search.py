@@ -8,13 +8,11 @@ import sys
 
 import optuna
 import pytest
-from typer.testing import CliRunner
 
 import archkit
-from archkit.cli import app
 from archkit.search import runner as runner_module
 
-from .conftest import FakeTrainer
+from .conftest import FakeTrainer, one_error_line
 from .test_config import CASES
 
 DEMO = """
@@ -30,30 +28,6 @@ final: null
 """
 
 
-@pytest.fixture
-def cli():
-    runner = CliRunner()
-
-    def invoke(*args):
-        result = runner.invoke(app, [str(a) for a in args])
-        assert "Traceback" not in result.output
-        return result
-
-    return invoke
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    trainer = FakeTrainer()
-    monkeypatch.setattr(runner_module, "_default_train", trainer)
-    return trainer
-
-
-def one_error_line(result, code: int = 2) -> str:
-    assert result.exit_code == code, result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize(("text", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

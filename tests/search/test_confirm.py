@@ -11,17 +11,15 @@ import sys
 import optuna
 import pytest
 from scipy import stats
-from typer.testing import CliRunner
 
 import archkit
-from archkit.cli import app
 from archkit.search import runner as runner_module
 from archkit.search.config import load_search_config
 from archkit.search.confirm import FINAL_SEED_BASE, confirm, welch_interval
 from archkit.search.runner import run_worker
 from archkit.search.storage import open_storage
 
-from .conftest import FakeTrainer, fake_accuracy, fake_test_accuracy
+from .conftest import FakeTrainer, fake_accuracy, fake_test_accuracy, one_error_line
 
 CONFIG = """
 name: conf
@@ -44,30 +42,6 @@ def study_of(name: str = "conf"):
     return optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{LOCATION}"))
 
 
-@pytest.fixture
-def cli():
-    runner = CliRunner()
-
-    def invoke(*args):
-        result = runner.invoke(app, [str(a) for a in args])
-        assert "Traceback" not in result.output
-        return result
-
-    return invoke
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    trainer = FakeTrainer()
-    monkeypatch.setattr(runner_module, "_default_train", trainer)
-    return trainer
-
-
-def one_error_line(result, code: int = 2) -> str:
-    assert result.exit_code == code, result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 # --- the interval ----------------------------------------------------------------------------
