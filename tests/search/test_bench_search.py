@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from archkit.bench.search_bench import kendall_tau, print_results, run, summarize, t_interval
 from archkit.cli import app
 
+from ..conftest import whole_images
 from .conftest import FakeTrainer
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
@@ -95,6 +96,7 @@ def test_bench_search_quick_through_the_command(tmp_path):
     x = data["rows"][0]["default"]
     assert x["conclusion"] in ("better", "worse", "not distinguishable")
     assert 0.0 <= x["best_test"] <= 1.0 and data["final_seeds"] == 2
+    assert whole_images(2 * x["best_test"], 359)  # the mean of 2 seeds' test top-1 on digits' 359 test images
     bad = CliRunner().invoke(app, ["bench", "search", "--budgets", "12Q"])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: --budgets: ")
     bad = CliRunner().invoke(app, ["bench", "search", "--config", str(tmp_path / "none.yaml")])

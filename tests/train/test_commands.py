@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from archkit.cli import app
 
+from ..conftest import whole_images
 from .test_ddp import PLAIN
 
 
@@ -52,6 +53,7 @@ def test_train_score_test_prints_and_writes_the_test_accuracy(runner, tiny_file,
     # per class round(0.1 * n) and round(0.3 * n): 179 and 539 of the 1,797 digits (not round(179.7) = 180)
     assert data["split_sizes"] == {"train": 1079, "val": 179, "test": 539}
     assert data["config"]["test_fraction"] == 0.3 and 0 <= data["test_top1"] <= data["test_top5"] <= 1
+    assert whole_images(data["test_top1"], 539) and whole_images(data["val_top1"], 179)
     assert (f"val top-1 {data['val_top1']:.4f}, top-5 {data['val_top5']:.4f}; test top-1 {data['test_top1']:.4f}, "
             f"top-5 {data['test_top5']:.4f} (539 images) after ") in result.stdout
     line = error_line(runner, 2, "train", tiny_file, "--val-fraction", 0.5, "--test-fraction", 0.5)

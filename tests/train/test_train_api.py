@@ -8,6 +8,7 @@ import torch
 import archkit
 from archkit.training import ConfigError, DataError
 
+from ..conftest import whole_images
 from .formats import write_pngs
 
 # A slightly wider tiny net for the accuracy check: the digits at their own 8x8 size.
@@ -41,6 +42,7 @@ def test_result_and_metrics_json(tiny, tmp_path):
         assert key in data
     assert data == result.to_dict() and "model" not in data
     assert 0 <= data["val_top1"] <= data["val_top5"] <= 1 and data["train_images_per_s"] > 0
+    assert whole_images(data["val_top1"], 256) and whole_images(data["val_top5"], 256)  # synthetic: 256 val
     assert data["epochs"] == 1 and data["steps"] == 8 and data["device"] == "cpu"  # 512 images / 64
     assert data["history"][0]["epoch"] == 1 and data["config"]["batch_size"] == 64
     assert isinstance(result.model, torch.nn.Module)
@@ -60,7 +62,7 @@ def test_aux_heads_follow_the_data_too(tiny_aux, cifar10_root, tmp_path):
     head = getattr(result.model, result.model.aux_names[0])
     assert result.classes == 3 and head.linear.fc.out_features == 3
     # a folder's test split goes through its own loader, made when it is scored
-    assert result.split_sizes == {"train": 8, "val": 2, "test": 2} and 0 <= result.test_top1 <= 1
+    assert result.split_sizes == {"train": 8, "val": 2, "test": 2} and result.test_top1 in (0.0, 0.5, 1.0)
     cifar = archkit.train(tiny_aux, f"cifar10:{cifar10_root}", steps=1, batch_size=10)
     assert cifar.classes == 10 and cifar.data.startswith("cifar10:")
 
@@ -134,6 +136,7 @@ def test_test_fields_are_none_without_score_test_and_reach_the_json(tiny, tmp_pa
     assert data["split_sizes"] == {"train": 512, "val": 256, "test": 256}
     assert data["test_top1"] == scored.test_top1 is not None and data["test_loss"] == scored.test_loss
     assert 0 <= data["test_top1"] <= data["test_top5"] <= 1
+    assert whole_images(data["test_top1"], 256) and whole_images(data["test_top5"], 256)
     assert plain.to_dict()["test_top1"] is None
     # score_test does not change what is computed
     assert scored.val_top1 == plain.val_top1 and scored.val_loss == plain.val_loss
