@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps demo test test-fast bench clean
+.PHONY: install system-deps demo test test-fast gpu-check bench clean
 
 install: $(STAMP)
 
@@ -49,6 +49,10 @@ test: install system-deps
 # tests. `make test` stays the whole suite.
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not browser and not postgres and not slow"
+
+# The CUDA paths in one prepared command (minutes on one GPU); one line and exit 0 without CUDA.
+gpu-check: install
+	$(BIN)/python scripts/gpu_check.py -o gpu-check.json
 
 bench: install
 	$(BIN)/archkit bench profile

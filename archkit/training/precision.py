@@ -24,15 +24,33 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+def gpu_has_native_bf16(capability: tuple[int, int]) -> bool:
+    """bf16 tensor cores: compute capability 8.0 and later (Ampere, Ada, Hopper, Blackwell)."""
+    return capability[0] >= 8
+
+
+def auto_precision(device_type: str, *, gpu_bf16: bool = False, cpu_bf16: bool = False) -> str:
+    """What `auto` means on a device with these capabilities (a pure function: tested everywhere).
+
+    GPUs: bf16 where they compute it natively, else fp16 (with loss scaling); CPUs: bf16 with
+    AVX-512-BF16 or AMX, else fp32 (emulated bf16 is slower than fp32); anything else: fp32."""
+    if device_type == "cuda":
+        return "bf16" if gpu_bf16 else "fp16"
+    if device_type == "cpu":
+        return "bf16" if cpu_bf16 else "fp32"
+    return "fp32"
+
+
 def resolve_precision(requested: str, device: torch.device) -> str:
-    """`auto` -> the precision to use on `device`; any other value is returned as given."""
+    """`auto` -> the precision to use on `device` (its capabilities asked of torch); any other value
+    is returned as given."""
     if requested != "auto":
         return requested
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return auto_precision("cuda", gpu_bf16=torch.cuda.is_bf16_supported())
     if device.type == "cpu":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
-    return "fp32"
+        return auto_precision("cpu", cpu_bf16=cpu_has_native_bf16())
+    return auto_precision(device.type)
 
 
 def autocast(device: torch.device, precision: str):

@@ -53,3 +53,30 @@ def test_reduced_precision_runs_train_on_the_cpu(tiny, precision):
 
     result = archkit.train(tiny, "synthetic", steps=2, batch_size=16, precision=precision)
     assert result.precision == precision and result.steps == 2
+
+
+@pytest.mark.parametrize(("machine", "device", "gpu_capability", "cpu_bf16", "expected"), [
+    ("A100 (Ampere, 8.0)", "cuda", (8, 0), False, "bf16"),
+    ("H100/H200 (Hopper, 9.0)", "cuda", (9, 0), False, "bf16"),
+    ("RTX 4090 (Ada, 8.9)", "cuda", (8, 9), False, "bf16"),
+    ("V100 (Volta, 7.0)", "cuda", (7, 0), False, "fp16"),
+    ("T4 (Turing, 7.5)", "cuda", (7, 5), False, "fp16"),
+    ("EPYC with AVX-512-BF16", "cpu", None, True, "bf16"),
+    ("Xeon with AMX", "cpu", None, True, "bf16"),
+    ("EPYC with AVX2 only", "cpu", None, False, "fp32"),
+    ("Apple GPU (mps)", "mps", None, False, "fp32"),
+])
+def test_what_auto_picks_on_each_kind_of_machine(machine, device, gpu_capability, cpu_bf16, expected):
+    gpu_bf16 = prec.gpu_has_native_bf16(gpu_capability) if gpu_capability else False
+    assert prec.auto_precision(device, gpu_bf16=gpu_bf16, cpu_bf16=cpu_bf16) == expected, machine
+
+
+def test_device_auto_is_the_cpu_without_cuda(monkeypatch):
+    from archkit.training import ConfigError
+    from archkit.training.api import pick_device
+    from archkit.training.ddp import DistInfo
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto", DistInfo()) == torch.device("cpu")
+    with pytest.raises(ConfigError, match="--device cuda: CUDA is not available on this machine"):
+        pick_device("cuda", DistInfo())
