@@ -1,0 +1,68 @@
+"""Plain data for the reports: dicts, lists, strings and numbers, no Plotly.
+
+Each function here turns a profile, a pair of profiles or an Optuna study into what the figures and
+tables draw, so that what a report shows is tested without a browser or a plotting library. The
+drawing (figures.py) and the page (page.py) only lay this data out.
+
+Units follow the text tables (`archkit.profile.render`): params in K = 1024 weights (Table 1's
+convention), ops in M = 10^6 multiply-adds; every number is also kept exact.
+"""
+
+from __future__ import annotations
+
+from ...profile.render import HEADERS
+from ...util.stats import t_interval
+from .compare import COMPARE_HEADERS, align, compare_data, delta_pct, side_labels
+from .confirmation import CONFIRM_HEADERS, ROLE_WORDS, VERDICT_ATTR, confirm_hint, confirmation
+from .layers import STAGE_KINDS, size_text, stage_names, sunburst
+from .profile import PAPER_HEADERS, STATUS_MARK, profile_data
+from .study import (
+    FINISHED,
+    MAX_PARALLEL,
+    STATE_WORDS,
+    TRAINED,
+    TRIAL_HEADERS,
+    depths_of,
+    history,
+    importances,
+    load_base,
+    searched,
+    states_text,
+    study_data,
+    trial_table,
+)
+
+__all__ = [
+    "COMPARE_HEADERS",
+    "CONFIRM_HEADERS",
+    "FINISHED",
+    "HEADERS",
+    "MAX_PARALLEL",
+    "PAPER_HEADERS",
+    "ROLE_WORDS",
+    "STAGE_KINDS",
+    "STATE_WORDS",
+    "STATUS_MARK",
+    "TRAINED",
+    "TRIAL_HEADERS",
+    "VERDICT_ATTR",
+    "align",
+    "compare_data",
+    "confirm_hint",
+    "confirmation",
+    "delta_pct",
+    "depths_of",
+    "history",
+    "importances",
+    "load_base",
+    "profile_data",
+    "searched",
+    "side_labels",
+    "size_text",
+    "stage_names",
+    "states_text",
+    "study_data",
+    "sunburst",
+    "t_interval",
+    "trial_table",
+]

@@ -1,0 +1,351 @@
+"""The data of a study report: trials, fronts, history, importances, facts, the best vs the base."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .compare import compare_data
+from .confirmation import VERDICT_ATTR, confirm_hint, confirmation
+from .layers import num, pct
+
+FINISHED = ("COMPLETE", "PRUNED")
+MAX_PARALLEL = 8  # parameter axes in the parallel-coordinates plot
+TRIAL_HEADERS = ("trial", "state", "kind", "within budget", "val top-1 (%)", "val top-5 (%)", "ops (M)",
+                 "params (M)", "activations (K)", "width scale", "widths (output channels per module)",
+                 "sampled parameters", "train time (s)", "device", "note")
+
+
+def depths_of(widths: str) -> list[int]:
+    """Modules per stage from a trial's widths summary ('stem 16/56 | 64,128 | 144,144 | ...')."""
+    return [len(part.split(",")) for part in (p.strip() for p in widths.split("|"))
+            if part and not part.startswith("stem")]
+
+
+TRAINED = ("trained", "reference")  # the categories with a final accuracy (what fronts are made of)
+
+
+STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
+               "WAITING": "waiting"}
+
+
+def states_text(trials: list[dict]) -> str:
+    """'9 complete, 3 pruned, 1 failed': trials by state, in that order."""
+    states = Counter(t["state"] for t in trials)
+    order = [s for s in STATE_WORDS if s in states] + sorted(s for s in states if s not in STATE_WORDS)
+    return ", ".join(f"{states[s]} {STATE_WORDS.get(s, s.lower())}" for s in order)
+
+
+def _category(state: str, a: dict) -> str:
+    """How a trial is drawn: the reference, trained, pruned (partial accuracy), over budget (never
+    trained), failed, or its state (running, waiting; complete without an accuracy)."""
+    if state == "FAIL":
+        return "failed"
+    if state == "PRUNED":
+        return "pruned"
+    if state != "COMPLETE":
+        return state.lower()
+    if a.get("feasible") is False:
+        return "over budget"
+    if not (a.get("trained") and a.get("val_top1") is not None and "spec" in a):
+        return "complete"
+    return "reference" if a.get("reference") else "trained"
+
+
+def _trial(t, stage_labels: list[str]) -> dict:
+    a = t.user_attrs
+    state = t.state.name
+    widths = a.get("widths") or ""
+    depths = depths_of(widths) if widths else []
+    acc = a.get("val_top1")
+    row = {
+        "number": t.number,
+        "state": state,
+        "category": _category(state, a),
+        "reference": bool(a.get("reference")),
+        "feasible": a.get("feasible"),
+        "trained": bool(a.get("trained")),
+        "val_top1": float(acc) if acc is not None else None,
+        "val_top5": float(a["val_top5"]) if a.get("val_top5") is not None else None,
+        "ops": a.get("ops"),
+        "params": a.get("params"),
+        "activations": a.get("activations"),
+        "width_scale": a.get("width_scale"),
+        "widths": widths,
+        "depths": depths,
+        "depths_text": (", ".join(f"{s} {d}" for s, d in zip(stage_labels, depths, strict=True))
+                        if len(stage_labels) == len(depths) else "/".join(map(str, depths))),
+        "sampled": dict(t.params),
+        "train_seconds": a.get("train_seconds"),
+        "device": a.get("device"),
+        "precision": a.get("precision"),
+        "duplicate_of": a.get("duplicate_of"),
+        "pruned_at_epoch": a.get("pruned_at_epoch"),
+        "error": a.get("error"),
+        "start": t.datetime_start.isoformat(sep=" ", timespec="seconds") if t.datetime_start else None,
+        "seconds": t.duration.total_seconds() if t.duration else None,
+    }
+    row["note"] = _trial_note(row)
+    return row
+
+
+def _trial_note(t: dict) -> str:
+    if t["error"]:
+        return t["error"]
+    if t["state"] == "PRUNED":
+        at = t["pruned_at_epoch"]
+        return f"pruned after epoch {at}" if at is not None else "pruned"
+    if t["duplicate_of"] is not None:
+        return f"same network as trial {t['duplicate_of']} (its accuracy, not trained again)"
+    if t["category"] == "over budget":
+        return "over budget: never trained"
+    if t["reference"]:
+        return "uniform width scaling of the base to the budget"
+    return ""
+
+
+def trial_table(trials: list[dict]) -> list[dict]:
+    """The trial table: formatted cells, and for each cell the value it sorts by."""
+    rows = []
+    for t in trials:
+        kind = "reference" if t["reference"] else "duplicate" if t["duplicate_of"] is not None else "searched"
+        sampled = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["sampled"].items())
+        feasible = {True: "yes", False: "no", None: ""}[t["feasible"]]
+        state = STATE_WORDS.get(t["state"], t["state"].lower())
+        cells = [str(t["number"]), state, kind, feasible, pct(t["val_top1"]), pct(t["val_top5"]),
+                 num(t["ops"], 1e6, 1), num(t["params"], 1e6, 3), num(t["activations"], 1e3, 0),
+                 f"{t['width_scale']:.3f}" if t["width_scale"] is not None else "", t["widths"], sampled,
+                 f"{t['train_seconds']:.1f}" if t["train_seconds"] is not None else "",
+                 " ".join(x for x in (t["device"], t["precision"]) if x), t["note"]]
+        sort = [t["number"], t["state"], kind, feasible, t["val_top1"], t["val_top5"], t["ops"], t["params"],
+                t["activations"], t["width_scale"], t["widths"], sampled, t["train_seconds"], cells[13], t["note"]]
+        rows.append({"cells": cells, "sort": ["" if v is None else v for v in sort], "status": t["category"]})
+    return rows
+
+
+def searched(trials: list[dict]) -> tuple[list[dict], list[str]]:
+    """The trained, within-budget searched trials (the reference samples nothing; over-budget and
+    pruned trials have no final accuracy) and the parameters every one of them sampled (a module
+    that only deeper candidates have is not common to all; Optuna's importances use the same)."""
+    pool = [t for t in trials if t["category"] == "trained" and t["val_top1"] is not None and t["sampled"]]
+    common = set.intersection(*(set(t["sampled"]) for t in pool)) if pool else set()
+    return pool, sorted(common)
+
+
+def importances(trials: list[dict], evaluator=None) -> dict:
+    """Hyperparameter importances for validation accuracy (optuna.importance, fANOVA with a fixed
+    seed by default) over the `searched` trials and their common parameters. Returns {"values":
+    {param: importance, largest first}, "note": why there are none, or ""}."""
+    pool, names = searched(trials)
+    if len(pool) < 2:
+        return {"values": {}, "note": f"hyperparameter importances need at least 2 trained, within-budget trials "
+                                      f"with sampled parameters; this study has {len(pool)}"}
+    if len(names) < 2:
+        return {"values": {}, "note": f"only one parameter was sampled by every trained trial "
+                                      f"({', '.join(names) or 'none'}): its importance is 1 by definition"}
+    import optuna
+
+    distributions = _distributions(pool, names)
+    pool = [dict(t, sampled={k: t["sampled"][k] for k in names}) for t in pool]
+    # In memory: the stored study is only read. Optuna logs every study it creates; not this one.
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(direction="maximize")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    study.add_trials([optuna.trial.create_trial(params=t["sampled"], distributions=distributions,
+                                                value=t["val_top1"]) for t in pool])
+    if evaluator is None:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    try:
+        values = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (RuntimeError, ValueError) as exc:  # e.g. every trial has the same accuracy
+        return {"values": {}, "note": f"importances could not be computed: {exc}"}
+    return {"values": {k: float(v) for k, v in values.items()}, "note": ""}
+
+
+def _distributions(pool: list[dict], names: list[str]) -> dict:
+    """Distributions wide enough for the values seen (the study's own are on its frozen trials;
+    the observed range is what the importance evaluator fits on anyway)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out = {}
+    for name in names:
+        values = [t["sampled"][name] for t in pool]
+        if all(isinstance(v, bool) or isinstance(v, str) for v in values):
+            out[name] = CategoricalDistribution(sorted(set(values), key=str))
+        elif all(isinstance(v, int) for v in values):
+            out[name] = IntDistribution(min(values), max(values))
+        else:
+            out[name] = FloatDistribution(float(min(values)), float(max(values)))
+    return out
+
+
+def _best(trials: list[dict]) -> dict | None:
+    pool = [t for t in trials if t["category"] in TRAINED]
+    return max(pool, key=lambda t: (t["val_top1"], -t["number"])) if pool else None
+
+
+def _facts(study, frozen: list, trials: list[dict], location: str | None) -> list[tuple[str, str]]:
+    from ...search.storage import describe
+
+    trained = [t for t in trials if t["train_seconds"] is not None and t["duplicate_of"] is None]
+    devices = Counter(" ".join(x for x in (t["device"], t["precision"]) if x) for t in trained if t["device"])
+    starts = [t for t in frozen if t.datetime_start]
+    ends = [t.datetime_complete for t in starts if t.datetime_complete]
+    a = study.user_attrs
+    facts = [("study", study.study_name)]
+    if location:
+        facts.append(("storage", describe(location)))
+    facts += [
+        ("base spec", str(a.get("base", "?"))),
+        ("objectives", ", ".join(a.get("objectives", [])) or ", ".join(d.name.lower() for d in study.directions)),
+        ("budget", ", ".join(f"{k} {_count(v)}" for k, v in (a.get("budget") or {}).items()) or "none"),
+        ("trials by state", states_text(trials) or "none"),
+        ("trained (not counting duplicates)", str(len(trained))),
+        ("total train time", f"{sum(t['train_seconds'] for t in trained):,.1f} s"),
+        ("devices", ", ".join(f"{d} ({n} trial{'' if n == 1 else 's'})" for d, n in devices.most_common())
+                    or "none"),
+    ]
+    if starts and ends:
+        first = min(t.datetime_start for t in starts)
+        facts.append(("first trial started", first.isoformat(sep=" ", timespec="seconds")))
+        facts.append(("wall time", f"{(max(ends) - first).total_seconds():,.1f} s"))
+    return facts
+
+
+def _count(n) -> str:
+    from ...search.numbers import format_count
+
+    return format_count(n) if isinstance(n, int) else str(n)
+
+
+def _stage_labels(base) -> list[str]:
+    if base is None:
+        return []
+    from ...search.stages import stages_of
+
+    return list(stages_of(base))
+
+
+def load_base(study):
+    """The study's base spec (a built-in name or a path as the config wrote it), or None with the
+    reason why not."""
+    from ...spec import SpecError, load_spec, spec_from_yaml
+
+    a = study.user_attrs
+    if a.get("base_spec"):  # the base's own YAML, stored by the search: loads from anywhere
+        try:
+            return spec_from_yaml(a["base_spec"], "the study's base spec"), ""
+        except SpecError:
+            pass
+    tried = []
+    for ref in (a.get("base"), (a.get("config") or {}).get("base")):
+        if ref and ref not in tried:
+            tried.append(ref)
+            try:
+                return load_spec(ref), ""
+            except SpecError:
+                continue
+    return None, (f"the base spec ({' or '.join(map(repr, tried))}) cannot be loaded from here"
+                  if tried else "the study does not name its base spec")
+
+
+def study_data(study, location: str | None = None) -> dict:
+    """A study as plain data: every trial (with its category for drawing), the Pareto fronts of
+    accuracy vs ops and vs params, budget limits, the optimization history, importances, the
+    parallel-coordinates table, the best candidate's layers vs the base spec, run facts and the
+    config; with a verdict, the confirmation stage (`confirmation`), else how to run it
+    (`confirm_hint`). `message` is set when there is nothing to plot (no finished trial, or only
+    failed ones). The study is only read."""
+    from ...search.export import pareto_front
+
+    frozen = study.get_trials(deepcopy=False)
+    base, base_note = load_base(study)
+    labels = _stage_labels(base)
+    trials = [_trial(t, labels) for t in frozen]
+    finished = [t for t in trials if t["state"] in FINISHED]
+    message = ""
+    if not trials:
+        message = f"study {study.study_name!r} has no trials yet: nothing to report."
+    elif not finished:
+        errors = [t["error"] for t in trials if t["error"]]
+        message = (f"study {study.study_name!r} has no finished trials ({states_text(trials)})"
+                   + (f"; last error: {errors[-1]}" if errors else "") + ": nothing to plot.")
+    notes = []
+    if finished and not any(t["category"] in TRAINED for t in finished):
+        notes.append("no candidate within the budget has been trained yet: the plots show costs only.")
+    best = _best(trials)
+    best_layers = None
+    if best is not None:
+        trial = next(t for t in frozen if t.number == best["number"])
+        best_layers, note = _best_vs_base(trial, study.study_name, base, base_note)
+        if note:
+            notes.append(note)
+    # The fronts are `archkit export --pareto`'s, computed by the same function.
+    pool = [f for f, t in zip(frozen, trials, strict=True) if t["category"] in TRAINED]
+    fronts = {cost: [t.number for t in pareto_front(pool, cost)] for cost in ("ops", "params")}
+    imp = importances(trials) if finished else {"values": {}, "note": "no finished trials"}
+    pool, common = searched(trials)
+    # Parallel coordinates stay readable up to a few axes: the most important parameters first.
+    ranked = sorted(common, key=lambda p: -imp["values"].get(p, 0.0))
+    confirmed, hint = None, ""
+    verdict = study.user_attrs.get(VERDICT_ATTR)
+    if verdict:
+        try:
+            confirmed = confirmation(verdict, trials, (study.user_attrs.get("config") or {}).get("train"))
+        except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as exc:
+            notes.append(f"the study's verdict cannot be read ({type(exc).__name__}: {exc}): "
+                         f"the confirmation is not shown; run archkit confirm {study.study_name} again")
+    elif best is not None and study.user_attrs.get("config"):
+        hint = confirm_hint(study, location)
+    return {
+        "study": study.study_name,
+        "message": message,
+        "notes": notes,
+        "trials": trials,
+        "finished": [t["number"] for t in finished],
+        "budget": dict(study.user_attrs.get("budget") or {}),
+        "fronts": fronts,
+        "reference": next((t["number"] for t in finished if t["reference"]), None),
+        "history": history(trials),
+        "importances": imp,
+        "parallel": {"params": ranked[:MAX_PARALLEL], "of": len(ranked), "numbers": [t["number"] for t in pool]},
+        "best": best,
+        "best_layers": best_layers,
+        "table": trial_table(trials),
+        "headers": list(TRIAL_HEADERS),
+        "facts": _facts(study, frozen, trials, location),
+        "config": study.user_attrs.get("config"),
+        "confirmation": confirmed,  # the verdict of the confirmation stage, None before it
+        "confirm_hint": hint,  # how to confirm, for a study without a verdict
+    }
+
+
+def history(trials: list[dict]) -> dict:
+    """Accuracy per finished trial in order (pruned ones at their last epoch) and the best final
+    accuracy so far (trained, within-budget trials only; None before the first)."""
+    shown = [t for t in trials if t["val_top1"] is not None and t["state"] in FINISHED]
+    best, running = [], None
+    for t in shown:
+        if t["category"] in TRAINED and (running is None or t["val_top1"] > running):
+            running = t["val_top1"]
+        best.append(running)
+    return {"numbers": [t["number"] for t in shown], "values": [t["val_top1"] for t in shown],
+            "categories": [t["category"] for t in shown], "best": best}
+
+
+def _best_vs_base(trial, study_name: str, base, base_note: str) -> tuple[dict | None, str]:
+    """compare_data of the base spec (A) and the best trial's spec (B), or None and why not."""
+    from ... import profile as profile_spec
+    from ...spec import SpecError, spec_from_yaml
+
+    if base is None:
+        return None, f"{base_note}: the best candidate is not compared with it."
+    try:
+        spec = spec_from_yaml(trial.user_attrs["spec"], f"{study_name} trial {trial.number}")
+    except SpecError as exc:
+        return None, f"trial {trial.number}'s stored spec does not load: {exc}"
+    return compare_data(profile_spec(base), profile_spec(spec)), ""
+
+
