@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -163,21 +164,53 @@ class Budget(_Model):
                 if v is not None}
 
 
-class TrainRecipe(_Model):
-    """How each candidate is trained (`archkit.train`'s options)."""
+# The search's training recipe is archkit.train's options, one definition (TrainConfig): its fields,
+# defaults and checks, less what the search sets itself (the data from `data:`, a seed per trial),
+# plus where trials run. Only the length differs: a trial is short by default.
+SEARCH_SETS = frozenset({"data", "seed"})
+SEARCH_DEFAULTS = {"epochs": 3}
 
-    epochs: Annotated[int, Field(ge=1, strict=True)] = 3
-    # Optimizer steps instead of epochs, for quick smoke trials (no per-epoch pruning then).
-    steps: Annotated[int, Field(ge=1, strict=True)] | None = None
-    batch_size: Annotated[int, Field(ge=1, strict=True)] = 64
-    lr: Annotated[float, Field(gt=0)] = 0.05
-    weight_decay: Annotated[float, Field(ge=0)] = 5e-4
-    schedule: Literal["paper", "cosine", "onecycle"] = "cosine"
-    warmup_epochs: Annotated[float, Field(ge=0)] = 0.0
-    label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    device: str = "auto"
-    skip_bad_images: bool = False  # leave unreadable image files out instead of stopping the study
+
+def _checked(name: str, value):
+    """A recipe value checked by TrainConfig itself (its one-line message, less the `--option`)."""
+    from ..training.config import TrainConfig, option
+    from ..training.errors import ConfigError
+
+    if value is None:
+        return value
+    try:
+        TrainConfig(**{name: value})
+    except ConfigError as exc:
+        message = str(exc)
+        raise ValueError(message.removeprefix(option(name) + " ")) from None
+    return value
+
+
+def _recipe_fields() -> dict:
+    import dataclasses
+    import functools
+    import typing
+
+    from ..training.config import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    fields = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in SEARCH_SETS:
+            kind = Annotated[hints[f.name], AfterValidator(functools.partial(_checked, f.name))]
+            fields[f.name] = (kind, SEARCH_DEFAULTS.get(f.name, f.default))
+    fields["device"] = (str, "auto")  # where trials run: auto, cpu, cuda, cuda:N (not part of what is computed)
+    return fields
+
+
+class _RecipeBase(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+TrainRecipe = create_model("TrainRecipe", __base__=_RecipeBase, __doc__=(
+    "`train:` how each candidate is trained: archkit.train's options (TrainConfig: the same names, defaults "
+    "and checks), but 3 epochs by default; `steps` instead of epochs for quick smoke trials (no per-epoch "
+    "pruning then)."), **_recipe_fields())
 
 
 def _as_overrides(recipe: type[BaseModel]) -> dict:

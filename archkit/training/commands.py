@@ -42,6 +42,7 @@ def train(
     batch_size: Annotated[int | None, typer.Option(
         min=1, help="Global batch size, split among --nproc processes (default: 64).", show_default=False)] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate (default: 0.05).", show_default=False)] = None,
+    momentum: Annotated[float | None, typer.Option(help="SGD momentum (default: 0.9).", show_default=False)] = None,
     weight_decay: Annotated[float | None, typer.Option(help="Weight decay of conv and linear weights "
                                                             "(default: 5e-4).", show_default=False)] = None,
     schedule: Annotated[Schedule | None, typer.Option(
@@ -99,7 +100,8 @@ def train(
     loaded = load_spec(spec)
     try:
         result = run_training(
-            loaded, data, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+            loaded, data, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, momentum=momentum,
+            weight_decay=weight_decay,
             schedule=_value(schedule), warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
             precision=_value(precision), channels_last=channels_last, compile=compile or None, seed=seed,
             val_fraction=val_fraction, test_fraction=test_fraction, workers=workers, download=download or None,
