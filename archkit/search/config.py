@@ -345,6 +345,12 @@ def _check_against_base(config: SearchConfig, base: Spec, lines: dict, source: s
     if not stages:
         raise SpecError(f"the base spec {base.name!r} has no inception modules to search over", ("base",),
                         source, line_for(("base",), lines))
+    for stage in stages.values():
+        general = [base.layers[i].name for i in stage.indices if base.layers[i].inception is None]
+        if general:
+            raise SpecError(f"{stage.name} of {base.name} has general-form modules ({', '.join(general)}): the "
+                            f"search varies modules written as `inception:` (Table 1's shorthand) only",
+                            ("base",), source, line_for(("base",), lines))
     for key in (config.space.depth or {}):
         if key not in stages:
             path = ("space", "depth", key)

@@ -5,13 +5,15 @@ ratios, rounding to a multiple of the divisor, at most 10% below the target), no
 
 from __future__ import annotations
 
+import textwrap
+
 import optuna
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archkit
-from archkit.search.config import Space
+from archkit.search.config import Space, load_search_config
 from archkit.search.space import candidate, describe, module_name, priors, round_width, stage_widths, stages_of, suggest
 
 G32 = archkit.load_spec("googlenet-32")
@@ -522,3 +524,32 @@ def test_googlenet_candidate_with_moved_aux_head_runs():
     assert seen["aux2"] is seen["4b"]
     assert sum(p.numel() for p in model.parameters()) == archkit.profile(spec, "full").total.params \
         + archkit.profile(spec, "full").aux_total.params
+
+
+def test_one_definition_of_stages_for_the_search_and_the_report(write_config):
+    # a stage is a run of module rows, shorthand (`inception:`) or general (`module:`)
+    base = """
+    name: mixed
+    input: {channels: 3, size: 16}
+    classes: 10
+    layers:
+      - {name: conv1, conv: {out: 8, kernel: 3}}
+      - {name: inception3a, inception: {1x1: 4, 3x3_reduce: 4, 3x3: 8, 5x5_reduce: 4, 5x5: 4, pool_proj: 4}}
+      - {name: inception3b, module: {branches: [[{conv: {out: 8, kernel: 1}}], [{conv: {out: 4, kernel: 3}}]]}}
+      - {name: pool3, maxpool: {kernel: 3, stride: 2}}
+      - {name: inception4a, inception: {1x1: 4, 3x3_reduce: 4, 3x3: 8, 5x5_reduce: 4, 5x5: 4, pool_proj: 4}}
+      - {name: gap, global_avgpool: {}}
+      - {name: fc, linear: {}}
+    """
+    spec = archkit.spec_from_yaml(textwrap.dedent(base))
+    assert {name: stage.indices for name, stage in stages_of(spec).items()} == {"stage3": (1, 2), "stage4": (4,)}
+    from archkit.report.data import stage_names
+
+    rows = archkit.profile(spec).rows
+    assert stage_names(rows) == ["stem", "stage3", "stage3", "stage4", "stage4", "head", "head"]
+    write_config(textwrap.dedent(base), "mixed.yaml")
+    path = write_config("base: mixed.yaml\nbudget: {ops: 1M}\nspace: {stage_width: [0.5, 1.5]}\n")
+    with pytest.raises(archkit.SpecError) as info:
+        load_search_config(path)
+    assert str(info.value) == ("search.yaml:1 base: stage3 of mixed has general-form modules (inception3b): the "
+                               "search varies modules written as `inception:` (Table 1's shorthand) only")

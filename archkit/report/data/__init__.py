@@ -14,7 +14,7 @@ from ...profile.render import HEADERS
 from ...util.stats import t_interval
 from .compare import COMPARE_HEADERS, align, compare_data, delta_pct, side_labels
 from .confirmation import CONFIRM_HEADERS, ROLE_WORDS, VERDICT_ATTR, confirm_hint, confirmation
-from .layers import STAGE_KINDS, size_text, stage_names, sunburst
+from .layers import size_text, stage_names, sunburst
 from .profile import PAPER_HEADERS, STATUS_MARK, profile_data
 from .study import (
     FINISHED,
@@ -40,7 +40,6 @@ __all__ = [
     "MAX_PARALLEL",
     "PAPER_HEADERS",
     "ROLE_WORDS",
-    "STAGE_KINDS",
     "STATE_WORDS",
     "STATUS_MARK",
     "TRAINED",

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from ...profile.profiler import FILTER_COLUMNS, Row
 from ...profile.render import fmt_k, fmt_m
-
-STAGE_KINDS = ("inception", "module")  # the rows a stage is made of (what `stages_of` counts)
-_STAGE_NAME = re.compile(r"^(.*?)(\d+)[a-z]$")  # inception4a -> stage4, as the search names stages
 
 
 def size_text(shape) -> str:
@@ -18,36 +13,24 @@ def size_text(shape) -> str:
 
 
 def stage_names(rows: list[Row]) -> list[str]:
-    """The stage of each row: `stem` before the first run of inception modules, `stageN` for each
-    run (named like the search's stage parameters, `inception4a` -> `stage4`; the pool before a run
-    belongs to it), `head` after the last run."""
-    runs: list[tuple[int, int]] = []
-    start = None
-    for i, row in enumerate(rows):
-        inside = row.type in STAGE_KINDS
-        if inside and start is None:
-            start = i
-        elif not inside and start is not None:
-            runs.append((start, i))
-            start = None
-    if start is not None:
-        runs.append((start, len(rows)))
+    """The stage of each row: `stem` before the first stage, the stage's name inside it (the pool
+    before a stage belongs to it), `head` after the last; stages as the search defines them
+    (`archkit.search.stages.stage_runs`)."""
+    from ...search.stages import stage_runs
+
+    runs = stage_runs([row.name for row in rows], [row.type for row in rows])
     if not runs:
         return ["network"] * len(rows)
-    names = []
-    for k, (first, _) in enumerate(runs, start=1):
-        match = _STAGE_NAME.match(rows[first].name)
-        name = f"stage{match.group(2)}" if match else f"stage{k}"
-        names.append(name if name not in names else f"stage{k}")
+    spans = [(name, indices[0], indices[-1] + 1) for name, _, indices in runs]
     out = []
     for i in range(len(rows)):
-        if i < runs[0][0]:
+        if i < spans[0][1]:
             out.append("stem")
-        elif i >= runs[-1][1]:
+        elif i >= spans[-1][2]:
             out.append("head")
         else:
-            # Inside a run, or between two runs (a grid-reduction pool): the next run's stage.
-            out.append(next(names[k] for k, (_, end) in enumerate(runs) if i < end))
+            # Inside a stage, or between two stages (a grid-reduction pool): the next stage.
+            out.append(next(name for name, _, end in spans if i < end))
     return out
 
 
