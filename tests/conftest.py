@@ -13,6 +13,7 @@ TESTS = Path(__file__).resolve().parent
 # `make test-fast` leaves these out (markers added here by path, so a new test in such a file is
 # marked too): a real browser, a real PostgreSQL, and runs that take tens of seconds each
 # (processes killed and resumed, data parallel, property-based fuzzing, benchmarks end to end).
+# Single tests elsewhere that train on real data for 10 s or more carry @pytest.mark.slow themselves.
 BROWSER = {"report/test_browser.py"}
 SLOW = {"reliability/test_faults.py", "reliability/test_workers.py", "reliability/test_fuzz.py",
         "train/test_ddp.py", "search/test_bench_search.py", "search/test_bench_proxy.py"}

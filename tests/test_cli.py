@@ -482,6 +482,7 @@ def test_compare_prints_a_table_by_default(tmp_path):
     assert not (tmp_path / "reports").exists()  # nothing written unless asked
 
 
+@pytest.mark.slow  # trains on real data for 10+ s: left out of make test-fast
 def test_export_any_trial_through_the_console_script(tmp_path):
     (tmp_path / "tiny.yaml").write_text(textwrap.dedent("""\
         name: tiny

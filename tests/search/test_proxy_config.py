@@ -62,6 +62,7 @@ def test_train_loss_ranks_by_the_area_under_the_loss_curve(write_config):
     assert list(p.candidates) == [t.number for t in searched][:2]
 
 
+@pytest.mark.slow  # trains on real data for 10+ s: left out of make test-fast
 def test_a_zero_cost_proxy_trains_nothing(write_config):
     trainer = FakeTrainer()
     loaded, study = make(write_config, "synflow", trainer)

@@ -84,6 +84,7 @@ def test_a_bad_file_stops_the_run_with_one_line_naming_it(tmp_path, plain, worke
     assert not (tmp_path / "ckpt" / "last.pt").exists()  # stopped in its first epoch: nothing written
 
 
+@pytest.mark.slow  # trains on real data for 10+ s: left out of make test-fast
 def test_skip_bad_images_counts_and_lists_them(tmp_path, plain):
     bad = make_folder(tmp_path / "data")
     out = tmp_path / "m.json"
@@ -95,6 +96,7 @@ def test_skip_bad_images_counts_and_lists_them(tmp_path, plain):
     assert sum(result.split_sizes.values()) == 15  # the files are still in their splits; only skipped
 
 
+@pytest.mark.slow  # trains on real data for 10+ s: left out of make test-fast
 def test_a_search_stops_on_bad_data_instead_of_failing_trial_after_trial(tmp_path, monkeypatch):
     make_folder(tmp_path / "data")
     spec = tmp_path / "tiny.yaml"  # a base with an inception module to search

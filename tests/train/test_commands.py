@@ -44,6 +44,7 @@ def test_train_writes_metrics_and_a_summary(runner, tiny_file, tmp_path):
     assert "test top-1" not in result.stdout and data["test_top1"] is None  # not without --score-test
 
 
+@pytest.mark.slow  # trains on real data for 10+ s: left out of make test-fast
 def test_train_score_test_prints_and_writes_the_test_accuracy(runner, tiny_file, tmp_path):
     out = tmp_path / "m.json"
     result = invoke(runner, "train", tiny_file, "--data", "digits", "--steps", 2, "--batch-size", 32,

@@ -101,6 +101,7 @@ def test_import_archkit_does_not_import_torch_and_train_stays_a_function():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow  # trains on real data for 10+ s: left out of make test-fast
 def test_score_test_equals_an_independent_evaluation_of_the_model(tiny):
     from archkit.training.data import load_data, parse_data
 
