@@ -387,10 +387,13 @@ def _tau_text(tau, low, high) -> str:
 
 
 def print_results(r: dict) -> None:
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # Wide enough for every column when written to a log or a pipe (rich assumes 80 columns then).
+    console = Console(width=None if sys.stdout.isatty() else 180)
     s, c = r["settings"], r["config"]
     budget = ", ".join(f"{k} {v:,}" for k, v in c["budget"].items()) or "no budget"
     table = Table(title=f"archkit bench proxy — {c['base']} on {c['data']} ({budget}), "

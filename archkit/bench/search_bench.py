@@ -198,10 +198,13 @@ def _pct(x: float | None) -> str:
 
 
 def print_results(r: dict) -> None:
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # Wide enough for every column when written to a log or a pipe (rich assumes 80 columns then).
+    console = Console(width=None if sys.stdout.isatty() else 180)
     table = Table(title=f"archkit bench search — {r['config']['data']}, {r['config']['base']} space of "
                         f"{r['config']['path']}, "
                         f"{r['trials_per_study']} trials per study, best confirmed with {r['final_seeds']} seeds "
