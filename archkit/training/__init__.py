@@ -52,6 +52,7 @@ def train(
     seed: int | None = None,
     val_fraction: float | None = None,
     test_fraction: float | None = None,
+    train_fraction: float | None = None,
     workers: int | None = None,
     download: bool | None = None,
     skip_bad_images: bool | None = None,
@@ -78,6 +79,7 @@ def train(
     channels_last (True), compile (False: torch.compile), seed (0), val_fraction (0.2) and
     test_fraction (0.2: shares of the whole set held out for validation and test, for data without
     its own such split; they must add up to less than 1; CIFAR's test split is its test batch),
+    train_fraction (1.0: train on this seeded share of the training split only, EcoNAS's proxy),
     workers (loader processes for image folders), download (False: fetch CIFAR when ROOT is missing),
     skip_bad_images (False: an image file that cannot be read stops the run with a `DataError` naming
     it; True: it is left out of its batch, counted in `skipped_images` and `skipped_paths`).
@@ -104,7 +106,7 @@ def train(
                  weight_decay=weight_decay, schedule=schedule, warmup_epochs=warmup_epochs,
                  label_smoothing=label_smoothing, precision=precision, channels_last=channels_last,
                  compile=compile, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                 workers=workers, download=download, skip_bad_images=skip_bad_images)
+                 train_fraction=train_fraction, workers=workers, download=download, skip_bad_images=skip_bad_images)
     if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
         raise ConfigError(f"--nproc must be a positive integer, but got {nproc!r}")
     if on_epoch is not None and nproc > 1:

@@ -20,7 +20,7 @@ from . import checkpoint as ckpt
 from . import ddp
 from .batches import make_batches, mix_seed
 from .config import TrainConfig
-from .data import load_data, parse_data
+from .data import load_data, parse_data, reduced
 from .engine import Engine
 from .errors import ConfigError, ResumeError
 from .memory import check_fits
@@ -79,6 +79,7 @@ def run(spec: Spec, config: TrainConfig, options: RunOptions, saved: dict | None
     data = load_data(source, channels=spec.input.channels, hw=spec.input.hw, classes=spec.classes,
                      val_fraction=config.val_fraction, batch_size=config.batch_size, download=config.download,
                      test_fraction=config.test_fraction)
+    data = reduced(data, config.train_fraction)
     if data.classes != spec.classes:
         if info.is_main:
             print(f"note: {source} has {data.classes} classes and {spec.name} {spec.classes}: the classifier "

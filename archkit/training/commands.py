@@ -70,6 +70,9 @@ def train(
     test_fraction: Annotated[float | None, typer.Option(
         help="Share of the whole set held out for testing when the data has no test split (default: 0.2; "
              "CIFAR's is its test batch).", show_default=False)] = None,
+    train_fraction: Annotated[float | None, typer.Option(
+        help="Train on this seeded share of the training split only (default: 1; EcoNAS's reduced-data "
+             "proxy).", show_default=False)] = None,
     score_test: Annotated[bool, typer.Option(
         "--score-test", help="Also score the test split at the end; the search never does.")] = False,
     workers: Annotated[int | None, typer.Option(min=0, help="Loader processes for image folders.",
@@ -104,7 +107,8 @@ def train(
             weight_decay=weight_decay,
             schedule=_value(schedule), warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
             precision=_value(precision), channels_last=channels_last, compile=compile or None, seed=seed,
-            val_fraction=val_fraction, test_fraction=test_fraction, workers=workers, download=download or None,
+            val_fraction=val_fraction, test_fraction=test_fraction, train_fraction=train_fraction, workers=workers,
+            download=download or None,
             skip_bad_images=skip_bad_images or None, device=device, checkpoint=checkpoint, resume=resume,
             metrics_out=metrics_out, nproc=nproc, progress=not quiet, score_test=score_test)
     except DivergedError as exc:

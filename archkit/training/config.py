@@ -41,6 +41,9 @@ class TrainConfig:
     compile: bool = False
     seed: int = 0
     val_fraction: float = 0.2
+    # Train on this share of the training split only (a seeded draw; val and test unchanged): the
+    # reduced-data proxy of EcoNAS (Zhou et al. 2020), more epochs on less data.
+    train_fraction: float = 1.0
     test_fraction: float = 0.2
     workers: int | None = None
     download: bool = False
@@ -63,6 +66,7 @@ class TrainConfig:
         _check_range(self.warmup_epochs, "warmup_epochs", 0.0, None)
         _check_range(self.label_smoothing, "label_smoothing", 0.0, 1.0, high_open=True)
         _check_range(self.val_fraction, "val_fraction", 0.0, 1.0, low_open=True, high_open=True)
+        _check_range(self.train_fraction, "train_fraction", 0.0, 1.0, low_open=True)
         _check_range(self.test_fraction, "test_fraction", 0.0, 1.0, low_open=True, high_open=True)
         if self.val_fraction + self.test_fraction >= 1:
             raise ConfigError(f"--val-fraction {self.val_fraction} and --test-fraction {self.test_fraction} must "

@@ -97,6 +97,25 @@ class Data:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
 
+def reduced(data: Data, fraction: float) -> Data:
+    """`data` with only `fraction` of its training split (a draw seeded apart from --seed, so every
+    run and every candidate trains on the same images; at least one image); val and test unchanged."""
+    if fraction >= 1.0:
+        return data
+    import dataclasses
+
+    n = len(data.train)
+    keep = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED + 1))[:max(1, round(n * fraction))]
+    keep = keep.sort().values
+    if isinstance(data.train, TensorSet):
+        train = TensorSet(data.train.images[keep], data.train.labels[keep])
+    else:
+        from torch.utils.data import Subset
+
+        train = FolderSet(Subset(data.train.dataset, keep.tolist()))
+    return dataclasses.replace(data, train=train)
+
+
 def parse_data(text: str) -> DataSource:
     """`digits` | `synthetic` | `cifar10:ROOT` | `cifar100:ROOT` | `imagefolder:PATH` -> DataSource."""
     kind, sep, rest = text.partition(":")

@@ -290,3 +290,28 @@ def test_split_indices_errors_name_the_fractions():
     assert (len(train), len(val), len(test)) == (15, 1, 4)
     train, val, test = split_indices(5, 0.2, 0.0, "d")
     assert (len(train), len(val), len(test)) == (4, 1, 0)
+
+
+def test_a_reduced_training_split_is_a_seeded_share_of_it():
+    from archkit.training.data import reduced
+
+    data = load_data(parse_data("digits"), channels=1, hw=(8, 8), classes=10, val_fraction=0.2, batch_size=64)
+    small = reduced(data, 0.25)
+    assert len(small.train) == round(1079 * 0.25) == 270
+    assert small.val is data.val and small.test is data.test  # held-out splits unchanged
+    rows = {tuple(x.flatten().tolist()) + (int(y),) for x, y in zip(data.train.images, data.train.labels)}
+    assert all(tuple(x.flatten().tolist()) + (int(y),) in rows for x, y in zip(small.train.images, small.train.labels))
+    again = reduced(data, 0.25)
+    assert torch.equal(again.train.images, small.train.images)  # the same images on every call
+    assert reduced(data, 1.0) is data
+
+
+def test_train_fraction_trains_on_fewer_images(tiny):
+    import archkit
+    from archkit.training import ConfigError
+
+    result = archkit.train(tiny, "digits", epochs=1, batch_size=64, train_fraction=0.25, precision="fp32")
+    assert result.split_sizes == {"train": 270, "val": 359, "test": 359} and result.steps == 270 // 64
+    for bad in (0.0, 1.5):
+        with pytest.raises(ConfigError, match="--train-fraction must be in"):
+            archkit.train(tiny, "digits", steps=1, train_fraction=bad)
