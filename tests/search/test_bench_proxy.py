@@ -39,7 +39,8 @@ data: digits
 train: {epochs: 2, batch_size: 64, lr: 0.05, warmup_epochs: 0.5}
 seed: 0
 """
-PROXY_KEYS = ["val_top1@1", "val_top1@2", "val_top1@4", "train_loss@2", "synflow", "naswot", "params", "ops"]
+PROXY_KEYS = ["val_top1@1", "val_top1@2", "val_top1@4", "econas", "train_loss@2", "synflow", "naswot", "params",
+              "ops"]
 
 
 # --- statistics -----------------------------------------------------------------------------------
@@ -125,11 +126,13 @@ def test_a_run_with_faked_training(tmp_path, one_thread):
     cache = tmp_path / "runs.jsonl"
     fake = FakeTrain()
     r = run(config, candidates=5, seeds=2, cache=cache, bootstrap=200, train=fake)
-    # Per candidate: 1-, 2- and 4-epoch proxy runs with the trial's seed, then 2 final runs of 6 epochs.
-    assert [c["epochs"] for c in fake.calls[:5]] == [1, 2, 4, 6, 6]
-    assert len(fake.calls) == 5 * 5 and all(c["steps"] is None and c["batch_size"] == 64 for c in fake.calls)
+    # Per candidate: 1-, 2- and 4-epoch proxy runs with the trial's seed, EcoNAS's 4 epochs on a quarter
+    # of the data, then 2 final runs of 6 epochs.
+    assert [c["epochs"] for c in fake.calls[:6]] == [1, 2, 4, 4, 6, 6]
+    assert [c["train_fraction"] for c in fake.calls[:6]] == [1.0, 1.0, 1.0, 0.25, 1.0, 1.0]
+    assert len(fake.calls) == 5 * 6 and all(c["steps"] is None and c["batch_size"] == 64 for c in fake.calls)
     seeds = [c["seed"] for c in fake.calls]
-    assert seeds[:5] == [0, 0, 0, GT_SEED_STRIDE, 2 * GT_SEED_STRIDE] and seeds[5] == 1
+    assert seeds[:6] == [0, 0, 0, 0, GT_SEED_STRIDE, 2 * GT_SEED_STRIDE] and seeds[6] == 1
     assert r["settings"]["final_length"] == 6 and r["settings"]["unit"] == "epoch"
     assert [p["key"] for p in r["proxies"]] == PROXY_KEYS
     for row in r["candidates"]:
@@ -143,7 +146,7 @@ def test_a_run_with_faked_training(tmp_path, one_thread):
         kendalltau([row["proxies"]["val_top1@4"] for row in r["candidates"]], truth).statistic)
     assert by_key["params"]["seconds_per_candidate"] < 1 and r["settings"]["top_quartile"] == 2
     assert r["seed_agreement"]["n"] == 5
-    assert r["omitted"][0]["proxy"] == "econas"
+    assert r["omitted"] == []
     json.dumps(r, allow_nan=False)  # plain JSON: no NaN or infinities
 
     # The same runs come from the cache: nothing retrained, the same numbers.
@@ -151,7 +154,7 @@ def test_a_run_with_faked_training(tmp_path, one_thread):
     r2 = run(config, candidates=5, seeds=2, cache=cache, bootstrap=200, train=again)
     assert again.calls == []
     assert [row["ground_truth"] for row in r2["candidates"]] == truth
-    assert all(row["cached_runs"] == 5 for row in r2["candidates"])
+    assert all(row["cached_runs"] == 6 for row in r2["candidates"])
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -192,7 +195,8 @@ def test_bad_options_are_one_line(cli):
 def test_quick_end_to_end(cli, tmp_path, one_thread):
     result = cli("--config", "tiny.yaml", "--quick", "-o", "proxy.json")
     assert result.exit_code == 0, result.output
-    assert "Kendall tau-b" in result.stdout and "left out: EcoNAS" in result.stdout
+    assert "Kendall tau-b" in result.stdout and "econas: val top-1 after 4 steps on 25% of the training data" in \
+        result.stdout
     assert result.stderr.count("candidate ") == 4
     r = json.loads((tmp_path / "proxy.json").read_text(encoding="utf-8"))
     assert {"date", "cpu", "torch", "config", "settings", "ground_truth", "proxies", "candidates"} <= set(r)
