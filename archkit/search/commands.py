@@ -91,8 +91,9 @@ def _confirm(study_name: str, location: str, config, final, resume: str) -> dict
     import optuna
 
     from ..commandline import UserError
+    from ..training.errors import TrainError
     from . import runner
-    from .confirm import ConfirmError, confirm
+    from .confirm import confirm
     from .storage import describe, open_storage
 
     study = optuna.load_study(study_name=study_name, storage=open_storage(location))
@@ -108,14 +109,12 @@ def _confirm(study_name: str, location: str, config, final, resume: str) -> dict
 
     try:
         return confirm(study, config, final, runner._default_train, on_run=on_run)
-    except ConfirmError:
-        raise
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished retrainings are kept in {describe(location)}. Resume with: {resume}",
                    err=True)
         raise typer.Exit(130) from None
-    except Exception as exc:
-        raise UserError(f"confirmation stopped: {type(exc).__name__}: {exc}".splitlines()[0]
+    except TrainError as exc:  # the data, an option, memory: something the user can fix (a bug is not)
+        raise UserError(f"confirmation stopped: {exc}".splitlines()[0]
                         + f" (finished retrainings are kept; resume with: {resume})") from None
 
 
