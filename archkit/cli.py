@@ -249,18 +249,32 @@ def bench_search(
     budgets: Annotated[str, typer.Option(help="Comma-separated multiply-add budgets.")] = "2M,20M",
     seeds: Annotated[int, typer.Option(min=1, help="Study seeds per budget (two studies each: default sampler "
                                                    "and random).")] = 10,
+    first_seed: Annotated[int, typer.Option(min=0, help="The first study seed: run seeds N, N+1, ... (split a "
+                                                        "benchmark over machines, then --merge).")] = 0,
     trials: Annotated[int, typer.Option(min=2, help="Trials per study.")] = 12,
     final_seeds: Annotated[int, typer.Option(min=2, help="Seeds of each confirmation retraining.")] = 3,
     final_epochs: Annotated[int | None, typer.Option(min=1, help="Epochs of the final recipe (default: 3x a "
                                                                  "trial's).", show_default=False)] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A tiny run (1 seed, 3 trials, a few steps): checks "
                                                         "that every part works, measures nothing.")] = False,
+    merge: Annotated[list[Path] | None, typer.Option("--merge", help="Run nothing: join the JSON results of "
+                                                    "parts run apart (repeat the option) and summarize them all.",
+                                                    show_default=False)] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
 ) -> None:
     """The search against random sampling and uniform scaling at equal compute, each study's best
     confirmed on the test split with several seeds; win rates, mean gain, proxy tau, overhead."""
     from .bench.search_bench import print_results, run
     from .search.numbers import parse_count
+
+    if merge:
+        results = _merged_bench_search(merge)
+        print_results(results)
+        if output is not None:
+            import json
+
+            write_output(json.dumps(results, indent=2) + "\n", output)
+        return
 
     names = [b.strip() for b in budgets.split(",") if b.strip()]
     try:
@@ -273,16 +287,42 @@ def bench_search(
     if not config.is_file():
         raise UserError(f"--config {config}: no such search config file")
     if quick:
-        results = run(budgets=tuple(names[:1]), seeds=1, trials=3, final_seeds=2,
+        results = run(budgets=tuple(names[:1]), seeds=1, trials=3, final_seeds=2, first_seed=first_seed,
                       recipe={"steps": 3, "batch_size": 32, "lr": 0.05}, final_epochs=1, config=config)
     else:
         results = run(budgets=tuple(names), seeds=seeds, trials=trials, final_seeds=final_seeds,
-                      final_epochs=final_epochs, progress=lambda line: typer.echo(line, err=True), config=config)
+                      final_epochs=final_epochs, progress=lambda line: typer.echo(line, err=True), config=config,
+                      first_seed=first_seed)
     print_results(results)
     if output is not None:
         import json
 
         write_output(json.dumps(results, indent=2) + "\n", output)
+
+
+def _merged_bench_search(paths: list[Path]) -> dict:
+    """`bench search --merge`: the parts' JSON read and joined; a bad part is one line."""
+    import json
+
+    from .bench.search_bench import MergeError, merge
+
+    parts = []
+    for path in paths:
+        try:
+            part = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"--merge {path}: no such file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"--merge {path}: not a bench search JSON file ({exc})") from None
+        if not isinstance(part, dict) or not isinstance(part.get("rows"), list) or "budgets" not in part:
+            raise UserError(f"--merge {path}: not a bench search JSON file (no rows)")
+        parts.append(part)
+    try:
+        return merge(parts, [str(p) for p in paths])
+    except MergeError as exc:
+        raise UserError(f"--merge {exc}") from None
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"--merge: a part is not a complete bench search result (missing {exc})") from None
 
 
 @bench_app.command("proxy")

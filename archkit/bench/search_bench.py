@@ -97,10 +97,11 @@ def _overheads(study) -> list[dict]:
 
 def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, final_seeds: int = 3,
         final_epochs: int | None = None, recipe: dict | None = None, train=None, progress=None,
-        config: Path = DEFAULT_CONFIG) -> dict:
-    """Run the benchmark on `config`'s base, space, data and recipe. `recipe` replaces the per-trial
-    recipe (tests use a few steps) and `final_epochs` the final one (default: 3x the trial's);
-    `train` replaces `archkit.train`."""
+        config: Path = DEFAULT_CONFIG, first_seed: int = 0) -> dict:
+    """Run the benchmark on `config`'s base, space, data and recipe, for study seeds `first_seed`,
+    `first_seed + 1`, ... (`seeds` of them; parts run apart are joined by `merge`). `recipe` replaces
+    the per-trial recipe (tests use a few steps) and `final_epochs` the final one (default: 3x the
+    trial's); `train` replaces `archkit.train`."""
     import optuna
 
     from ..search.confirm import confirm
@@ -118,7 +119,7 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for budget in budgets:
-            for seed in range(seeds):
+            for seed in range(first_seed, first_seed + seeds):
                 verdicts, studies = {}, {}
                 for sampler in SAMPLERS:
                     name = f"b{budget}-{sampler}-{seed}"
@@ -137,24 +138,71 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
                                  f"{time.perf_counter() - started:.0f} s")
                 rows.append({"budget": budget, "seed": seed,
                              **{s: _row(studies[s], verdicts[s]) for s in SAMPLERS}})
+    return _results(
+        rows, budgets=list(budgets), trials=trials, final_seeds=final_seeds, recipe=recipe,
+        default_sampler=chosen_sampler, overheads=overheads, bench_seconds=time.perf_counter() - started,
+        config={"path": str(config), **base, "train": recipe, "final": final})
+
+
+def _results(rows: list[dict], *, budgets: list[str], trials: int, final_seeds: int, recipe: dict,
+             default_sampler: str | None, overheads: list[dict], bench_seconds: float, config: dict) -> dict:
     share = sum(o["overhead"] for o in overheads) / sum(o["total"] for o in overheads) if overheads else float("nan")
     return {
         "date": time.strftime("%Y-%m-%d"),
-        "budgets": list(budgets),
-        "seeds": seeds,
+        "budgets": budgets,
+        "seeds": sorted({r["seed"] for r in rows}),
         "trials_per_study": trials,
         "final_seeds": final_seeds,
         "recipe": recipe,
         "final_recipe": rows[0]["default"]["recipe"] if rows else None,
-        "default_sampler": chosen_sampler,
+        "default_sampler": default_sampler,
         "rows": rows,
         "summary": {b: summarize([r for r in rows if r["budget"] == b]) for b in budgets},
         "overhead_share": share,
         "overhead_seconds_median": statistics.median(o["overhead"] for o in overheads) if overheads else None,
         "trial_seconds_median": statistics.median(o["total"] for o in overheads) if overheads else None,
-        "bench_seconds": time.perf_counter() - started,
-        "config": {"path": str(config), **base, "train": recipe, "final": final},
+        "trial_times": overheads,  # seconds per trial: all of it, and what it spent outside archkit.train
+        "bench_seconds": bench_seconds,
+        "config": config,
     }
+
+
+# What must agree between parts of one benchmark for `merge` to join them.
+SAME_IN_PARTS = ("trials_per_study", "final_seeds", "recipe", "final_recipe", "config")
+
+
+class MergeError(ValueError):
+    """Parts that are not one benchmark: different settings, or a study seed run twice."""
+
+
+def merge(parts: list[dict], names: list[str] | None = None) -> dict:
+    """Join benchmark results run apart (other study seeds or budgets of the same settings, e.g. on
+    several machines, `run(first_seed=...)`) into one, its summary computed over all rows. `names`
+    (e.g. the files) name the parts in errors."""
+    if not parts:
+        raise MergeError("nothing to merge")
+    names = names or [f"part {i}" for i in range(1, len(parts) + 1)]
+    first = parts[0]
+    for name, part in zip(names[1:], parts[1:], strict=True):
+        for key in SAME_IN_PARTS:
+            if part.get(key) != first.get(key):
+                raise MergeError(f"{name} differs from {names[0]} in {key!r}: not the same benchmark")
+    rows, seen = [], set()
+    for name, part in zip(names, parts, strict=True):
+        for r in part["rows"]:
+            if (r["budget"], r["seed"]) in seen:
+                raise MergeError(f"{name}: budget {r['budget']} seed {r['seed']} is in an earlier part too")
+            seen.add((r["budget"], r["seed"]))
+            rows.append(r)
+    budgets = list(dict.fromkeys(b for p in parts for b in p["budgets"]))
+    rows.sort(key=lambda r: (budgets.index(r["budget"]), r["seed"]))
+    merged = _results(rows, budgets=budgets, trials=first["trials_per_study"], final_seeds=first["final_seeds"],
+                      recipe=first["recipe"], default_sampler=first.get("default_sampler"),
+                      overheads=[o for p in parts for o in p.get("trial_times", [])],
+                      bench_seconds=sum(p["bench_seconds"] for p in parts), config=first["config"])
+    merged["date"] = max(p["date"] for p in parts)
+    merged["parts"] = len(parts)
+    return merged
 
 
 def _row(study, verdict: dict) -> dict:

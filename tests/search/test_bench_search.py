@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from archkit.bench.search_bench import kendall_tau, print_results, run, summarize, t_interval
+from archkit.bench.search_bench import MergeError, kendall_tau, merge, print_results, run, summarize, t_interval
 from archkit.cli import app
 
 from ..conftest import whole_images
@@ -42,6 +42,7 @@ def test_t_interval_by_hand():
 def row(seed, default_test, random_test, ref_test, conclusion, rconclusion="not distinguishable"):
     def side(best, concl, trial):
         return {"best_test": best, "reference_test": ref_test, "delta": best - ref_test, "conclusion": concl,
+                "recipe": {"epochs": 10},
                 "proxy_pairs": [{"trial": 0, "search_val": 0.3, "final_val": 0.8},
                                 {"trial": trial, "search_val": best, "final_val": best}]}
 
@@ -101,3 +102,59 @@ def test_bench_search_quick_through_the_command(tmp_path):
     assert bad.exit_code == 2 and bad.stderr.startswith("error: --budgets: ")
     bad = CliRunner().invoke(app, ["bench", "search", "--config", str(tmp_path / "none.yaml")])
     assert bad.exit_code == 2 and bad.stderr == f"error: --config {tmp_path / 'none.yaml'}: no such search config file\n"
+
+
+def part(rows, **changes):
+    """A bench search result as `run` writes it, holding `rows` (the summary is merge's to compute)."""
+    base = {"date": "2026-11-30", "budgets": sorted({r["budget"] for r in rows}), "seeds": [r["seed"] for r in rows],
+            "trials_per_study": 10, "final_seeds": 5, "recipe": {"epochs": 4}, "final_recipe": {"epochs": 10},
+            "default_sampler": "gp", "rows": rows, "summary": {}, "overhead_share": 0.0,
+            "trial_times": [{"total": 10.0, "overhead": 0.1}], "bench_seconds": 100.0,
+            "config": {"path": "studies/demo.yaml", "base": "googlenet-32", "data": "digits"}}
+    return {**base, **changes}
+
+
+def test_parts_run_apart_merge_into_the_summary_of_all_rows():
+    rows = [row(0, 0.90, 0.85, 0.80, "better"), row(1, 0.84, 0.86, 0.82, "not distinguishable"),
+            row(2, 0.88, 0.88, 0.79, "better"), row(3, 0.70, 0.75, 0.78, "worse", "worse")]
+    a = part(rows[2:], trial_times=[{"total": 10.0, "overhead": 0.1}, {"total": 30.0, "overhead": 0.3}])
+    b = part(rows[:2], trial_times=[{"total": 20.0, "overhead": 1.0}], bench_seconds=50.0)
+    merged = merge([a, b])
+    assert [r["seed"] for r in merged["rows"]] == [0, 1, 2, 3] and merged["seeds"] == [0, 1, 2, 3]
+    assert merged["summary"]["3M"] == summarize(rows)  # as if run in one go
+    assert merged["overhead_share"] == pytest.approx(1.4 / 60.0)  # pooled trial seconds, not a mean of shares
+    assert merged["trial_seconds_median"] == 20.0 and merged["bench_seconds"] == 150.0 and merged["parts"] == 2
+
+
+def test_merge_refuses_parts_of_other_settings_or_a_seed_twice(tmp_path):
+    a, b = part([row(0, 0.9, 0.85, 0.8, "better")]), part([row(1, 0.9, 0.85, 0.8, "better")], final_seeds=3)
+    with pytest.raises(MergeError, match="b.json differs from a.json in 'final_seeds'"):
+        merge([a, b], ["a.json", "b.json"])
+    with pytest.raises(MergeError, match="part 2: budget 3M seed 0 is in an earlier part too"):
+        merge([a, part([row(0, 0.9, 0.85, 0.8, "better")])])
+    # through the command: one line, exit 2
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    (tmp_path / "c.json").write_text("{not json")
+    for args, message in (([tmp_path / "a.json", tmp_path / "b.json"], "differs from"),
+                          ([tmp_path / "c.json"], "not a bench search JSON file"),
+                          ([tmp_path / "none.json"], "no such file")):
+        result = CliRunner().invoke(app, ["bench", "search", *[x for p in args for x in ("--merge", str(p))]])
+        assert result.exit_code == 2 and result.stderr.startswith("error: --merge ") and message in result.stderr
+        assert result.stderr.count("\n") == 1
+
+
+def test_merge_through_the_command_prints_and_writes_the_joined_summary(tmp_path):
+    rows = [row(0, 0.90, 0.85, 0.80, "better"), row(1, 0.84, 0.86, 0.82, "not distinguishable")]
+    for i, r in enumerate(rows):
+        x = part([r])
+        for s in ("default", "random"):
+            x["rows"][0][s].update(best_trial=3, search_val=0.9, ci95=[0.01, 0.1])
+        (tmp_path / f"seed{i}.json").write_text(json.dumps(x))
+    out = tmp_path / "all.json"
+    result = CliRunner().invoke(app, ["bench", "search", "--merge", str(tmp_path / "seed0.json"),
+                                      "--merge", str(tmp_path / "seed1.json"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["summary"]["3M"]["studies"] == 2 and data["summary"]["3M"]["default"]["better"] == 0.5
+    assert "per budget" in result.stdout
