@@ -7,7 +7,19 @@ from collections.abc import Iterator, Mapping
 import torch
 from torch import nn
 
-from ..spec.resolve import ConvOp, DropoutOp, GlobalPoolOp, LinearOp, LRNOp, Op, PoolOp
+from ..spec.resolve import (
+    ConvOp,
+    DropoutOp,
+    GlobalPoolOp,
+    LinearOp,
+    LRNOp,
+    Op,
+    PoolOp,
+    ReLUOp,
+    ResolvedBranch,
+    ResolvedResidual,
+    SplitOp,
+)
 
 
 class ConvBlock(nn.Module):
@@ -21,9 +33,10 @@ class ConvBlock(nn.Module):
             kernel_size=op.kernel,
             stride=op.stride,
             padding=op.padding,
+            groups=op.groups,
             bias=op.bias,
         )
-        self.bn = nn.BatchNorm2d(op.out_channels) if op.batch_norm else None
+        self.bn = nn.BatchNorm2d(op.out_channels, eps=op.bn_eps, momentum=op.bn_momentum) if op.batch_norm else None
         self.act = nn.ReLU(inplace=True) if op.activation == "relu" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,6 +129,48 @@ class Concat(nn.Module):
         return torch.cat([branch(x) for branch in self.branches.values()], dim=1)
 
 
+class Residual(nn.Module):
+    """A residual module: activation(scale * projection(concat(branches(x))) + shortcut(x)).
+
+    Registered in the order the reference networks hold their parts (Xception's skip before its
+    convs, Inception-ResNet's projection after its branches), so their state dicts line up."""
+
+    def __init__(self, branches: Mapping[str, nn.Module], projection: nn.Module | None,
+                 shortcut: nn.Module | None, scale: float, activation: str):
+        super().__init__()
+        self.shortcut = shortcut
+        self.branches = Named(branches)
+        self.projection = projection
+        self.scale = scale
+        # Not in place: with no projection the sum is the last branch's output, which autograd may need.
+        self.act = nn.ReLU() if activation == "relu" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [branch(x) for branch in self.branches.values()]
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+        if self.projection is not None:
+            out = self.projection(out)
+        if self.scale != 1.0:
+            out = out * self.scale
+        out = out + (self.shortcut(x) if self.shortcut is not None else x)
+        return self.act(out) if self.act is not None else out
+
+
+def branch_module(branch: ResolvedBranch) -> nn.Module:
+    """A branch: its ops in order, named by their index."""
+    return Chain({op.name: op_module(op) for op in branch.ops})
+
+
+def residual_module(branches: tuple[ResolvedBranch, ...], res: ResolvedResidual) -> Residual:
+    def sequence(ops) -> nn.Module | None:
+        if not ops:
+            return None
+        return op_module(ops[0]) if len(ops) == 1 else Chain({op.name: op_module(op) for op in ops})
+
+    return Residual({b.name: branch_module(b) for b in branches}, sequence(res.projection),
+                    sequence(res.shortcut), res.scale, res.activation)
+
+
 def child(module: nn.Module, path: str) -> nn.Module:
     """The submodule at a dotted path of names, looked up by key (see `Named`), not by attribute."""
     for name in path.split(".") if path else ():
@@ -140,4 +195,8 @@ def op_module(op: Op) -> nn.Module:
         return nn.Dropout(op.p)
     if isinstance(op, LinearOp):
         return LinearBlock(op)
+    if isinstance(op, ReLUOp):
+        return nn.ReLU()  # not in place: a residual module's shortcut may still need the input
+    if isinstance(op, SplitOp):
+        return Concat({b.name: branch_module(b) for b in op.branches})
     raise TypeError(f"no module for op {type(op).__name__}")

@@ -10,7 +10,7 @@ from torch import nn
 from ..spec.loader import resolved
 from ..spec.models import Spec
 from ..spec.resolve import ResolvedLayer
-from .blocks import Chain, Concat, Named, op_module
+from .blocks import Chain, Concat, Named, branch_module, op_module, residual_module
 
 
 class InceptionOutput(NamedTuple):
@@ -22,9 +22,12 @@ class InceptionOutput(NamedTuple):
 
 
 def layer_module(layer: ResolvedLayer) -> nn.Module:
-    """One spec layer: a single op's module, a named sequence (conv with reduce), or a Concat."""
+    """One spec layer: a single op's module, a named sequence (conv with reduce), a Concat, or a
+    Residual."""
+    if layer.residual is not None:
+        return residual_module(layer.branches, layer.residual)
     if layer.parallel:
-        return Concat({b.name: Chain({op.name: op_module(op) for op in b.ops}) for b in layer.branches})
+        return Concat({b.name: branch_module(b) for b in layer.branches})
     ops = layer.branches[0].ops
     if len(ops) == 1:
         return op_module(ops[0])

@@ -104,11 +104,22 @@ def _check_rows(checks: list, module: nn.Module, prefix: str, rows_paper, rows_f
         checks.append(Check(where, "params (paper)", rp.params, _weights(sub)))
         checks.append(Check(where, "ops", rp.ops, flops.get(rp.name, 0)))
         checks.append(Check(where, "output shape", tuple(rp.output), shapes.get(rp.name)))
-        for bp, bf in zip(rp.branches, rf.branches, strict=True):
-            bsub = sub.branches[bp.name]
-            key = f"{rp.name}.branches.{bp.name}"
-            checks.append(Check(f"{where}.{bp.name}", "params (full)", bf.params, _params(bsub)))
-            checks.append(Check(f"{where}.{bp.name}", "ops", bp.ops, flops.get(key, 0)))
+        _check_branches(checks, sub, where, rp.name, rp.branches, rf.branches, flops)
+
+
+def _check_branches(checks: list, sub: nn.Module, where: str, key: str, paper, full, flops) -> None:
+    """A module's branches (and residual projection and shortcut), and the sub-branches of every
+    split inside them, as deep as they nest."""
+    for bp, bf in zip(paper, full, strict=True):
+        if bp.at is not None:  # a sub-branch of the split at op `at` of the enclosing branch
+            bsub, bkey = sub[str(bp.at)].branches[bp.name], f"{key}.{bp.at}.branches.{bp.name}"
+        elif bp.role == "branch":
+            bsub, bkey = sub.branches[bp.name], f"{key}.branches.{bp.name}"
+        else:  # a residual module's projection or shortcut
+            bsub, bkey = getattr(sub, bp.role), f"{key}.{bp.role}"
+        checks.append(Check(f"{where}.{bp.name}", "params (full)", bf.params, _params(bsub)))
+        checks.append(Check(f"{where}.{bp.name}", "ops", bp.ops, flops.get(bkey, 0)))
+        _check_branches(checks, bsub, f"{where}.{bp.name}", bkey, bp.branches, bf.branches, flops)
 
 
 def verify(spec: Spec) -> VerifyReport:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..spec.loader import resolved
 from ..spec.models import Spec
-from ..spec.resolve import ConvOp, LinearOp, PoolOp, ResolvedLayer, ResolvedSpec
+from ..spec.resolve import ConvOp, LinearOp, PoolOp, ResolvedBranch, ResolvedLayer, ResolvedSpec, SplitOp
 from .counts import CONVENTIONS, activations, count
 
 TYPE_LABELS = {
@@ -31,12 +31,25 @@ class Totals:
 
 @dataclass(slots=True)
 class BranchRow:
+    """A part of a module: one of its parallel branches, or (`role`) a residual module's projection
+    or shortcut. `branches` holds the sub-branches of the splits inside it (a tree, as deep as the
+    splits nest), each with `at`: the index of its split among the branch's ops."""
+
     name: str
     output: tuple[int, int, int]
     depth: int
     params: int
     ops: int
     activations: int
+    role: str = "branch"  # "branch" | "projection" | "shortcut"
+    at: int | None = None
+    branches: list[BranchRow] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "output": list(self.output), "depth": self.depth, "params": self.params,
+                "ops": self.ops, "activations": self.activations, "role": self.role,
+                **({"at": self.at} if self.at is not None else {}),
+                "branches": [b.to_dict() for b in self.branches]}
 
 
 @dataclass(slots=True)
@@ -55,11 +68,9 @@ class Row:
     branches: list[BranchRow] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["output"] = list(self.output)
-        for b in data["branches"]:
-            b["output"] = list(b["output"])
-        return data
+        return {"name": self.name, "type": self.type, "patch": self.patch, "output": list(self.output),
+                "depth": self.depth, "params": self.params, "ops": self.ops, "activations": self.activations,
+                "filters": dict(self.filters), "branches": [b.to_dict() for b in self.branches]}
 
 
 @dataclass(slots=True)
@@ -129,7 +140,9 @@ FILTER_COLUMNS = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
 
 
 def _patch(layer: ResolvedLayer) -> str:
-    last = layer.branches[0].ops[-1]
+    ops = layer.branches[0].ops
+    # A separable conv's window is its depthwise conv's (the pointwise one is 1x1).
+    last = ops[-2] if layer.kind == "conv" and layer.layer.conv.separable else ops[-1]
     if not layer.parallel and isinstance(last, (ConvOp, PoolOp)):
         kh, kw = last.kernel
         sh, sw = last.stride
@@ -154,30 +167,64 @@ def _filters(layer: ResolvedLayer) -> dict[str, int]:
 def _label(layer: ResolvedLayer) -> str:
     if layer.kind == "dropout":
         return f"dropout ({layer.layer.dropout.p:.0%})"
+    if layer.kind == "conv" and layer.layer.conv.separable:
+        return "separable conv"
+    if layer.kind == "conv" and layer.layer.conv.groups > 1:
+        return f"conv ({layer.layer.conv.groups} groups)"
+    if layer.residual is not None:
+        return "residual module"
     return TYPE_LABELS[layer.kind]
 
 
+def _sequence(ops, full: bool) -> tuple[int, int, int]:
+    """(params, ops, depth) of ops run one after another; a split's depth is its deepest sub-branch."""
+    params = total = depth = 0
+    for op in ops:
+        t = type(op)
+        if t is SplitOp:
+            deepest = 0
+            for b in op.branches:
+                bp, bo, bd = _sequence(b.ops, full)
+                params += bp
+                total += bo
+                deepest = max(deepest, bd)
+            depth += deepest
+            continue
+        p, o = count(op, full)
+        params += p
+        total += o
+        if t in WEIGHTED:
+            depth += 1
+    return params, total, depth
+
+
+def _branch_row(branch: ResolvedBranch, full: bool, role: str = "branch", at: int | None = None) -> BranchRow:
+    params, ops, depth = _sequence(branch.ops, full)
+    inner = [_branch_row(b, full, at=i) for i, op in enumerate(branch.ops) if type(op) is SplitOp
+             for b in op.branches]
+    last = branch.ops[-1]
+    return BranchRow(branch.name, last.out_shape, depth, params, ops, activations(last), role, at, inner)
+
+
 def _layer_row(layer: ResolvedLayer, full: bool) -> Row:
-    # One pass over the ops (this runs for every search candidate): sums and depth together.
-    branch_rows = []
-    params = ops = depth = 0
-    for b in layer.branches:
-        bp = bo = bd = 0
-        for op in b.ops:
-            p, o = count(op, full)
-            bp += p
-            bo += o
-            if type(op) in WEIGHTED:
-                bd += 1
-        params += bp
-        ops += bo
-        if bd > depth:
-            depth = bd
-        if layer.parallel:
-            branch_rows.append(BranchRow(b.name, b.ops[-1].out_shape, bd, bp, bo, activations(b.ops[-1])))
     c, h, w = layer.out_shape
-    return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, depth, params, ops,
-               c * h * w, _filters(layer), branch_rows)
+    if not layer.parallel:
+        # The common case, once per layer of every search candidate: one pass, no branch rows.
+        params, ops, depth = _sequence(layer.branches[0].ops, full)
+        return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, depth, params, ops, c * h * w,
+                   _filters(layer), [])
+    rows = [_branch_row(b, full) for b in layer.branches]
+    depth = max(r.depth for r in rows)
+    res = layer.residual
+    if res is not None:
+        if res.projection:
+            rows.append(_branch_row(ResolvedBranch("projection", res.projection), full, "projection"))
+            depth += rows[-1].depth
+        if res.shortcut:
+            rows.append(_branch_row(ResolvedBranch("shortcut", res.shortcut), full, "shortcut"))
+            depth = max(depth, rows[-1].depth)
+    return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, depth, sum(r.params for r in rows),
+               sum(r.ops for r in rows), c * h * w, _filters(layer), rows)
 
 
 WEIGHTED = frozenset((ConvOp, LinearOp))  # the ops Table 1's depth column counts

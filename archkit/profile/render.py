@@ -16,6 +16,9 @@ HEADERS = ("layer", "type", "patch size/stride", "output size", "depth", "#1x1",
            "#5x5 reduce", "#5x5", "pool proj", "params", "ops")
 
 
+BRANCH_ROLES = ("branch", "projection", "shortcut")  # the type column of a module's part
+
+
 def fmt_k(params: int) -> str:
     """Params in Table 1's units: K = 1024, one decimal below 10K; the count itself below 1K (a tiny
     network's rows would all read 0.1K)."""
@@ -56,9 +59,14 @@ def _cells(row: Row) -> list[str]:
             fmt_m(row.ops)]
 
 
-def _branch_cells(row: Row, branch) -> list[str]:
-    return [f"  {row.name}.{branch.name}", "branch", "", _size(branch.output), str(branch.depth),
-            *[""] * len(FILTER_COLUMNS), fmt_k(branch.params), fmt_m(branch.ops)]
+def _branch_cells(path: str, branch, level: int) -> list[list[str]]:
+    """A branch's row, then its split's sub-branches' rows, indented one step deeper per level."""
+    here = f"{path}.{branch.name}"
+    rows = [[f"{'  ' * level}{here}", branch.role, "", _size(branch.output), str(branch.depth),
+             *[""] * len(FILTER_COLUMNS), fmt_k(branch.params), fmt_m(branch.ops)]]
+    for b in branch.branches:
+        rows += _branch_cells(here, b, level + 1)
+    return rows
 
 
 def _table_rows(rows: list[Row], branches: bool) -> list[list[str]]:
@@ -66,7 +74,8 @@ def _table_rows(rows: list[Row], branches: bool) -> list[list[str]]:
     for row in rows:
         out.append(_cells(row))
         if branches:
-            out.extend(_branch_cells(row, b) for b in row.branches)
+            for b in row.branches:
+                out += _branch_cells(row.name, b, 1)
     return out
 
 
@@ -87,7 +96,7 @@ def _rich_table(title: str):
 def _add_rows(table, rows: list[Row], total: Totals, label: str, branches: bool, prefix: str = "") -> None:
     for cells in _table_rows(rows, branches):
         cells[0] = prefix + cells[0]
-        table.add_row(*cells, style="dim" if cells[1] == "branch" else None)
+        table.add_row(*cells, style="dim" if cells[1] in BRANCH_ROLES else None)
     table.add_row(label, "", "", "", "", *[""] * len(FILTER_COLUMNS), fmt_k(total.params), fmt_m(total.ops),
                   style="bold", end_section=True)
 
@@ -130,12 +139,19 @@ def _flat_records(profile: Profile, branches: bool, aux: bool) -> list[dict]:
             rec.update(params=row.params, ops=row.ops, activations=row.activations)
             records.append(rec)
             if branches:
-                for b in row.branches:
-                    records.append({"section": section, "name": f"{row.name}.{b.name}", "type": "branch",
-                                    "patch": "", "output": _size(b.output), "depth": b.depth,
-                                    **{k: "" for k in FILTER_COLUMNS}, "params": b.params, "ops": b.ops,
-                                    "activations": b.activations})
+                records += _branch_records(section, row.name, row.branches)
     return records
+
+
+def _branch_records(section: str, path: str, branches) -> list[dict]:
+    out = []
+    for b in branches:
+        name = f"{path}.{b.name}"
+        out.append({"section": section, "name": name, "type": b.role, "patch": "", "output": _size(b.output),
+                    "depth": b.depth, **{k: "" for k in FILTER_COLUMNS}, "params": b.params, "ops": b.ops,
+                    "activations": b.activations})
+        out += _branch_records(section, name, b.branches)
+    return out
 
 
 def to_csv(profile: Profile, branches: bool = False, aux: bool = True) -> str:

@@ -30,6 +30,10 @@ class Conv(_Model):
 
     `reduce` puts a 1x1 convolution with that many filters in front (Table 1's "#3x3 reduce" on the
     conv2 row, whose depth is 2). `padding: same` (the default) pads (k-1)//2 on each side.
+    `groups` splits the channels into groups convolved apart (it must divide both channel counts).
+    `separable: true` is a depthwise-separable conv (Xception's): a depthwise kxk conv (one filter
+    per input channel, `multiplier` of them, no bias, no norm, no activation) then a pointwise 1x1
+    conv to `out` that takes the bias, batch norm and activation.
     """
 
     out: PositiveInt
@@ -38,9 +42,20 @@ class Conv(_Model):
     padding: Padding = "same"
     reduce: PositiveInt | None = None
     in_: PositiveInt | None = Field(default=None, alias="in")
+    groups: PositiveInt = 1
+    separable: bool = False
+    multiplier: PositiveInt | None = None
     batch_norm: bool | None = None
     bias: bool | None = None
     activation: Activation | None = None
+
+    @model_validator(mode="after")
+    def _separable_or_grouped(self) -> Conv:
+        if self.separable and self.groups != 1:
+            raise ValueError("a separable conv sets its own groups (depthwise, then pointwise): drop groups")
+        if self.multiplier is not None and not self.separable:
+            raise ValueError("multiplier (depthwise filters per input channel) needs separable: true")
+        return self
 
 
 class Pool(_Model):
@@ -98,17 +113,30 @@ class Inception(_Model):
     bias: bool | None = None
 
 
+BRANCH_OP_KINDS = ("conv", "maxpool", "avgpool", "relu", "split")
+
+
 class BranchOp(_Model):
-    """One op of a branch in the general module form: exactly one of conv, maxpool, avgpool."""
+    """One op of a branch in the general module form: exactly one of conv, maxpool, avgpool, relu
+    (a ReLU on its own: pre-activation, as Xception's ReLU before each separable conv) or split
+    (parallel sub-branches on the op's input, concatenated along channels: Inception-v3's
+    `1x1 -> (1x3 | 3x1)`; splits nest)."""
 
     conv: Conv | None = None
     maxpool: Pool | None = None
     avgpool: Pool | None = None
+    relu: Empty | None = None
+    split: Annotated[list[Branch], Field(min_length=2)] | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> BranchOp:
-        _check_exactly_one(self, ("conv", "maxpool", "avgpool"), "a branch op")
+        _check_exactly_one(self, BRANCH_OP_KINDS, "a branch op")
         return self
+
+    @property
+    def kind(self) -> str:
+        values = self.__dict__
+        return next(kind for kind in BRANCH_OP_KINDS if values[kind] is not None)
 
 
 class Branch(_Model):
@@ -123,14 +151,32 @@ class Branch(_Model):
         return {"ops": data} if isinstance(data, list) else data
 
 
+class Residual(_Model):
+    """Makes a module residual: out = activation(scale * projection(concat(branches)) + shortcut(x)).
+
+    `projection` (a conv, usually 1x1 with a bias and no activation) maps the concatenated branches
+    back to the shortcut's channels (Inception-ResNet's "1x1 conv (no activation)"); `shortcut` (a
+    conv, usually 1x1 with a stride and batch norm) maps the input where its shape changes (Xception's
+    blocks); without one the input is added as it is. Both shapes must agree. An addition or a
+    scale costs no multiply-adds (the counting convention of convs and linear layers only).
+    """
+
+    projection: Conv | None = None
+    shortcut: Conv | None = None
+    scale: Annotated[float, Field(gt=0)] = 1.0
+    activation: Activation = "relu"
+
+
 class Module(_Model):
     """The general form of an inception module: parallel branches, concatenated along channels.
 
     Expresses factorized convolutions (1xn then nx1), stride-2 grid reductions (a branch that is
-    only a max pool), per-conv batch norm and bias: the rest of the Inception lineage.
+    only a max pool), nested splits, separable convs, per-conv batch norm and bias, and, with
+    `residual`, Inception-ResNet's and Xception's residual blocks: the rest of the Inception lineage.
     """
 
     branches: Annotated[list[Branch], Field(min_length=1)]
+    residual: Residual | None = None
 
 
 LAYER_KINDS = (
@@ -202,11 +248,15 @@ class Input(_Model):
 
 
 class Defaults(_Model):
-    """Defaults every conv (and the bias of every linear) takes unless it says otherwise."""
+    """Defaults every conv (and the bias of every linear) takes unless it says otherwise; batch norm's
+    epsilon and momentum for every batch norm (PyTorch's defaults; TensorFlow-trained Inceptions use
+    eps 0.001)."""
 
     activation: Activation = "relu"
     batch_norm: bool = False
     bias: bool = True
+    batch_norm_eps: Annotated[float, Field(gt=0, lt=1)] = 1e-5
+    batch_norm_momentum: Annotated[float, Field(gt=0, le=1)] = 0.1
 
 
 def paper_aux_layers() -> list[Layer]:

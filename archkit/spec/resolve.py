@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple, Union
 
 from .errors import SpecError
-from .models import Conv, Inception, Layer, Module, Pool, Spec
+from .models import Branch, Conv, Inception, Layer, Module, Pool, Residual, Spec
 
 Shape = tuple[int, int, int]  # (channels, height, width)
 
@@ -27,6 +27,9 @@ class ConvOp(NamedTuple):
     bias: bool
     batch_norm: bool
     activation: str
+    groups: int = 1
+    bn_eps: float = 1e-5
+    bn_momentum: float = 0.1
 
 
 class PoolOp(NamedTuple):
@@ -74,7 +77,24 @@ class LinearOp(NamedTuple):
     activation: str
 
 
-Op = Union[ConvOp, PoolOp, GlobalPoolOp, LRNOp, DropoutOp, LinearOp]
+class ReLUOp(NamedTuple):
+    """A ReLU on its own (pre-activation); never in place, the input may still be needed."""
+
+    name: str
+    in_shape: Shape
+    out_shape: Shape
+
+
+class SplitOp(NamedTuple):
+    """Parallel sub-branches on one input, concatenated along channels (they may split again)."""
+
+    name: str
+    in_shape: Shape
+    out_shape: Shape
+    branches: tuple[ResolvedBranch, ...]
+
+
+Op = Union[ConvOp, PoolOp, GlobalPoolOp, LRNOp, DropoutOp, LinearOp, ReLUOp, SplitOp]
 
 
 class ResolvedBranch(NamedTuple):
@@ -88,8 +108,19 @@ class ResolvedBranch(NamedTuple):
         return self.ops[-1].out_shape
 
 
+class ResolvedResidual(NamedTuple):
+    """A residual module's other parts: out = activation(scale * projection(concat) + shortcut(x)).
+    An empty `projection` or `shortcut` is the identity."""
+
+    projection: tuple[Op, ...]
+    shortcut: tuple[Op, ...]
+    scale: float
+    activation: str
+
+
 class ResolvedLayer(NamedTuple):
-    """One spec layer. A plain layer has one branch; a module's branches run in parallel and concat."""
+    """One spec layer. A plain layer has one branch; a module's branches run in parallel and concat
+    (then, for a residual module, the projection, the scale and the shortcut's addition)."""
 
     name: str
     kind: str
@@ -98,10 +129,27 @@ class ResolvedLayer(NamedTuple):
     branches: tuple[ResolvedBranch, ...]
     parallel: bool
     layer: Layer
+    residual: ResolvedResidual | None = None
 
     @property
     def ops(self) -> tuple[Op, ...]:
-        return tuple(op for branch in self.branches for op in branch.ops)
+        """Every op with weights or a shape of its own, splits opened up, residual parts included."""
+        parts = [op for branch in self.branches for op in branch.ops]
+        if self.residual is not None:
+            parts += [*self.residual.projection, *self.residual.shortcut]
+        return tuple(leaf_ops(parts))
+
+
+def leaf_ops(ops) -> list[Op]:
+    """The ops of a sequence with every split replaced by its sub-branches' ops, depth first."""
+    out: list[Op] = []
+    for op in ops:
+        if type(op) is SplitOp:
+            for branch in op.branches:
+                out += leaf_ops(branch.ops)
+        else:
+            out.append(op)
+    return out
 
 
 class ResolvedAux(NamedTuple):
@@ -124,6 +172,20 @@ class ResolvedSpec(NamedTuple):
 
 # Sizes beyond this are surely a typo and would only make the arithmetic (and any build) absurd.
 MAX_EXTENT = 1 << 20
+
+
+def _hwc(shape: Shape) -> str:
+    return f"{shape[1]}x{shape[2]}x{shape[0]}"
+
+
+def _concat_shape(branches: list[ResolvedBranch], path: tuple) -> Shape:
+    """The shape of parallel branches concatenated along channels; they must agree in space."""
+    spatial = {b.out_shape[1:] for b in branches}
+    if len(spatial) > 1:
+        sizes = ", ".join(f"{b.name}: {b.out_shape[1]}x{b.out_shape[2]}" for b in branches)
+        raise SpecError(f"branches must end at the same spatial size to concatenate ({sizes})", path)
+    (h, w), = spatial
+    return sum(b.out_shape[0] for b in branches), h, w
 
 
 def _pair(value) -> tuple[int, int]:
@@ -150,6 +212,8 @@ class _Resolver:
         self.defaults = spec.defaults
 
     def conv_ops(self, conv: Conv, shape: Shape, path: tuple, name: str, bn_default, bias_default) -> list[ConvOp]:
+        """The ops of one conv: [reduce], [depthwise], the conv itself; named `<name>reduce`,
+        `<name>depthwise`, `<name>pointwise`/`<name>conv` when there are several, else `name`."""
         ops = []
         if conv.in_ is not None and conv.in_ != shape[0]:
             raise SpecError(
@@ -159,9 +223,11 @@ class _Resolver:
         bn = conv.batch_norm if conv.batch_norm is not None else bn_default
         bias = conv.bias if conv.bias is not None else bias_default
         act = conv.activation or self.defaults.activation
+        norm = (self.defaults.batch_norm_eps, self.defaults.batch_norm_momentum)
+        several = conv.reduce is not None or conv.separable
         if conv.reduce is not None:
             reduce = ConvOp(f"{name}reduce", shape, (conv.reduce, shape[1], shape[2]), conv.reduce,
-                            (1, 1), (1, 1), (0, 0), bias, bn, act)
+                            (1, 1), (1, 1), (0, 0), bias, bn, act, 1, *norm)
             ops.append(reduce)
             shape = reduce.out_shape
         kernel, stride = _pair(conv.kernel), _pair(conv.stride)
@@ -172,8 +238,25 @@ class _Resolver:
         else:
             padding = _pair(conv.padding)
         out_hw = self._out_hw(shape, kernel, stride, padding, None, path)
-        ops.append(ConvOp(f"{name}conv" if conv.reduce is not None else name.rstrip("."), shape,
-                          (conv.out, *out_hw), conv.out, kernel, stride, padding, bias, bn, act))
+        if conv.separable:
+            depth = shape[0] * (conv.multiplier or 1)
+            if depth > MAX_EXTENT:
+                raise SpecError(f"multiplier {conv.multiplier} gives {depth:,} depthwise channels: beyond any "
+                                "real network", path + ("multiplier",))
+            # Depthwise: each input channel convolved alone (groups = its channels); no bias, norm or
+            # activation of its own (Xception's, as Keras's SeparableConv2D).
+            depthwise = ConvOp(f"{name}depthwise", shape, (depth, *out_hw), depth, kernel, stride, padding,
+                               False, False, "none", shape[0], *norm)
+            ops.append(depthwise)
+            ops.append(ConvOp(f"{name}pointwise", depthwise.out_shape, (conv.out, *out_hw), conv.out, (1, 1),
+                              (1, 1), (0, 0), bias, bn, act, 1, *norm))
+            return ops
+        for channels, what in ((shape[0], "input"), (conv.out, "output")):
+            if channels % conv.groups:
+                raise SpecError(f"groups {conv.groups} does not divide the {channels} {what} channels "
+                                "(each group needs a whole share of both)", path + ("groups",))
+        ops.append(ConvOp(f"{name}conv" if several else name.rstrip("."), shape,
+                          (conv.out, *out_hw), conv.out, kernel, stride, padding, bias, bn, act, conv.groups, *norm))
         return ops
 
     def pool_op(self, pool: Pool, mode: str, shape: Shape, path: tuple, name: str) -> PoolOp:
@@ -239,29 +322,28 @@ class _Resolver:
         else:  # module
             parallel = True
             branches = self.module_branches(body, shape, kpath)
+        residual = None
         if parallel:
-            spatial = {b.out_shape[1:] for b in branches}
-            if len(spatial) > 1:
-                sizes = ", ".join(f"{b.name}: {b.out_shape[1]}x{b.out_shape[2]}" for b in branches)
-                raise SpecError(f"branches must end at the same spatial size to concatenate ({sizes})", kpath)
-            (h, w), = spatial
-            out_shape = (sum(b.out_shape[0] for b in branches), h, w)
+            out_shape = _concat_shape(branches, kpath)
+            if kind == "module" and body.residual is not None:
+                residual, out_shape = self.residual(body.residual, shape, out_shape, kpath + ("residual",))
         else:
             out_shape = branches[0].out_shape
         if max(out_shape) > MAX_EXTENT:
             raise SpecError(f"output {out_shape[0]}x{out_shape[1]}x{out_shape[2]} is beyond any real network", kpath)
-        return ResolvedLayer(layer.name, kind, shape, out_shape, tuple(branches), parallel, layer)
+        return ResolvedLayer(layer.name, kind, shape, out_shape, tuple(branches), parallel, layer, residual)
 
     def inception_branches(self, inc: Inception, shape: Shape, path: tuple) -> list[ResolvedBranch]:
         bn = inc.batch_norm if inc.batch_norm is not None else self.defaults.batch_norm
         bias = inc.bias if inc.bias is not None else self.defaults.bias
 
         act = self.defaults.activation
+        norm = (self.defaults.batch_norm_eps, self.defaults.batch_norm_momentum)
 
         def conv(out: int, k: int, name: str, at: Shape) -> ConvOp:
             # Built directly (not through the Conv model): this runs for every search candidate.
             pad = (k - 1) // 2
-            return ConvOp(name, at, (out, at[1], at[2]), out, (k, k), (1, 1), (pad, pad), bias, bn, act)
+            return ConvOp(name, at, (out, at[1], at[2]), out, (k, k), (1, 1), (pad, pad), bias, bn, act, 1, *norm)
 
         b1 = (conv(inc.n1x1, 1, "0", shape),)
         r3 = conv(inc.n3x3_reduce, 1, "0", shape)
@@ -283,31 +365,64 @@ class _Resolver:
         ]
 
     def module_branches(self, module: Module, shape: Shape, path: tuple) -> list[ResolvedBranch]:
-        d = self.defaults
+        return self.branches(module.branches, shape, path + ("branches",))
+
+    def branches(self, branches: list[Branch], shape: Shape, path: tuple) -> list[ResolvedBranch]:
+        """Parallel branches on one input (a module's, or a split's at `path`), each resolved."""
         out = []
         seen = set()
-        for bi, branch in enumerate(module.branches):
-            bpath = path + ("branches", bi)
+        for bi, branch in enumerate(branches):
+            bpath = path + (bi,)
             name = branch.name or f"branch{bi}"
             if name in seen:
                 raise SpecError(f"duplicate branch name {name!r}", bpath + ("name",))
             seen.add(name)
-            at = shape
-            ops: list = []
-            for oi, op in enumerate(branch.ops):
-                opath = bpath + ("ops", oi)
-                if op.conv is not None:
-                    new = self.conv_ops(op.conv, at, opath + ("conv",), f"{len(ops)}.", d.batch_norm, d.bias)
-                    # A conv with reduce is two ops; name them by their index in the branch.
-                    new = [o._replace(name=str(len(ops) + i)) for i, o in enumerate(new)]
-                else:
-                    mode = "max" if op.maxpool is not None else "avg"
-                    pool = op.maxpool or op.avgpool
-                    new = [self.pool_op(pool, mode, at, opath + (mode + "pool",), str(len(ops)))]
-                ops.extend(new)
-                at = new[-1].out_shape
-            out.append(ResolvedBranch(name, tuple(ops)))
+            out.append(ResolvedBranch(name, tuple(self.branch_ops(branch, shape, bpath))))
         return out
+
+    def branch_ops(self, branch: Branch, shape: Shape, bpath: tuple) -> list[Op]:
+        d = self.defaults
+        at = shape
+        ops: list = []
+        for oi, op in enumerate(branch.ops):
+            opath = bpath + ("ops", oi)
+            kind = op.kind
+            if kind == "conv":
+                new = self.conv_ops(op.conv, at, opath + ("conv",), f"{len(ops)}.", d.batch_norm, d.bias)
+                # A conv with reduce or a separable conv is several ops; name them by their index.
+                new = [o._replace(name=str(len(ops) + i)) for i, o in enumerate(new)]
+            elif kind == "relu":
+                new = [ReLUOp(str(len(ops)), at, at)]
+            elif kind == "split":
+                parts = self.branches(op.split, at, opath + ("split",))
+                new = [SplitOp(str(len(ops)), at, _concat_shape(parts, opath + ("split",)), tuple(parts))]
+            else:
+                pool = op.maxpool or op.avgpool
+                new = [self.pool_op(pool, kind[:3], at, opath + (kind,), str(len(ops)))]
+            ops.extend(new)
+            at = new[-1].out_shape
+        return ops
+
+    def residual(self, res: Residual, shape: Shape, joined: Shape, path: tuple) -> tuple[ResolvedResidual, Shape]:
+        """The residual parts of a module whose input is `shape` and whose branches give `joined`;
+        and the module's output shape. Everything added must have the same shape."""
+        d = self.defaults
+        projection, out = (), joined
+        if res.projection is not None:
+            projection = tuple(self.conv_ops(res.projection, joined, path + ("projection",), "", d.batch_norm, d.bias))
+            out = projection[-1].out_shape
+        shortcut, skip = (), shape
+        if res.shortcut is not None:
+            shortcut = tuple(self.conv_ops(res.shortcut, shape, path + ("shortcut",), "", d.batch_norm, d.bias))
+            skip = shortcut[-1].out_shape
+        if out != skip:
+            what = "the projection gives" if projection else "the branches give"
+            other = "the shortcut gives" if shortcut else "the module's input is"
+            where = path + (("projection",) if projection else ("shortcut",) if shortcut else ())
+            hint = (f"the projection's out must be {skip[0]}" if projection and out[1:] == skip[1:]
+                    else "add a projection or a shortcut that makes them agree")
+            raise SpecError(f"cannot add: {what} {_hwc(out)} but {other} {_hwc(skip)} ({hint})", where)
+        return ResolvedResidual(projection, shortcut, res.scale, res.activation), out
 
     def layers(self, layers, shape: Shape, path: tuple, classes: int) -> list[ResolvedLayer]:
         resolved = []
