@@ -72,7 +72,7 @@ def test_specs_show_prints_yaml_that_loads_to_the_same_spec(runner, name):
 
 def test_specs_show_unknown(runner):
     assert fails(runner, "specs", "show", "alexnet") == (
-        "error: no built-in spec named 'alexnet' (built-ins: googlenet, googlenet-32)")
+        "error: no built-in spec named 'alexnet' (built-ins: bn-inception, googlenet, googlenet-32, inception-resnet-v2, inception-v3, inception-v4, xception)")
 
 
 # --- profile ----------------------------------------------------------------------------------
@@ -304,7 +304,7 @@ def test_python_tag_is_an_error_not_a_command(runner, tmp_path):
 
 def test_missing_spec(runner):
     assert fails(runner, "profile", "nosuchnet") == (
-        "error: nosuchnet: no such file or built-in spec (built-in specs: googlenet, googlenet-32)")
+        "error: nosuchnet: no such file or built-in spec (built-in specs: bn-inception, googlenet, googlenet-32, inception-resnet-v2, inception-v3, inception-v4, xception)")
 
 
 @pytest.mark.parametrize("text", ["", "- a\n- b\n", "name: [unclosed\n", "name: x\nname: y\n"])

@@ -78,11 +78,25 @@ def load_yaml(text: str, source: str | None = None) -> tuple[object, dict[tuple,
 
 def line_for(path: tuple, lines: dict[tuple, int]) -> int | None:
     """The line of the deepest prefix of `path` present in the document."""
+    path = _as_written(path, lines)
     for end in range(len(path), -1, -1):
         line = lines.get(tuple(path[:end]))
         if line is not None:
             return line
     return None
+
+
+def _as_written(path: tuple, lines: dict[tuple, int]) -> tuple:
+    """`path` as the document spells it: a branch written as a bare list of ops is `{ops: [...]}`
+    to the models, so its `ops` step is not in the document."""
+    out: list = []
+    for i, key in enumerate(path):
+        here = tuple(out)
+        if (key == "ops" and here + ("ops",) not in lines and i + 1 < len(path)
+                and here + (path[i + 1],) in lines):
+            continue
+        out.append(key)
+    return tuple(out)
 
 
 def dump_yaml(data: object) -> str:

@@ -208,7 +208,7 @@ CASES = [
      "search.yaml:5 train.lr_decay: unknown key (did you mean 'weight_decay'?)"),
     ("base-missing-file", "base: nowhere.yaml\n" + BUDGET, "search.yaml:1 base: no such file or built-in spec"),
     ("base-unknown-name", "trials: 2\nbase: alexnet\n" + BUDGET,
-     "search.yaml:2 base: no such file or built-in spec (built-in specs: googlenet, googlenet-32)"),
+     "search.yaml:2 base: no such file or built-in spec (built-in specs: bn-inception, googlenet, googlenet-32, inception-resnet-v2, inception-v3, inception-v4, xception)"),
     ("base-required", BUDGET, "search.yaml:1 base: required key is missing"),
     ("python-tag", B + "budget: !!python/object/apply:os.system [echo hacked]\n",
      "search.yaml:2: YAML error: could not determine a constructor for the tag "

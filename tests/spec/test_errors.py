@@ -185,7 +185,8 @@ def test_python_name_tag_is_refused(write_spec):
 def test_missing_file():
     with pytest.raises(SpecError) as info:
         archkit.load_spec("no-such-spec")
-    assert str(info.value) == "no-such-spec: no such file or built-in spec (built-in specs: googlenet, googlenet-32)"
+    assert str(info.value) == ("no-such-spec: no such file or built-in spec (built-in specs: bn-inception, googlenet, "
+                               "googlenet-32, inception-resnet-v2, inception-v3, inception-v4, xception)")
     with pytest.raises(SpecError) as info:
         archkit.load_spec("missing/dir/spec.yaml")
     assert str(info.value) == "missing/dir/spec.yaml: no such file or built-in spec"
