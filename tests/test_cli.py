@@ -55,7 +55,8 @@ def fails(runner, *args, code: int = 2) -> str:
 
 def test_specs_lists_the_builtins_with_descriptions(runner):
     lines = ok(runner, "specs").splitlines()
-    assert [line.split()[0] for line in lines] == ["googlenet", "googlenet-32"]
+    assert [line.split()[0] for line in lines] == ["bn-inception", "googlenet", "googlenet-32", "inception-resnet-v2",
+                                                   "inception-v3", "inception-v4", "xception"]
     for line in lines:
         name, description = line.split(None, 1)
         published = yaml.safe_load(archkit.spec.builtin_text(name))["description"]

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from ..spec.loader import resolved
 from ..spec.models import Spec
 from ..spec.resolve import ConvOp, LinearOp, PoolOp, ResolvedBranch, ResolvedLayer, ResolvedSpec, SplitOp
-from .counts import CONVENTIONS, activations, count
+from .counts import CONVENTIONS, HANDLES
 
 TYPE_LABELS = {
     "conv": "convolution",
@@ -182,15 +182,12 @@ def _sequence(ops, full: bool) -> tuple[int, int, int]:
     for op in ops:
         t = type(op)
         if t is SplitOp:
-            deepest = 0
-            for b in op.branches:
-                bp, bo, bd = _sequence(b.ops, full)
-                params += bp
-                total += bo
-                deepest = max(deepest, bd)
-            depth += deepest
+            row = _branch_row(ResolvedBranch("", (op,)), full)
+            params += row.params
+            total += row.ops
+            depth += row.depth
             continue
-        p, o = count(op, full)
+        p, o = HANDLES[t](op, full)
         params += p
         total += o
         if t in WEIGHTED:
@@ -199,11 +196,30 @@ def _sequence(ops, full: bool) -> tuple[int, int, int]:
 
 
 def _branch_row(branch: ResolvedBranch, full: bool, role: str = "branch", at: int | None = None) -> BranchRow:
-    params, ops, depth = _sequence(branch.ops, full)
-    inner = [_branch_row(b, full, at=i) for i, op in enumerate(branch.ops) if type(op) is SplitOp
-             for b in op.branches]
-    last = branch.ops[-1]
-    return BranchRow(branch.name, last.out_shape, depth, params, ops, activations(last), role, at, inner)
+    # One pass (this runs for every branch of every search candidate): sums, depth and the rows of
+    # the sub-branches of any split, as deep as they nest.
+    params = total = depth = 0
+    inner: list[BranchRow] = []
+    for i, op in enumerate(branch.ops):
+        t = type(op)
+        if t is SplitOp:
+            deepest = 0
+            for b in op.branches:
+                row = _branch_row(b, full, at=i)
+                inner.append(row)
+                params += row.params
+                total += row.ops
+                if row.depth > deepest:
+                    deepest = row.depth
+            depth += deepest
+            continue
+        p, o = HANDLES[t](op, full)
+        params += p
+        total += o
+        if t in WEIGHTED:
+            depth += 1
+    last = branch.ops[-1].out_shape
+    return BranchRow(branch.name, last, depth, params, total, last[0] * last[1] * last[2], role, at, inner)
 
 
 def _layer_row(layer: ResolvedLayer, full: bool) -> Row:
@@ -214,17 +230,24 @@ def _layer_row(layer: ResolvedLayer, full: bool) -> Row:
         return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, depth, params, ops, c * h * w,
                    _filters(layer), [])
     rows = [_branch_row(b, full) for b in layer.branches]
-    depth = max(r.depth for r in rows)
+    params = ops = depth = 0
+    for r in rows:
+        params += r.params
+        ops += r.ops
+        if r.depth > depth:
+            depth = r.depth
     res = layer.residual
     if res is not None:
-        if res.projection:
-            rows.append(_branch_row(ResolvedBranch("projection", res.projection), full, "projection"))
-            depth += rows[-1].depth
-        if res.shortcut:
-            rows.append(_branch_row(ResolvedBranch("shortcut", res.shortcut), full, "shortcut"))
-            depth = max(depth, rows[-1].depth)
-    return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, depth, sum(r.params for r in rows),
-               sum(r.ops for r in rows), c * h * w, _filters(layer), rows)
+        for role, part in (("projection", res.projection), ("shortcut", res.shortcut)):
+            if part:
+                rows.append(_branch_row(ResolvedBranch(role, part), full, role))
+                params += rows[-1].params
+                ops += rows[-1].ops
+        # the projection follows the concatenation; the shortcut runs beside both
+        through = depth + (rows[len(layer.branches)].depth if res.projection else 0)
+        depth = max(through, rows[-1].depth if res.shortcut else 0)
+    return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, depth, params, ops, c * h * w,
+               _filters(layer), rows)
 
 
 WEIGHTED = frozenset((ConvOp, LinearOp))  # the ops Table 1's depth column counts

@@ -34,8 +34,9 @@ def _totals(total: dict) -> str:
 def profile_report_html(profile: Profile, compare_rows: list[CompareRow] | None = None) -> str:
     """The profile report of `archkit profile SPEC --format html`: Table 1 regenerated (with the
     published numbers beside the computed ones and disagreeing rows marked, given `compare_rows`
-    from `archkit.profile.compare_paper`), params and ops per layer, ops by stage/layer/branch,
-    activations per layer, and the aux heads."""
+    from `archkit.profile.compare_paper`), the modules' branches as a tree, params and ops per
+    layer, ops by stage/layer/branch (and sub-branch, as deep as splits nest), activations per
+    layer, and the aux heads."""
     from . import figures as F
     from . import page as P
 
@@ -48,6 +49,14 @@ def profile_report_html(profile: Profile, compare_rows: list[CompareRow] | None 
         parts.append(P.section("Computed vs published", P.note_list(d["paper"]["summary"]), section_id="paper"))
     parts.append(P.section(table_title, P.table_html(
         d["headers"], d["table"], total=d["total_cells"], table_id="table1", text_columns=4), section_id="table"))
+    if d["branch_table"]:
+        parts.append(P.section(
+            "Branches of the modules", P.note(
+                "Each module, then its parts: branches (and a residual module's projection or shortcut), each "
+                "followed by the sub-branches of its splits, indented one step per level and named by their "
+                "dotted path. A branch's params and ops include its sub-branches'."),
+            P.table_html(d["branch_headers"], d["branch_table"], table_id="branch-table", text_columns=2),
+            section_id="branches"))
     parts.append(P.section("Params and ops per layer", P.figure_html(F.layer_bars(d), "fig-layers")))
     parts.append(P.section("Where the ops are", P.figure_html(F.ops_sunburst(d), "fig-sunburst")))
     parts.append(P.section("Activations per layer", P.figure_html(F.activations_bars(d), "fig-activations")))

@@ -100,7 +100,8 @@ def layer_bars(data: dict) -> go.Figure:
 
 
 def ops_sunburst(data: dict, title: str | None = None) -> go.Figure:
-    """Where the multiply-adds are: stage -> layer -> branch."""
+    """Where the multiply-adds are: stage -> layer -> branch -> sub-branch -> ... (as deep as the
+    splits nest; see `archkit.report.data.sunburst`)."""
     tree = data["sunburst"]
     fig = go.Figure(go.Sunburst(
         ids=tree["ids"], labels=tree["labels"], parents=tree["parents"], values=[v / 1e6 for v in tree["values"]],
@@ -109,7 +110,8 @@ def ops_sunburst(data: dict, title: str | None = None) -> go.Figure:
         texttemplate="%{label}<br>%{value:,.0f}M", insidetextorientation="radial",
     ))
     total = data["total"]["ops"] / 1e6
-    return _layout(fig, title or f"{_esc(data['spec'])}: ops by stage, layer and branch (M multiply-adds; "
+    levels = "stage, layer, branch and sub-branch" if data.get("nested") else "stage, layer and branch"
+    return _layout(fig, title or f"{_esc(data['spec'])}: ops by {levels} (M multiply-adds; "
                    f"total {total:,.1f}M)", height=560, margin={"l": 10, "r": 10, "t": 60, "b": 10})
 
 

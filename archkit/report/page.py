@@ -13,6 +13,7 @@ from .. import __version__
 # Figure divs share the page width (the content column is at most MAX_WIDTH px: a laptop screen);
 # each figure sets its own height.
 MAX_WIDTH = 1240
+INDENT_EM = 1.5  # a tree row's indent per level (the branches table)
 PLOT_CONFIG = {"responsive": True, "displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 STYLE = f"""
@@ -39,6 +40,7 @@ tr.total td {{ font-weight: bold; background: #fafafa; }}
 tr.disagrees td {{ background: #fde2e1; }}
 tr.near td {{ background: #fff4d6; }}
 tr.changed td {{ background: #fff1c9; }}
+tr.module td {{ font-weight: 600; background: #f7f7f7; }}
 tr.only-a td, tr.only-b td {{ background: #eef3fb; font-style: italic; }}
 tr.reference td {{ background: #fdecec; font-weight: 600; }}
 tr.over-budget td, tr.failed td {{ color: #888; }}
@@ -89,7 +91,8 @@ def figure_html(fig, div_id: str) -> str:
 
 def table_html(headers, rows: list[dict], *, total: list[str] | None = None, sortable: bool = False,
                table_id: str | None = None, text_columns: int = 1, wrap_columns: tuple[int, ...] = ()) -> str:
-    """A table from data rows ({"cells": [...], "status": css class, optional "sort": [...]}).
+    """A table from data rows ({"cells": [...], "status": css class, optional "sort": [...],
+    optional "level": how many steps the first cell is indented, for a tree's rows}).
     The first `text_columns` columns (and `wrap_columns`) are left-aligned text; the rest numbers."""
 
     def cls(i: int) -> str:
@@ -100,9 +103,11 @@ def table_html(headers, rows: list[dict], *, total: list[str] | None = None, sor
     for row in rows:
         sort = row.get("sort")
         tds = []
+        level = row.get("level", 0)
         for i, cell in enumerate(row["cells"]):
             key = f' data-sort="{esc(sort[i])}"' if sort is not None else ""
-            tds.append(f"<td{cls(i)}{key}>{esc(cell)}</td>")
+            indent = f' style="padding-left: {INDENT_EM * level + 0.4:g}em"' if i == 0 and level else ""
+            tds.append(f"<td{cls(i)}{key}{indent}>{esc(cell)}</td>")
         status = row.get("status", "").replace(" ", "-")
         body.append(f"<tr{f' class={chr(34)}{esc(status)}{chr(34)}' if status else ''}>{''.join(tds)}</tr>")
     foot = ""

@@ -14,7 +14,7 @@ from ...profile.render import HEADERS
 from ...util.stats import t_interval
 from .compare import COMPARE_HEADERS, align, compare_data, delta_pct, side_labels
 from .confirmation import CONFIRM_HEADERS, ROLE_WORDS, VERDICT_ATTR, confirm_hint, confirmation
-from .layers import size_text, stage_names, sunburst
+from .layers import BRANCH_HEADERS, branch_record, branch_rows, nested, size_text, stage_names, sunburst
 from .profile import PAPER_HEADERS, STATUS_MARK, profile_data
 from .study import (
     FINISHED,
@@ -33,6 +33,7 @@ from .study import (
 )
 
 __all__ = [
+    "BRANCH_HEADERS",
     "COMPARE_HEADERS",
     "CONFIRM_HEADERS",
     "FINISHED",
@@ -46,6 +47,8 @@ __all__ = [
     "TRIAL_HEADERS",
     "VERDICT_ATTR",
     "align",
+    "branch_record",
+    "branch_rows",
     "compare_data",
     "confirm_hint",
     "confirmation",
@@ -54,6 +57,7 @@ __all__ = [
     "history",
     "importances",
     "load_base",
+    "nested",
     "profile_data",
     "searched",
     "side_labels",

@@ -34,8 +34,25 @@ def stage_names(rows: list[Row]) -> list[str]:
     return out
 
 
-def _branch_label(name: str) -> str:
+def _branch_label(name: str, role: str = "branch") -> str:
+    """A part's label in the figures: a residual module's projection or shortcut by its role, a
+    branch by its name without GoogLeNet's `branch_` prefix."""
+    if role != "branch":
+        return role
     return name.removeprefix("branch_") or "branch"
+
+
+def branch_record(branch, parent: str) -> dict:
+    """A `BranchRow` as plain data, with the sub-branches of its splits nested the same way (a
+    tree as deep as the splits nest). `path` is its dotted name under `parent` (the layer's name,
+    or the enclosing branch's path), as in the text table; `at` the index of its split among the
+    enclosing branch's ops (None for a module's own parts)."""
+    path = f"{parent}.{branch.name}"
+    return {"name": branch.name, "label": _branch_label(branch.name, branch.role), "path": path,
+            "role": branch.role, "at": branch.at, "output": size_text(branch.output),
+            "output_shape": list(branch.output), "depth": branch.depth, "params": branch.params,
+            "ops": branch.ops, "activations": branch.activations,
+            "branches": [branch_record(b, path) for b in branch.branches]}
 
 
 def layer_record(row: Row, stage: str) -> dict:
@@ -51,8 +68,7 @@ def layer_record(row: Row, stage: str) -> dict:
         "ops": row.ops,
         "activations": row.activations,
         "stage": stage,
-        "branches": [{"name": b.name, "label": _branch_label(b.name), "output": size_text(b.output),
-                      "params": b.params, "ops": b.ops, "activations": b.activations} for b in row.branches],
+        "branches": [branch_record(b, row.name) for b in row.branches],
     }
 
 
@@ -66,35 +82,97 @@ def totals_record(total) -> dict:
     return {"params": total.params, "ops": total.ops, "activations": total.activations}
 
 
+def _sibling_keys(parts: list[dict]) -> list[str]:
+    """The id segment of each of a node's parts: its name, unique among a module's branches and
+    within one split. Where two parts share a name (each split of a branch numbers its unnamed
+    sub-branches from 0; a branch may be named like the module's projection), each of those gets
+    its split's index or its role: `branch0@1`, `projection@shortcut` (a name never holds `@`)."""
+    names = [p["name"] for p in parts]
+    return [p["name"] if names.count(p["name"]) == 1 else
+            f"{p['name']}@{p['at'] if p['at'] is not None else p['role']}" for p in parts]
+
+
+OWN = "(own)"  # the id segment of a node's own ops besides its parts' (no name holds parentheses)
+
+
+def _add_parts(tree: dict, parent: str, parts: list[dict], ops: int, own_label: str) -> None:
+    """The slices of a node's parts (a layer's branches, residual projection and shortcut; a
+    branch's sub-branches), nested as deep as the splits nest. A node whose ops are more than its
+    parts' (a branch with a conv before or after its split) gets a leaf for the rest, `own_label`,
+    so that every parent's value is the sum of its children's (`branchvalues="total"`)."""
+    shown = [(p, key) for p, key in zip(parts, _sibling_keys(parts), strict=True) if p["ops"]]
+    if not shown:
+        return
+    own = ops - sum(p["ops"] for p, _ in shown)
+    if own:
+        _node(tree, f"{parent}/{OWN}", own_label, parent, own)
+    for p, key in shown:
+        pid = f"{parent}/{key}"
+        _node(tree, pid, p["label"], parent, p["ops"])
+        _add_parts(tree, pid, p["branches"], p["ops"], f"{p['label']} {OWN}")
+
+
+def _node(tree: dict, node: str, label: str, parent: str, value: int) -> None:
+    tree["ids"].append(node)
+    tree["labels"].append(label)
+    tree["parents"].append(parent)
+    tree["values"].append(value)
+
+
 def sunburst(layers: list[dict]) -> dict:
-    """Ops as a tree, stage -> layer -> branch, for a sunburst (parallel lists: ids, labels, parents,
-    values; a parent's value is the sum of its children's). Rows and branches without ops are left
-    out: a pool or a dropout would be a slice of width zero."""
-    ids, labels, parents, values = [], [], [], []
+    """Ops as a tree, stage -> layer -> branch -> sub-branch -> ... (as deep as a module's splits
+    nest; a residual module's projection and shortcut are parts of it, labelled by their role), for
+    a sunburst (parallel lists: ids, labels, parents, values; a parent's value is the sum of its
+    children's: a branch's ops besides its sub-branches' are a leaf `<branch> (own)`). Rows and
+    branches without ops are left out: a pool or a dropout would be a slice of width zero."""
+    tree: dict[str, list] = {"ids": [], "labels": [], "parents": [], "values": []}
     stage_ops: dict[str, int] = {}
     for layer in layers:
         if layer["ops"]:
             stage_ops[layer["stage"]] = stage_ops.get(layer["stage"], 0) + layer["ops"]
     for stage, ops in stage_ops.items():
-        ids.append(stage)
-        labels.append(stage)
-        parents.append("")
-        values.append(ops)
+        _node(tree, stage, stage, "", ops)
     for layer in layers:
         if not layer["ops"]:
             continue
         lid = f"{layer['stage']}/{layer['name']}"
-        ids.append(lid)
-        labels.append(layer["name"])
-        parents.append(layer["stage"])
-        values.append(layer["ops"])
+        _node(tree, lid, layer["name"], layer["stage"], layer["ops"])
+        _add_parts(tree, lid, layer["branches"], layer["ops"], f"{layer['name']} {OWN}")
+    return tree
+
+
+def nested(layers: list[dict]) -> bool:
+    """Whether any module's branch splits again (the sunburst then goes deeper than branches)."""
+    return any(b["branches"] for layer in layers for b in layer["branches"])
+
+
+BRANCH_HEADERS = ("layer / branch", "type", "output size", "depth", "params", "ops", "activations")
+
+
+def branch_rows(layers: list[dict], prefix: str = "") -> list[dict]:
+    """The modules' parts as table rows: each module's own row, then its branches (and residual
+    projection or shortcut), each followed by the sub-branches of its splits, by dotted path and
+    indented one step per level (the text table's `--branches` rows). Layers without parts are
+    left out. A row is {"cells", "status": "module" for a layer, "level": 0 for a layer, 1 for its
+    parts, 2 for theirs, ...}."""
+    rows = []
+
+    def add(part: dict, level: int) -> None:
+        rows.append({"cells": [prefix + part["path"], part["role"], part["output"], str(part["depth"]),
+                               fmt_k(part["params"]), fmt_m(part["ops"]), f"{part['activations']:,}"],
+                     "status": "", "level": level})
+        for b in part["branches"]:
+            add(b, level + 1)
+
+    for layer in layers:
+        if not layer["branches"]:
+            continue
+        rows.append({"cells": [prefix + layer["name"], layer["type"], layer["output"], str(layer["depth"]),
+                               fmt_k(layer["params"]), fmt_m(layer["ops"]), f"{layer['activations']:,}"],
+                     "status": "module", "level": 0})
         for b in layer["branches"]:
-            if b["ops"]:
-                ids.append(f"{lid}/{b['name']}")
-                labels.append(b["label"])
-                parents.append(lid)
-                values.append(b["ops"])
-    return {"ids": ids, "labels": labels, "parents": parents, "values": values}
+            add(b, 1)
+    return rows
 
 
 def pct(x: float | None) -> str:

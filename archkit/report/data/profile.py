@@ -5,7 +5,17 @@ from __future__ import annotations
 from ...profile.paper import CompareRow, paper_numbers
 from ...profile.profiler import FILTER_COLUMNS, Profile
 from ...profile.render import HEADERS, compare_summary, fmt_k, fmt_m
-from .layers import layer_record, size_text, stage_names, sunburst, table1_cells, totals_record
+from .layers import (
+    BRANCH_HEADERS,
+    branch_rows,
+    layer_record,
+    nested,
+    size_text,
+    stage_names,
+    sunburst,
+    table1_cells,
+    totals_record,
+)
 
 PAPER_HEADERS = ("paper params", "paper ops", "vs paper")
 STATUS_MARK = {"match": "ok", "near": "~ (within 2%)", "disagrees": "DIFFERS"}
@@ -14,7 +24,8 @@ STATUS_MARK = {"match": "ok", "near": "~ (within 2%)", "disagrees": "DIFFERS"}
 def profile_data(profile: Profile, compare_rows: list[CompareRow] | None = None) -> dict:
     """A profile as plain data: its layers (with stages and branches), the Table 1-style table
     (formatted cells; with `compare_rows` from `compare_paper`, the published numbers beside the
-    computed ones and each row's status), the aux heads, totals and the ops tree."""
+    computed ones and each row's status), the aux heads, totals, the ops tree and the table of the
+    modules' branches (nested as deep as their splits nest)."""
     stages = stage_names(profile.rows)
     layers = [layer_record(row, stage) for row, stage in zip(profile.rows, stages, strict=True)]
     by_name = {r.name: r for r in compare_rows or []}
@@ -63,6 +74,10 @@ def profile_data(profile: Profile, compare_rows: list[CompareRow] | None = None)
         "aux": aux,
         "aux_total": totals_record(profile.aux_total),
         "sunburst": sunburst(layers),
+        "nested": nested(layers),
+        "branch_headers": list(BRANCH_HEADERS),
+        "branch_table": branch_rows(layers) + [row for head in aux for row in branch_rows(head["layers"],
+                                                                                          f"{head['name']}.")],
         "paper": paper,
     }
 
