@@ -228,12 +228,15 @@ def schema(
 @user_errors
 def bench_profile(
     repeats: Annotated[int, typer.Option(min=1, help="Timed calls of each kind.")] = 20,
+    family: Annotated[bool, typer.Option(help="Also time every Inception-family built-in against fvcore "
+                                              "(a minute or two: fvcore traces each 299x299 model).")] = True,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
 ) -> None:
-    """Analytic profile vs fvcore's FlopCountAnalysis on the built googlenet, in one run."""
-    from .bench.profile_bench import print_results, run
+    """Analytic profile vs fvcore's FlopCountAnalysis on the built googlenet (and, per built-in, on
+    the Inception family), in one run."""
+    from .bench.profile_bench import FAMILY, print_results, run
 
-    results = run(repeats=repeats)
+    results = run(repeats=repeats, family=FAMILY if family else ())
     print_results(results)
     if output is not None:
         import json

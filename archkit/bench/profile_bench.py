@@ -6,7 +6,9 @@ Measured, on the same machine in the same process:
   traces the model again: what a user pays per count), median per call; the counts must be equal;
 - candidates/s: validate (pydantic) + resolve + profile of `googlenet-32` from plain data, as the
   search does for every sampled candidate, on one core;
-- the whole `archkit profile googlenet` command as a fresh process, median wall time.
+- the whole `archkit profile googlenet` command as a fresh process, median wall time;
+- per member of the Inception family (the built-ins at their own input sizes): analytic vs fvcore,
+  each a median per call, and whether the counts agree.
 """
 
 from __future__ import annotations
@@ -30,7 +32,37 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def run(repeats: int = 20) -> dict:
+# The family rows: every built-in of the lineage, at its own input size.
+FAMILY = ("googlenet", "bn-inception", "inception-v3", "inception-v4", "inception-resnet-v2", "xception")
+
+
+def family_rows(names: tuple[str, ...] = FAMILY, repeats: int = 3) -> list[dict]:
+    """Analytic profile (resolve + count) vs fvcore's trace + count on the built model, per spec."""
+    import torch
+
+    from .. import build, load_spec
+    from ..builder.verify import _flops_by_module
+    from ..profile.profiler import profile_resolved
+    from ..spec.resolve import resolve
+
+    rows = []
+    for name in names:
+        spec = load_spec(name)
+        analytic = profile_resolved(resolve(spec), "paper")
+        t_analytic = _median_time(lambda spec=spec: profile_resolved(resolve(spec), "paper"), max(repeats * 30, 50))
+        model = build(spec, seed=0).eval()
+        x = torch.randn(1, spec.input.channels, *spec.input.hw)
+        counts: dict = {}
+        with torch.no_grad():
+            t_fvcore = _median_time(lambda m=model, x=x, c=counts: c.update(_flops_by_module(m, x)), repeats)
+        rows.append({"spec": name, "input": list(analytic.input), "ops": analytic.total.ops,
+                     "params": analytic.total.params, "analytic_ms": t_analytic * 1e3,
+                     "fvcore_ms": t_fvcore * 1e3, "speedup": t_fvcore / t_analytic,
+                     "counts_equal": counts[""] == analytic.total.ops})
+    return rows
+
+
+def run(repeats: int = 20, family: tuple[str, ...] = FAMILY, family_repeats: int = 3) -> dict:
     import torch
 
     from .. import build, load_spec, profile
@@ -97,6 +129,7 @@ def run(repeats: int = 20) -> dict:
         "candidates_per_s": candidates_per_s,
         "resolve_profile_per_s": resolved_per_s,
         "process_s": process_s,
+        "family": family_rows(family, family_repeats),
     }
 
 
@@ -143,3 +176,14 @@ def print_results(r: dict) -> None:
                   f"{r['resolve_profile_per_s']:,.0f}", "")
     table.add_row("`archkit profile googlenet`, whole process", f"{r['process_s']:.2f} s", "< 0.3 s")
     Console().print(table)
+    if r.get("family"):
+        fam = Table(title="the Inception family: analytic profile vs fvcore (1 core, median per call)",
+                    title_justify="left")
+        for col in ("spec", "input", "multiply-adds", "params (paper)", "analytic", "fvcore", "speed-up",
+                    "counts equal"):
+            fam.add_column(col, justify="left" if col == "spec" else "right")
+        for f in r["family"]:
+            c, h, w = f["input"]
+            fam.add_row(f["spec"], f"{h}x{w}x{c}", f"{f['ops']:,}", f"{f['params']:,}", f"{f['analytic_ms']:.2f} ms",
+                        f"{f['fvcore_ms']:,.0f} ms", f"{f['speedup']:,.0f}x", "yes" if f["counts_equal"] else "NO")
+        Console().print(fam)
