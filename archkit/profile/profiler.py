@@ -22,6 +22,10 @@ TYPE_LABELS = {
 }
 
 
+# The type labels of module rows (the rest label a single op).
+MODULE_TYPES = ("inception", "module", "residual module")
+
+
 @dataclass(slots=True)
 class Totals:
     params: int = 0

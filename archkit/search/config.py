@@ -98,14 +98,19 @@ class Space(_Model):
     """What varies. Every entry is optional; what is left out stays as in the base spec.
 
     - width: one multiplier on every conv width (stem and modules).
-    - stage_width: a multiplier per stage (a stage is a run of inception modules between pools),
-      sampled separately for each stage from this range.
+    - stage_width: a multiplier per stage (a stage is a run of modules between pools; a module
+      that shrinks the grid, such as Inception-v3's Mixed_6a, closes its stage), sampled separately
+      for each stage from this range. It scales every conv of the stage's modules, `inception:` rows
+      and general `module:` rows alike; a residual module's projection (or shortcut) follows the
+      width it is added to.
     - depth: modules per stage, keyed by stage name (`stage3`, `stage4`, ...); fewer drops the last
-      modules of the stage, more repeats its last module.
+      modules of the stage that keep its grid, more repeats the last of them (a closing grid
+      reduction always stays).
     - branch_shares: per module, a weight for each of the 1x1 / 3x3 / 5x5 / pool proj branches
-      (normalized): how the module's output channels split.
-    - reduce_ratio: per module, a multiplier on the base module's reduce-to-conv width ratios.
-    - factorize_5x5: per module, whether the 5x5 is written as two 3x3 convs.
+      (normalized): how the module's output channels split (`inception:` rows only).
+    - reduce_ratio: per module, a multiplier on the base module's reduce-to-conv width ratios
+      (`inception:` rows only).
+    - factorize_5x5: per module, whether the 5x5 is written as two 3x3 convs (`inception:` rows only).
     - divisor: every width is rounded to a multiple of this (at least this).
 
     A low-dimensional space (after RegNet, Radosavovic et al. 2020: widths that grow across stages
@@ -345,17 +350,23 @@ def _check_against_base(config: SearchConfig, base: Spec, lines: dict, source: s
     if not stages:
         raise SpecError(f"the base spec {base.name!r} has no inception modules to search over", ("base",),
                         source, line_for(("base",), lines))
-    for stage in stages.values():
-        general = [base.layers[i].name for i in stage.indices if base.layers[i].inception is None]
-        if general:
-            raise SpecError(f"{stage.name} of {base.name} has general-form modules ({', '.join(general)}): the "
-                            f"search varies modules written as `inception:` (Table 1's shorthand) only",
-                            ("base",), source, line_for(("base",), lines))
+    space = config.space
+    if not any(base.layers[i].inception is not None for stage in stages.values() for i in stage.indices):
+        for key in ("branch_shares", "reduce_ratio", "factorize_5x5"):
+            if getattr(space, key):
+                path = ("space", key)
+                raise SpecError(f"{base.name} has no `inception:` rows (Table 1's shorthand), whose branches "
+                                f"{key} varies; its modules are scaled by width and depth only", path, source,
+                                line_for(path, lines))
     for key in (config.space.depth or {}):
+        path = ("space", "depth", key)
         if key not in stages:
-            path = ("space", "depth", key)
             raise SpecError(f"no stage {key!r} in {base.name} (stages: {', '.join(stages)})", path, source,
                             line_for(path, lines))
+        if not stages[key].repeatable:
+            only = ", ".join(base.layers[i].name for i in stages[key].indices)
+            raise SpecError(f"{key} of {base.name} is only a grid reduction ({only}): no module to drop or repeat",
+                            path, source, line_for(path, lines))
 
 
 def load_search_config(path: str | Path, overrides: dict | None = None) -> LoadedConfig:

@@ -18,28 +18,48 @@ A module takes its own value, else its stage's, else the network's. A parameter 
 
 from __future__ import annotations
 
-from ..spec.models import Inception, Layer, Spec
+import math
+import re
+
+from ..spec.models import Branch, Conv, Inception, Layer, Module, Spec
 from .config import FloatChoices, FloatRange, IntRange, Space
 from .stages import Stage, stages_of
 
 BRANCHES = ("1x1", "3x3", "5x5", "pool")
+_TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
 
 
 def module_name(stage: Stage, base: Spec, j: int) -> str:
-    """The name of the stage's j-th module: the base's own name where it exists, else the next letter."""
-    if j < len(stage.indices):
-        return base.layers[stage.indices[j]].name
-    letter = ord(base.layers[stage.indices[-1]].name[-1]) + (j - len(stage.indices) + 1)
-    if stage.prefix.endswith("_") or letter > ord("z"):
-        return f"{stage.prefix}{j}" if stage.prefix.endswith("_") else f"{stage.prefix}_{j}"
-    return stage.prefix + chr(letter)
+    """The name of the j-th of the stage's modules that depth varies: the base's own name where it
+    exists, else the next after the last one's (`inception4e` -> `inception4f`, `block35_10` ->
+    `block35_11`), never a name the base already uses."""
+    reps = stage.repeatable
+    if j < len(reps):
+        return base.layers[reps[j]].name
+    last = base.layers[reps[-1]].name
+    step = j - len(reps) + 1
+    letter = ord(last[-1]) + step
+    number = _TRAILING_NUMBER.match(last)
+    if not stage.prefix.endswith("_") and last[-1].isalpha() and letter <= ord("z"):
+        name = stage.prefix + chr(letter)
+    elif number:
+        name = f"{number.group(1)}{int(number.group(2)) + step}"
+    else:
+        name = f"{stage.prefix}_{j}" if not stage.prefix.endswith("_") else f"{stage.prefix}{j}"
+    taken = {layer.name for layer in base.layers} - {base.layers[i].name for i in reps}
+    while name in taken:
+        name += "_"
+    return name
 
 
 def stage_widths(base: Spec) -> dict[str, float]:
-    """Each stage's width in the base: the mean output channels of its inception modules."""
+    """Each stage's width in the base: the mean output channels of its modules."""
+    from ..spec.loader import resolved
+
+    layers = resolved(base).layers
     widths = {}
     for stage in stages_of(base).values():
-        outs = [sum(_outputs(base.layers[i].inception)) for i in stage.indices]
+        outs = [layers[i].out_shape[0] for i in stage.indices]
         widths[stage.name] = sum(outs) / len(outs)
     return widths
 
@@ -79,15 +99,25 @@ def suggest(trial, space: Space, base: Spec) -> dict:
     for stage in stages_of(base).values():
         if space.stage_width is not None:
             params[f"{stage.name}.width"] = _suggest(trial, f"{stage.name}.width", space.stage_width)
-        depth = len(stage.indices)
+        depth = len(stage.repeatable)
         if space.depth and stage.name in space.depth:
             depth = params[f"{stage.name}.depth"] = _suggest(trial, f"{stage.name}.depth", space.depth[stage.name])
         if space.share_module_params == "stage":
             _suggest_module(trial, space, f"{stage.name}.", params)
         elif space.share_module_params == "none":
+            # Branch shares, reduce ratios and factorization exist for Table 1's inception rows only.
             for j in range(depth):
-                _suggest_module(trial, space, f"{module_name(stage, base, j)}.", params)
+                if _source(base, stage, j).inception is not None:
+                    _suggest_module(trial, space, f"{module_name(stage, base, j)}.", params)
+            for i in stage.indices:
+                if i not in stage.repeatable and base.layers[i].inception is not None:
+                    _suggest_module(trial, space, f"{base.layers[i].name}.", params)
     return params
+
+
+def _source(base: Spec, stage: Stage, j: int) -> Layer:
+    """The base module the stage's j-th varied module copies (the last one, repeated, past the end)."""
+    return base.layers[stage.repeatable[min(j, len(stage.repeatable) - 1)]]
 
 
 def _range_ends(param) -> tuple:
@@ -182,6 +212,103 @@ def _module(base_inc: Inception, params: dict, name: str, stage: str, mult: floa
     })
 
 
+def _scaled(source: Layer, params: dict, name: str, stage: str, mult: float, divisor: int) -> Layer:
+    """A stage's module under its new name and width: a Table 1 row by `_module` (branch shares,
+    reduce ratio, factorization), a general module by scaling every conv in it."""
+    if source.inception is not None:
+        return source.model_copy(update={"name": name, "inception": _module(source.inception, params, name, stage,
+                                                                             mult, divisor)})
+    return source.model_copy(update={"name": name, "module": _scale_module(source.module, mult, divisor)})
+
+
+def _scale_conv(conv: Conv, mult: float, divisor: int) -> Conv:
+    # A grouped conv's filters must stay a whole number per group.
+    step = divisor * conv.groups // math.gcd(divisor, conv.groups)
+    update = {"out": round_width(conv.out * mult, step), "in_": None}
+    if conv.reduce is not None:
+        update["reduce"] = round_width(conv.reduce * mult, divisor)
+    return conv.model_copy(update=update)
+
+
+def _scale_branch(branch: Branch, mult: float, divisor: int) -> Branch:
+    ops = []
+    for op in branch.ops:
+        if op.conv is not None:
+            op = op.model_copy(update={"conv": _scale_conv(op.conv, mult, divisor)})
+        elif op.split is not None:
+            op = op.model_copy(update={"split": [_scale_branch(b, mult, divisor) for b in op.split]})
+        ops.append(op)
+    return branch.model_copy(update={"ops": ops})
+
+
+def _scale_module(module: Module, mult: float, divisor: int) -> Module:
+    """Every conv of a general module (branches, splits, a residual's projection and shortcut) x
+    `mult`; `_fit_residuals` then makes what is added agree."""
+    update: dict = {"branches": [_scale_branch(b, mult, divisor) for b in module.branches]}
+    res = module.residual
+    if res is not None:
+        update["residual"] = res.model_copy(update={
+            part: _scale_conv(getattr(res, part), mult, divisor)
+            for part in ("projection", "shortcut") if getattr(res, part) is not None})
+    return module.model_copy(update=update)
+
+
+def _branch_channels(branch: Branch, channels: int) -> int:
+    for op in branch.ops:
+        if op.conv is not None:
+            channels = op.conv.out
+        elif op.split is not None:
+            channels = sum(_branch_channels(b, channels) for b in op.split)
+    return channels
+
+
+def _layer_channels(layer: Layer, channels: int, classes: int) -> int:
+    """The output channels of a layer whose input has `channels` (the residual parts already fit)."""
+    if layer.conv is not None:
+        return layer.conv.out
+    if layer.linear is not None:
+        return layer.linear.out or classes
+    if layer.inception is not None:
+        inc = layer.inception
+        return inc.n1x1 + inc.n3x3 + inc.n5x5 + inc.pool_proj
+    if layer.module is not None:
+        res = layer.module.residual
+        if res is not None:
+            return res.projection.out if res.projection else res.shortcut.out if res.shortcut else channels
+        return sum(_branch_channels(b, channels) for b in layer.module.branches)
+    return channels
+
+
+def _fit_residuals(layers: list[Layer], channels: int, classes: int) -> list[Layer]:
+    """Residual modules whose widths changed made addable again, following the channels through
+    the network: a projection maps back to what it is added to (the input, or the shortcut's
+    output); a shortcut without a projection gives the branches' width; an identity residual with
+    one branch ending in a conv (Xception's middle blocks) ends at the input's width."""
+    out = []
+    for layer in layers:
+        module = layer.module
+        if module is not None and module.residual is not None:
+            res = module.residual
+            joined = sum(_branch_channels(b, channels) for b in module.branches)
+            if res.projection is not None:
+                target = res.shortcut.out if res.shortcut is not None else channels
+                res = res.model_copy(update={"projection": res.projection.model_copy(update={"out": target})})
+                module = module.model_copy(update={"residual": res})
+            elif res.shortcut is not None:
+                res = res.model_copy(update={"shortcut": res.shortcut.model_copy(update={"out": joined})})
+                module = module.model_copy(update={"residual": res})
+            elif joined != channels and len(module.branches) == 1 and module.branches[0].ops[-1].conv is not None:
+                branch = module.branches[0]
+                last = branch.ops[-1]
+                last = last.model_copy(update={"conv": last.conv.model_copy(update={"out": channels})})
+                module = module.model_copy(update={"branches": [branch.model_copy(update={"ops": [*branch.ops[:-1],
+                                                                                                  last]})]})
+            layer = layer.model_copy(update={"module": module})
+        out.append(layer)
+        channels = _layer_channels(layer, channels, classes)
+    return out
+
+
 def candidate(base: Spec, params: dict, divisor: int = 8, scale: float = 1.0, name: str | None = None) -> Spec:
     """The network for sampled `params` (a pure function: same inputs, same spec).
 
@@ -207,15 +334,18 @@ def candidate(base: Spec, params: dict, divisor: int = 8, scale: float = 1.0, na
             mult = width * params.get(f"{stage.name}.width", 1.0)
             if growth is not None:  # stage k's width: growth**k x the first stage's
                 mult *= growth ** position[stage.name] * first / base_widths[stage.name]
-            depth = params.get(f"{stage.name}.depth", len(stage.indices))
-            for j in range(depth):
-                source = base.layers[stage.indices[min(j, len(stage.indices) - 1)]]
-                new_name = module_name(stage, base, j)
-                inc = _module(source.inception, params, new_name, stage.name, mult, divisor)
-                layers.append(source.model_copy(update={"name": new_name, "inception": inc}))
-            kept = module_name(stage, base, depth - 1)
-            for j in range(depth, len(stage.indices)):
-                renamed[base.layers[stage.indices[j]].name] = kept
+            reps = stage.repeatable
+            depth = params.get(f"{stage.name}.depth", len(reps))
+            for k in stage.indices:
+                if k not in reps:  # a grid reduction opening the stage stays, scaled with it
+                    layers.append(_scaled(base.layers[k], params, base.layers[k].name, stage.name, mult, divisor))
+                elif k == reps[0]:
+                    layers += [_scaled(_source(base, stage, j), params, module_name(stage, base, j), stage.name,
+                                       mult, divisor) for j in range(depth)]
+            if 0 < depth < len(reps):
+                kept = module_name(stage, base, depth - 1)
+                for j in range(depth, len(reps)):
+                    renamed[base.layers[reps[j]].name] = kept
         elif i in in_stage:
             continue
         elif layer.conv is not None and width != 1.0:
@@ -226,6 +356,7 @@ def candidate(base: Spec, params: dict, divisor: int = 8, scale: float = 1.0, na
             layers.append(layer.model_copy(update={"conv": conv.model_copy(update=update)}))
         else:
             layers.append(layer)
+    layers = _fit_residuals(layers, base.input.channels, base.classes)
     aux = [head.model_copy(update={"after": renamed[head.after]}) if head.after in renamed else head
            for head in base.aux]
     return base.model_copy(update={

@@ -16,31 +16,34 @@ MODULE_KINDS = ("inception", "module")
 _NUMBERED = re.compile(r"^(.*?)(\d+)[a-z]$")  # inception4a -> stage4
 
 
-def stage_runs(names: list[str], kinds: list[str]) -> list[tuple[str, str, tuple[int, ...]]]:
+def stage_runs(names: list[str], kinds: list[str], reduces: list[bool] | None = None
+               ) -> list[tuple[str, str, tuple[int, ...]]]:
     """The one definition of stages, for the search and the reports alike: each run of consecutive
-    module rows (`kinds` in MODULE_KINDS) is a stage, as (name, prefix, row indices). Named from the
-    first row's name where it follows the paper's pattern (`inception4a` -> `stage4`, prefix
-    `inception4`), else numbered (`stage2`, prefix `<first name>_`)."""
+    module rows (`kinds` in MODULE_KINDS) is a stage, as (name, prefix, row indices); a module that
+    changes the grid (`reduces[i]`: Inception-v3's Mixed_6a, Xception's strided blocks) opens a new
+    stage, as the pool it replaces would: a stage is the modules whose outputs share one grid, so
+    its width multiplier sets the width of everything at that grid (a residual stage's stream
+    included). Stages are named from their first rows' names where all of
+    them follow the paper's pattern (`inception4a` -> `stage4`, prefix `inception4`), else numbered
+    in order (`stage2`, prefix `<first name>_`)."""
     groups: list[list[int]] = []
     current: list[int] = []
     for i, kind in enumerate(kinds):
         if kind in MODULE_KINDS:
+            if current and reduces is not None and reduces[i]:
+                groups.append(current)
+                current = []
             current.append(i)
         elif current:
             groups.append(current)
             current = []
     if current:
         groups.append(current)
-    runs: list[tuple[str, str, tuple[int, ...]]] = []
-    for k, group in enumerate(groups, start=1):
-        first = names[group[0]]
-        match = _NUMBERED.match(first)
-        name, prefix = (f"stage{match.group(2)}", match.group(1) + match.group(2)) if match else (
-            f"stage{k}", f"{first}_")
-        if name in {r[0] for r in runs}:  # two runs with the same number: fall back to positions
-            name, prefix = f"stage{k}", f"{first}_"
-        runs.append((name, prefix, tuple(group)))
-    return runs
+    matches = [_NUMBERED.match(names[group[0]]) for group in groups]
+    numbered = [f"stage{m.group(2)}" for m in matches if m]
+    if len(numbered) == len(groups) and len(set(numbered)) == len(numbered):
+        return [(f"stage{m.group(2)}", m.group(1) + m.group(2), tuple(g)) for m, g in zip(matches, groups, strict=True)]
+    return [(f"stage{k}", f"{names[g[0]]}_", tuple(g)) for k, g in enumerate(groups, start=1)]
 
 
 def layer_kind(layer) -> str:
@@ -50,14 +53,21 @@ def layer_kind(layer) -> str:
 
 @dataclass(frozen=True)
 class Stage:
-    """A run of consecutive module rows in the base spec (between pools)."""
+    """A run of consecutive module rows in the base spec (between pools or grid reductions)."""
 
     name: str  # "stage4"
     prefix: str  # "inception4": new modules are named prefix + letter
     indices: tuple[int, ...]  # positions in base.layers
+    # The modules that keep the grid, which depth drops or repeats (all but an opening reduction).
+    repeatable: tuple[int, ...] = ()
 
 
 def stages_of(base: Spec) -> dict[str, Stage]:
     """The base spec's stages, in order (`stage_runs`)."""
-    runs = stage_runs([layer.name for layer in base.layers], [layer_kind(layer) for layer in base.layers])
-    return {name: Stage(name, prefix, indices) for name, prefix, indices in runs}
+    from ..spec.loader import resolved
+
+    layers = resolved(base).layers
+    reduces = [layer.in_shape[1:] != layer.out_shape[1:] for layer in layers]
+    runs = stage_runs([layer.name for layer in base.layers], [layer_kind(layer) for layer in base.layers], reduces)
+    return {name: Stage(name, prefix, indices, tuple(i for i in indices if not reduces[i]))
+            for name, prefix, indices in runs}

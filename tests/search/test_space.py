@@ -549,7 +549,7 @@ def test_one_definition_of_stages_for_the_search_and_the_report(write_config):
     assert stage_names(rows) == ["stem", "stage3", "stage3", "stage4", "stage4", "head", "head"]
     write_config(textwrap.dedent(base), "mixed.yaml")
     path = write_config("base: mixed.yaml\nbudget: {ops: 1M}\nspace: {stage_width: [0.5, 1.5]}\n")
-    with pytest.raises(archkit.SpecError) as info:
-        load_search_config(path)
-    assert str(info.value) == ("search.yaml:1 base: stage3 of mixed has general-form modules (inception3b): the "
-                               "search varies modules written as `inception:` (Table 1's shorthand) only")
+    loaded = load_search_config(path)  # general-form modules are searched too (scaled conv by conv)
+    wide = candidate(loaded.base, {"stage3.width": 2.0}, divisor=4)
+    convs = [op.conv.out for b in wide.layers[2].module.branches for op in b.ops]
+    assert convs == [16, 8] and wide.layers[1].inception.n1x1 == 8

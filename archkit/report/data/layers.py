@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...profile.profiler import FILTER_COLUMNS, Row
+from ...profile.profiler import FILTER_COLUMNS, MODULE_TYPES, Row
 from ...profile.render import fmt_k, fmt_m
 
 
@@ -18,7 +18,11 @@ def stage_names(rows: list[Row]) -> list[str]:
     (`archkit.search.stages.stage_runs`)."""
     from ...search.stages import stage_runs
 
-    runs = stage_runs([row.name for row in rows], [row.type for row in rows])
+    # The profile's type labels -> the spec's kinds; a module whose grid differs from the row
+    # before it is a reduction, which closes its stage.
+    kinds = ["module" if row.type in MODULE_TYPES else row.type for row in rows]
+    reduces = [i > 0 and row.output[1:] != rows[i - 1].output[1:] for i, row in enumerate(rows)]
+    runs = stage_runs([row.name for row in rows], kinds, reduces)
     if not runs:
         return ["network"] * len(rows)
     spans = [(name, indices[0], indices[-1] + 1) for name, _, indices in runs]
