@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from ..spec.loader import resolved
 from ..spec.models import Spec
 from ..spec.resolve import ConvOp, LinearOp, PoolOp, ResolvedBranch, ResolvedLayer, ResolvedSpec, SplitOp
-from .counts import CONVENTIONS, HANDLES
+from .counts import CONVENTIONS, HANDLES, conv_count
 
 TYPE_LABELS = {
     "conv": "convolution",
@@ -206,6 +206,12 @@ def _branch_row(branch: ResolvedBranch, full: bool, role: str = "branch", at: in
     inner: list[BranchRow] = []
     for i, op in enumerate(branch.ops):
         t = type(op)
+        if t is ConvOp:  # the common case, first
+            p, o = conv_count(op, full)
+            params += p
+            total += o
+            depth += 1
+            continue
         if t is SplitOp:
             deepest = 0
             for b in op.branches:

@@ -210,10 +210,14 @@ class _Resolver:
     def __init__(self, spec: Spec):
         self.spec = spec
         self.defaults = spec.defaults
+        self.norm = (spec.defaults.batch_norm_eps, spec.defaults.batch_norm_momentum)
 
-    def conv_ops(self, conv: Conv, shape: Shape, path: tuple, name: str, bn_default, bias_default) -> list[ConvOp]:
+    def conv_ops(self, conv: Conv, shape: Shape, path: tuple, name: str, bn_default, bias_default,
+                 index: int | None = None) -> list[ConvOp]:
         """The ops of one conv: [reduce], [depthwise], the conv itself; named `<name>reduce`,
-        `<name>depthwise`, `<name>pointwise`/`<name>conv` when there are several, else `name`."""
+        `<name>depthwise`, `<name>pointwise`/`<name>conv` when there are several, else `name`; or,
+        with `index` (a branch's ops), `index`, `index + 1`, ... (this runs for every conv of every
+        candidate the search measures: kept lean)."""
         ops = []
         if conv.in_ is not None and conv.in_ != shape[0]:
             raise SpecError(
@@ -223,13 +227,15 @@ class _Resolver:
         bn = conv.batch_norm if conv.batch_norm is not None else bn_default
         bias = conv.bias if conv.bias is not None else bias_default
         act = conv.activation or self.defaults.activation
-        norm = (self.defaults.batch_norm_eps, self.defaults.batch_norm_momentum)
-        several = conv.reduce is not None or conv.separable
+        norm = self.norm
+        at = 0
         if conv.reduce is not None:
-            reduce = ConvOp(f"{name}reduce", shape, (conv.reduce, shape[1], shape[2]), conv.reduce,
+            label = str(index) if index is not None else f"{name}reduce"
+            reduce = ConvOp(label, shape, (conv.reduce, shape[1], shape[2]), conv.reduce,
                             (1, 1), (1, 1), (0, 0), bias, bn, act, 1, *norm)
             ops.append(reduce)
             shape = reduce.out_shape
+            at = 1
         kernel, stride = _pair(conv.kernel), _pair(conv.stride)
         if conv.padding == "same":
             padding = ((kernel[0] - 1) // 2, (kernel[1] - 1) // 2)
@@ -237,7 +243,10 @@ class _Resolver:
             padding = (0, 0)
         else:
             padding = _pair(conv.padding)
-        out_hw = self._out_hw(shape, kernel, stride, padding, None, path)
+        out_hw = ((shape[1] + 2 * padding[0] - kernel[0]) // stride[0] + 1,
+                  (shape[2] + 2 * padding[1] - kernel[1]) // stride[1] + 1)
+        if out_hw[0] < 1 or out_hw[1] < 1:
+            out_hw = self._out_hw(shape, kernel, stride, padding, None, path)  # raises, naming the axis
         if conv.separable:
             depth = shape[0] * (conv.multiplier or 1)
             if depth > MAX_EXTENT:
@@ -245,17 +254,24 @@ class _Resolver:
                                 "real network", path + ("multiplier",))
             # Depthwise: each input channel convolved alone (groups = its channels); no bias, norm or
             # activation of its own (Xception's, as Keras's SeparableConv2D).
-            depthwise = ConvOp(f"{name}depthwise", shape, (depth, *out_hw), depth, kernel, stride, padding,
-                               False, False, "none", shape[0], *norm)
+            label = str(index + at) if index is not None else f"{name}depthwise"
+            depthwise = ConvOp(label, shape, (depth, *out_hw), depth, kernel, stride, padding, False, False, "none",
+                               shape[0], *norm)
             ops.append(depthwise)
-            ops.append(ConvOp(f"{name}pointwise", depthwise.out_shape, (conv.out, *out_hw), conv.out, (1, 1),
+            pointwise = str(index + at + 1) if index is not None else f"{name}pointwise"
+            ops.append(ConvOp(pointwise, depthwise.out_shape, (conv.out, *out_hw), conv.out, (1, 1),
                               (1, 1), (0, 0), bias, bn, act, 1, *norm))
             return ops
-        for channels, what in ((shape[0], "input"), (conv.out, "output")):
-            if channels % conv.groups:
-                raise SpecError(f"groups {conv.groups} does not divide the {channels} {what} channels "
-                                "(each group needs a whole share of both)", path + ("groups",))
-        ops.append(ConvOp(f"{name}conv" if several else name.rstrip("."), shape,
+        if conv.groups != 1:
+            for channels, what in ((shape[0], "input"), (conv.out, "output")):
+                if channels % conv.groups:
+                    raise SpecError(f"groups {conv.groups} does not divide the {channels} {what} channels "
+                                    "(each group needs a whole share of both)", path + ("groups",))
+        if index is not None:
+            label = str(index + at)
+        else:
+            label = f"{name}conv" if conv.reduce is not None else name.rstrip(".")
+        ops.append(ConvOp(label, shape,
                           (conv.out, *out_hw), conv.out, kernel, stride, padding, bias, bn, act, conv.groups, *norm))
         return ops
 
@@ -337,13 +353,14 @@ class _Resolver:
         bn = inc.batch_norm if inc.batch_norm is not None else self.defaults.batch_norm
         bias = inc.bias if inc.bias is not None else self.defaults.bias
 
-        act = self.defaults.activation
-        norm = (self.defaults.batch_norm_eps, self.defaults.batch_norm_momentum)
+        tail = (bias, bn, self.defaults.activation, 1, *self.norm)
+        new = tuple.__new__
 
         def conv(out: int, k: int, name: str, at: Shape) -> ConvOp:
-            # Built directly (not through the Conv model): this runs for every search candidate.
+            # Built directly (not through the Conv model, nor ConvOp's own __new__, one call
+            # less): this runs for every conv of every search candidate.
             pad = (k - 1) // 2
-            return ConvOp(name, at, (out, at[1], at[2]), out, (k, k), (1, 1), (pad, pad), bias, bn, act, 1, *norm)
+            return new(ConvOp, (name, at, (out, at[1], at[2]), out, (k, k), (1, 1), (pad, pad), *tail))
 
         b1 = (conv(inc.n1x1, 1, "0", shape),)
         r3 = conv(inc.n3x3_reduce, 1, "0", shape)
@@ -386,17 +403,16 @@ class _Resolver:
         ops: list = []
         for oi, op in enumerate(branch.ops):
             opath = bpath + ("ops", oi)
-            kind = op.kind
-            if kind == "conv":
-                new = self.conv_ops(op.conv, at, opath + ("conv",), f"{len(ops)}.", d.batch_norm, d.bias)
-                # A conv with reduce or a separable conv is several ops; name them by their index.
-                new = [o._replace(name=str(len(ops) + i)) for i, o in enumerate(new)]
-            elif kind == "relu":
+            if op.conv is not None:
+                # A conv with reduce or a separable conv is several ops; each named by its index.
+                new = self.conv_ops(op.conv, at, opath + ("conv",), "", d.batch_norm, d.bias, len(ops))
+            elif op.relu is not None:
                 new = [ReLUOp(str(len(ops)), at, at)]
-            elif kind == "split":
+            elif op.split is not None:
                 parts = self.branches(op.split, at, opath + ("split",))
                 new = [SplitOp(str(len(ops)), at, _concat_shape(parts, opath + ("split",)), tuple(parts))]
             else:
+                kind = op.kind
                 pool = op.maxpool or op.avgpool
                 new = [self.pool_op(pool, kind[:3], at, opath + (kind,), str(len(ops)))]
             ops.extend(new)
