@@ -180,25 +180,6 @@ def _label(layer: ResolvedLayer) -> str:
     return TYPE_LABELS[layer.kind]
 
 
-def _sequence(ops, full: bool) -> tuple[int, int, int]:
-    """(params, ops, depth) of ops run one after another; a split's depth is its deepest sub-branch."""
-    params = total = depth = 0
-    for op in ops:
-        t = type(op)
-        if t is SplitOp:
-            row = _branch_row(ResolvedBranch("", (op,)), full)
-            params += row.params
-            total += row.ops
-            depth += row.depth
-            continue
-        p, o = HANDLES[t](op, full)
-        params += p
-        total += o
-        if t in WEIGHTED:
-            depth += 1
-    return params, total, depth
-
-
 def _branch_row(branch: ResolvedBranch, full: bool, role: str = "branch", at: int | None = None) -> BranchRow:
     # One pass (this runs for every branch of every search candidate): sums, depth and the rows of
     # the sub-branches of any split, as deep as they nest.
@@ -236,9 +217,9 @@ def _layer_row(layer: ResolvedLayer, full: bool) -> Row:
     c, h, w = layer.out_shape
     if not layer.parallel:
         # The common case, once per layer of every search candidate: one pass, no branch rows.
-        params, ops, depth = _sequence(layer.branches[0].ops, full)
-        return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, depth, params, ops, c * h * w,
-                   _filters(layer), [])
+        only = _branch_row(layer.branches[0], full)
+        return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, only.depth, only.params, only.ops,
+                   c * h * w, _filters(layer), [])
     rows = [_branch_row(b, full) for b in layer.branches]
     params = ops = depth = 0
     for r in rows:
