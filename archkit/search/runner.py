@@ -135,8 +135,10 @@ def recover_interrupted(study, location: str) -> list[int]:
         return []
     recovered = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        # Optuna has no public call that sets a user attr on a trial this process did not ask for;
+        # the reason must be on the trial before it finishes (a finished trial's attrs are frozen).
         study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted: its worker stopped mid-trial")
-        study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        study.tell(t.number, state=TrialState.FAIL)
         retry_candidate(study, t)
         recovered.append(t.number)
     return recovered
