@@ -9,9 +9,6 @@ from __future__ import annotations
 from .profile import Profile, profile
 from .spec import Spec, SpecError, builtin_names, load_spec, spec_from_data, spec_from_yaml
 
-# The training package imports torch only when a run starts; `train` is its entry point.
-from .training import TrainResult, train
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -27,6 +24,18 @@ __all__ = [
     "spec_from_yaml",
     "train",
 ]
+
+
+def __getattr__(name: str):
+    # `train` and `TrainResult` come from the training package, imported when first asked for (it
+    # imports torch only when a run starts, but its own models are not needed to profile a spec).
+    if name in ("train", "TrainResult"):
+        from . import training
+
+        value = getattr(training, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build(spec: Spec, seed: int | None = None):

@@ -14,21 +14,13 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(
-    help="archkit: profile, build and search Inception-family CNNs written as YAML specs.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-specs_app = typer.Typer(help="List the built-in specs, or print one.", invoke_without_command=True)
-bench_app = typer.Typer(help="Benchmarks (speed and agreement, measured in one run).", no_args_is_help=True)
-data_app = typer.Typer(help="Data sets: check that every file can be read.", no_args_is_help=True)
-app.add_typer(specs_app, name="specs")
-app.add_typer(data_app, name="data")
-app.add_typer(bench_app, name="bench")
+from .commandline import UserError, fail, user_errors, write_output
 
-
-from .commandline import UserError, fail, user_errors, write_output  # noqa: E402,F401 - used by the commands below
+# The command tree is built per run with only the command the command line names (see `main`):
+# building every command's parameters from its signature, and importing the modules the search,
+# training and report commands live in, is most of a short command's start-up otherwise. `app` (the
+# whole tree, for tests and tools) is built on first use.
+APP_HELP = "archkit: profile, build and search Inception-family CNNs written as YAML specs."
 
 
 def _version_line(verbose: bool) -> str:
@@ -54,7 +46,6 @@ def _version_line(verbose: bool) -> str:
                       f"gpu: {', '.join(gpus) if gpus else 'none (CUDA not available)'}"])
 
 
-@app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
@@ -73,7 +64,6 @@ def root(
 # --- specs -----------------------------------------------------------------------------------
 
 
-@specs_app.callback()
 def specs(ctx: typer.Context) -> None:
     """List the built-in specs, one per line, each with a short description."""
     if ctx.invoked_subcommand is not None:
@@ -85,7 +75,6 @@ def specs(ctx: typer.Context) -> None:
         typer.echo(f"{name:<{width}}  {load_spec(name).description or ''}")
 
 
-@specs_app.command("show")
 @user_errors
 def specs_show(name: Annotated[str, typer.Argument(help="A built-in spec name, e.g. googlenet.")]) -> None:
     """Print the YAML of a built-in spec (a starting point for your own)."""
@@ -114,7 +103,6 @@ class Against(str, Enum):
     paper = "paper"
 
 
-@app.command()
 @user_errors
 def profile(
     spec: Annotated[str, typer.Argument(help="A built-in spec name or a YAML spec file.")],
@@ -149,16 +137,20 @@ def profile(
 
     fmt = format.value
     if fmt == "table":
-        renderables = render.compare_rich(compared, result) if compared else render.rich_tables(result, branches, aux)
-        if output is None:
+        blocks = render.compare_blocks(compared, result) if compared else render.profile_blocks(result, branches, aux)
+        # Piped or written to a file: 200 columns, wide enough for Table 1's twelve (rich would assume
+        # 80 when piped), drawn without rich where the characters are the same (not importing rich is
+        # a good part of a short run). A terminal gets rich's styles at its width.
+        if output is not None:
+            write_output(render.blocks_text(blocks), output)
+        elif render.plain_stdout() and (text := render.plain_text(blocks)) is not None:
+            sys.stdout.write(text)
+        else:
             from rich.console import Console
 
-            # Wide enough for Table 1's twelve columns when piped (rich assumes 80 columns then).
             console = Console(width=None if sys.stdout.isatty() else 200)
-            for r in renderables:
+            for r in render.rich_renderables(blocks):
                 console.print(r)
-        else:
-            write_output(render.to_text(renderables), output)
     elif fmt == "json":
         write_output(render.to_json(result, compared), output)
     elif fmt == "csv":
@@ -205,7 +197,6 @@ def _verify(spec) -> None:
 # --- schema ----------------------------------------------------------------------------------
 
 
-@app.command()
 @user_errors
 def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
@@ -224,7 +215,6 @@ def schema(
 # --- bench -----------------------------------------------------------------------------------
 
 
-@bench_app.command("profile")
 @user_errors
 def bench_profile(
     repeats: Annotated[int, typer.Option(min=1, help="Timed calls of each kind.")] = 20,
@@ -244,7 +234,6 @@ def bench_profile(
         write_output(json.dumps(results, indent=2) + "\n", output)
 
 
-@bench_app.command("search")
 @user_errors
 def bench_search(
     config: Annotated[Path, typer.Option(help="The search config whose base, space, data and trial recipe "
@@ -328,7 +317,6 @@ def _merged_bench_search(paths: list[Path]) -> dict:
         raise UserError(f"--merge: a part is not a complete bench search result (missing {exc})") from None
 
 
-@bench_app.command("proxy")
 @user_errors
 def bench_proxy(
     config: Annotated[Path, typer.Option(help="The search config whose space, budget, data and recipe to use.")] = Path(
@@ -367,23 +355,120 @@ def bench_proxy(
         write_output(json.dumps(results, indent=2) + "\n", output)
 
 
-from .search.commands import confirm, export, search
+# --- the command tree ---------------------------------------------------------------------------
+# One function per top-level name, in the order `archkit --help` lists them; each adds its command
+# (or group) and imports only what that needs.
 
-app.command("search")(user_errors(search))
-app.command("confirm")(user_errors(confirm))
-app.command("export")(user_errors(export))
 
-from .training.commands import bench_train, data_check, train  # noqa: E402
+def _add_profile(app: typer.Typer) -> None:
+    app.command()(profile)
 
-data_app.command("check")(user_errors(data_check))
 
-app.command("train")(user_errors(train))
-bench_app.command("train")(user_errors(bench_train))
+def _add_schema(app: typer.Typer) -> None:
+    app.command()(schema)
 
-from .report.commands import compare, report  # noqa: E402
 
-app.command("compare")(user_errors(compare))
-app.command("report")(user_errors(report))
+def _add_search(app: typer.Typer) -> None:
+    from .search.commands import search
+
+    app.command("search")(user_errors(search))
+
+
+def _add_confirm(app: typer.Typer) -> None:
+    from .search.commands import confirm
+
+    app.command("confirm")(user_errors(confirm))
+
+
+def _add_export(app: typer.Typer) -> None:
+    from .search.commands import export
+
+    app.command("export")(user_errors(export))
+
+
+def _add_train(app: typer.Typer) -> None:
+    from .training.commands import train
+
+    app.command("train")(user_errors(train))
+
+
+def _add_compare(app: typer.Typer) -> None:
+    from .report.commands import compare
+
+    app.command("compare")(user_errors(compare))
+
+
+def _add_report(app: typer.Typer) -> None:
+    from .report.commands import report
+
+    app.command("report")(user_errors(report))
+
+
+def _add_specs(app: typer.Typer) -> None:
+    specs_app = typer.Typer(help="List the built-in specs, or print one.", invoke_without_command=True)
+    specs_app.callback()(specs)
+    specs_app.command("show")(specs_show)
+    app.add_typer(specs_app, name="specs")
+
+
+def _add_data(app: typer.Typer) -> None:
+    from .training.commands import data_check
+
+    data_app = typer.Typer(help="Data sets: check that every file can be read.", no_args_is_help=True)
+    data_app.command("check")(user_errors(data_check))
+    app.add_typer(data_app, name="data")
+
+
+def _add_bench(app: typer.Typer) -> None:
+    from .training.commands import bench_train
+
+    bench_app = typer.Typer(help="Benchmarks (speed and agreement, measured in one run).", no_args_is_help=True)
+    bench_app.command("profile")(bench_profile)
+    bench_app.command("search")(bench_search)
+    bench_app.command("proxy")(bench_proxy)
+    bench_app.command("train")(user_errors(bench_train))
+    app.add_typer(bench_app, name="bench")
+
+
+COMMANDS = {"profile": _add_profile, "schema": _add_schema, "search": _add_search, "confirm": _add_confirm,
+            "export": _add_export, "train": _add_train, "compare": _add_compare, "report": _add_report,
+            "specs": _add_specs, "data": _add_data, "bench": _add_bench}
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The `archkit` command tree: every command, or with `only` (a top-level name) just that one
+    under the same root (its help, parsing and errors are the same as in the whole tree)."""
+    app = typer.Typer(help=APP_HELP, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+    app.callback(invoke_without_command=True)(root)
+    for name, add in COMMANDS.items():
+        if only is None or name == only:
+            add(app)
+    return app
+
+
+def command_name(args: list[str]) -> str | None:
+    """The top-level command a command line names when it is one of ours, else None (no command,
+    an unknown one: the whole tree answers, with its help or its error). The root's options are all
+    flags, so the first word that is not an option is the command."""
+    for arg in args:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+_whole_app: typer.Typer | None = None
+
+
+def __getattr__(name: str):
+    # `archkit.cli.app`: the whole tree, built when first asked for (tests drive it with CliRunner).
+    global _whole_app
+    if name == "app":
+        if _whole_app is None:
+            _whole_app = build_app()
+        return _whole_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def usage_error_line(exc: typer.TyperException) -> str:
@@ -401,7 +486,7 @@ def main() -> None:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         # Not standalone: the parser's usage errors come back to us, instead of a multi-line box.
-        code = app(standalone_mode=False)
+        code = build_app(command_name(sys.argv[1:]))(standalone_mode=False)
     except typer.Abort:
         typer.echo("error: aborted", err=True)
         sys.exit(1)

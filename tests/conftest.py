@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
 
-import archkit
+# Every cache archkit keeps (validated built-ins, latency tables) goes to a folder of this test
+# run, never the user's ~/.cache; set before archkit is imported, inherited by subprocesses.
+os.environ["ARCHKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="archkit-test-cache-")
+
+import archkit  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 # `make test-fast` leaves these out (markers added here by path, so a new test in such a file is

@@ -1,7 +1,6 @@
 """Analytic profiling: params, ops and activations from the spec's shapes. Never imports torch."""
 
 from .counts import CONVENTIONS
-from .paper import CompareRow, compare_paper, paper_numbers
 from .profiler import AuxProfile, BranchRow, Profile, Row, Totals, profile
 
 __all__ = [
@@ -16,3 +15,15 @@ __all__ = [
     "paper_numbers",
     "profile",
 ]
+
+_PAPER = ("CompareRow", "compare_paper", "paper_numbers")
+
+
+def __getattr__(name: str):
+    # The comparison with Table 1 (its numbers are read from YAML) is imported when first used, not
+    # by every profile.
+    if name in _PAPER:
+        from . import paper
+
+        return getattr(paper, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

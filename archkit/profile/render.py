@@ -1,15 +1,25 @@
-"""Profiles and paper comparisons as text: a rich table (Table 1's columns and units), CSV,
-Markdown, JSON (exact integers) and a plain HTML table. Units: K = 1024 params, M = 10^6 ops."""
+"""Profiles and paper comparisons as text: a table (Table 1's columns and units), CSV, Markdown,
+JSON (exact integers) and a plain HTML table. Units: K = 1024 params, M = 10^6 ops.
+
+The table is data first (`Grid` and `Note` blocks): rich draws it for a terminal (styles, the
+terminal's width); for a pipe or a file, `plain_text` writes the same characters rich would, without
+importing rich, or says it cannot (then rich draws it, as ever).
+"""
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
+import os
+import re
+import sys
+from typing import TYPE_CHECKING, NamedTuple
 
-from .paper import CompareRow, compare_to_dicts, paper_numbers
 from .profiler import FILTER_COLUMNS, Profile, Row, Totals
+
+if TYPE_CHECKING:  # the paper's numbers (and YAML) are loaded only by what compares with them
+    from .paper import CompareRow
 
 FORMATS = ("table", "csv", "markdown", "json", "html")
 HEADERS = ("layer", "type", "patch size/stride", "output size", "depth", "#1x1", "#3x3 reduce", "#3x3",
@@ -84,41 +94,77 @@ def _total_line(label: str, total: Totals) -> str:
             f"({fmt_si(total.ops)}), {total.activations:,} activations")
 
 
-def _rich_table(title: str):
-    from rich.table import Table
+class Grid(NamedTuple):
+    """A table as data: its title, headers, and rows of cells (with a rich style for the terminal,
+    and whether a rule follows the row). The first `left` columns are left-justified, the rest right."""
 
-    table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
-    for i, header in enumerate(HEADERS):
-        table.add_column(header, justify="left" if i < 4 else "right", no_wrap=True)
-    return table
+    title: str
+    headers: tuple[str, ...]
+    left: int
+    rows: list[tuple[list[str], str | None, bool]]
 
 
-def _add_rows(table, rows: list[Row], total: Totals, label: str, branches: bool, prefix: str = "") -> None:
+class Note(NamedTuple):
+    """A line of text under a table; `wrap=False` asks rich to leave the wrapping to the terminal
+    (though `Console.print` wraps it all the same; see `plain_text`)."""
+
+    text: str
+    wrap: bool = True
+
+
+def _profile_grid(title: str) -> Grid:
+    return Grid(title, HEADERS, 4, [])
+
+
+def _add_rows(grid: Grid, rows: list[Row], total: Totals, label: str, branches: bool, prefix: str = "") -> None:
     for cells in _table_rows(rows, branches):
         cells[0] = prefix + cells[0]
-        table.add_row(*cells, style="dim" if cells[1] in BRANCH_ROLES else None)
-    table.add_row(label, "", "", "", "", *[""] * len(FILTER_COLUMNS), fmt_k(total.params), fmt_m(total.ops),
-                  style="bold", end_section=True)
+        grid.rows.append((cells, "dim" if cells[1] in BRANCH_ROLES else None, False))
+    grid.rows.append(([label, "", "", "", "", *[""] * len(FILTER_COLUMNS), fmt_k(total.params), fmt_m(total.ops)],
+                      "bold", True))
+
+
+def profile_blocks(profile: Profile, branches: bool = False, aux: bool = True) -> list[Grid | Note]:
+    """The inference path's table and its total, then one table of the aux heads and theirs."""
+    main = _profile_grid(f"{profile.spec} ({profile.convention} convention, input {_size(profile.input)}; "
+                         "K = 1024 params, M = 10^6 multiply-adds)")
+    _add_rows(main, profile.rows, profile.total, "total", branches)
+    out: list[Grid | Note] = [main, Note(_total_line("Total (inference path)", profile.total))]
+    if aux and profile.aux:
+        placed = "; ".join(f"{a.name} after {a.after}, loss weight {a.weight}" for a in profile.aux)
+        heads = _profile_grid(f"aux heads, training only, not in the total above ({placed})")
+        for a in profile.aux:
+            _add_rows(heads, a.rows, a.total, f"{a.name} total", branches, prefix=f"{a.name}.")
+        out += [heads, Note(_total_line("All aux heads", profile.aux_total))]
+    return out
+
+
+def rich_renderables(blocks: list[Grid | Note]) -> list:
+    """The blocks as rich renderables (a `Table` per grid, a `Text` per note)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    out = []
+    for block in blocks:
+        if isinstance(block, Note):
+            out.append(Text(block.text) if block.wrap else Text(block.text, no_wrap=True, overflow="ignore"))
+            continue
+        table = Table(title=block.title, title_justify="left", header_style="bold", pad_edge=False)
+        for i, header in enumerate(block.headers):
+            table.add_column(header, justify="left" if i < block.left else "right", no_wrap=True)
+        for cells, style, end_section in block.rows:
+            table.add_row(*cells, style=style, end_section=end_section)
+        out.append(table)
+    return out
 
 
 def rich_tables(profile: Profile, branches: bool = False, aux: bool = True) -> list:
     """Renderables for a rich console: the inference path's table, then one table of the aux heads."""
-    from rich.text import Text
-
-    main = _rich_table(f"{profile.spec} ({profile.convention} convention, input {_size(profile.input)}; "
-                       "K = 1024 params, M = 10^6 multiply-adds)")
-    _add_rows(main, profile.rows, profile.total, "total", branches)
-    out = [main, Text(_total_line("Total (inference path)", profile.total))]
-    if aux and profile.aux:
-        placed = "; ".join(f"{a.name} after {a.after}, loss weight {a.weight}" for a in profile.aux)
-        heads = _rich_table(f"aux heads, training only, not in the total above ({placed})")
-        for a in profile.aux:
-            _add_rows(heads, a.rows, a.total, f"{a.name} total", branches, prefix=f"{a.name}.")
-        out += [heads, Text(_total_line("All aux heads", profile.aux_total))]
-    return out
+    return rich_renderables(profile_blocks(profile, branches, aux))
 
 
 def to_text(renderables, width: int = 200) -> str:
+    """Rich renderables as plain text `width` columns wide (no styles)."""
     from rich.console import Console
 
     buf = io.StringIO()
@@ -126,6 +172,117 @@ def to_text(renderables, width: int = 200) -> str:
     for r in renderables:
         console.print(r)
     return buf.getvalue()
+
+
+def blocks_text(blocks: list[Grid | Note], width: int = 200) -> str:
+    """The blocks as plain text `width` columns wide: what rich prints there, without styles."""
+    text = plain_text(blocks, width)
+    return text if text is not None else to_text(rich_renderables(blocks), width)
+
+
+# --- the table without rich --------------------------------------------------------------------
+# What rich prints for these tables when nothing has to be shrunk, cut or interpreted: its heavy-head
+# box, one space of padding but none at the outer edges, each column as wide as its widest cell, the
+# title left-justified, word-wrapped and padded to the table's width, notes word-wrapped at the
+# page's. Anything else (a table wider than the page, a word wider than its line, a cell rich would
+# read as markup or emoji, characters that are not one column wide) is left to rich, so the two
+# never differ (tests/profile/test_plain_table.py holds them together).
+
+_PLAIN_CHARS = re.compile(r"[ -~Δ]*")  # printable ASCII, and the Δ of the comparison's headers
+_MARKUP = re.compile(r"\[|:\S*?:")  # [style] markup, :emoji: codes
+
+
+def _plain_safe(text: str) -> bool:
+    return _PLAIN_CHARS.fullmatch(text) is not None and _MARKUP.search(text) is None
+
+
+def _wrapped(text: str, width: int, pad: bool) -> list[str] | None:
+    """`text` word-wrapped `width` columns wide as rich wraps it (each line keeps the spaces after
+    its last word that fit), padded to `width` with `pad` (a title); None when a word is wider than
+    the line (rich would cut it)."""
+    lines, start, offset = [], 0, 0
+    for word in re.finditer(r"\s*\S+\s*", text):
+        length = len(word.group().rstrip())
+        if length > width:
+            return None
+        if width - offset >= length:
+            offset += len(word.group())
+        elif offset and word.start():
+            lines.append(text[start:word.start()])
+            start, offset = word.start(), len(word.group())
+    lines.append(text[start:])
+    return [line[:width].ljust(width) if pad else line[:width] for line in lines]
+
+
+def _plain_grid(grid: Grid, width: int) -> list[str] | None:
+    cells = [list(grid.headers), *(row[0] for row in grid.rows)]
+    if not _plain_safe(grid.title) or not all(_plain_safe(c) for row in cells for c in row):
+        return None
+    n = len(grid.headers)
+    pads = [(0 if i == 0 else 1, 0 if i == n - 1 else 1) for i in range(n)]
+    inner = [max(len(row[i]) for row in cells) for i in range(n)]
+    widths = [(inner[i] + sum(pads[i])) or 1 for i in range(n)]
+    table_width = sum(widths) + n + 1
+    if table_width > width:
+        return None
+    lines = _wrapped(grid.title, table_width, pad=True) if grid.title else []
+    if lines is None:
+        return None
+
+    def rule(left: str, fill: str, cross: str, right: str) -> str:
+        return left + cross.join(fill * w for w in widths) + right
+
+    def row(cells: list[str], bar: str) -> str:
+        out = []
+        for i, (cell, w, (lpad, rpad)) in enumerate(zip(cells, widths, pads, strict=True)):
+            text = cell.ljust(inner[i]) if i < grid.left else cell.rjust(inner[i])
+            out.append((" " * lpad + text + " " * rpad).ljust(w))
+        return bar + bar.join(out) + bar
+
+    lines += [rule("┏", "━", "┳", "┓"), row(list(grid.headers), "┃"), rule("┡", "━", "╇", "┩")]
+    for i, (cells, _style, end_section) in enumerate(grid.rows):
+        lines.append(row(cells, "│"))
+        if end_section and i < len(grid.rows) - 1:
+            lines.append(rule("├", "─", "┼", "┤"))
+    lines.append(rule("└", "─", "┴", "┘"))
+    return lines
+
+
+def plain_text(blocks: list[Grid | Note], width: int = 200) -> str | None:
+    """The blocks exactly as rich prints them `width` columns wide without styles, drawn without
+    rich; None where that needs rich (see above)."""
+    lines: list[str] = []
+    for block in blocks:
+        if isinstance(block, Note):
+            # Wrapped at the page's width, `wrap=False` or not: rich's print joins the texts it is
+            # given into a new one, which keeps neither `no_wrap` nor `overflow`.
+            note = _wrapped(block.text, width, pad=False) if _PLAIN_CHARS.fullmatch(block.text) else None
+            if note is None:
+                return None
+            lines += note
+            continue
+        grid = _plain_grid(block, width)
+        if grid is None:
+            return None
+        lines += grid
+    return "".join(line + "\n" for line in lines)
+
+
+def plain_stdout() -> bool:
+    """Whether rich would print to stdout as to a file (not a terminal, no colour forced, UTF-8):
+    then `plain_text` gives the same characters."""
+    stream = sys.stdout
+    try:
+        if stream.isatty():
+            return False
+    except (AttributeError, ValueError):
+        return False
+    tty = os.environ.get("TTY_COMPATIBLE", "")
+    if tty == "1" or (tty != "0" and os.environ.get("FORCE_COLOR")):
+        return False
+    if "IPython" in sys.modules or "idlelib" in sys.modules:  # rich has its own rules there
+        return False
+    return (getattr(stream, "encoding", None) or "utf-8").lower().startswith("utf")
 
 
 def _flat_records(profile: Profile, branches: bool, aux: bool) -> list[dict]:
@@ -183,12 +340,15 @@ def to_markdown(profile: Profile, branches: bool = False, aux: bool = True) -> s
 def to_json(profile: Profile, compare: list[CompareRow] | None = None) -> str:
     data = profile.to_dict()
     if compare is not None:
+        from .paper import compare_to_dicts, paper_numbers
+
         data["compare"] = {"against": paper_numbers().source, "rows": compare_to_dicts(compare)}
     return json.dumps(data, indent=2) + "\n"
 
 
 def to_html(profile: Profile, branches: bool = False, aux: bool = True) -> str:
     """A self-contained HTML page with the profile table(s)."""
+    import html
 
     def table(rows: list[Row]) -> str:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
@@ -221,6 +381,8 @@ def _compare_cells(r: CompareRow) -> list[str]:
 
 
 def compare_summary(rows: list[CompareRow], profile: Profile) -> list[str]:
+    from .paper import paper_numbers
+
     numbers = paper_numbers()
     flagged = [r for r in rows if r.flagged]
     lines = [f"{len(rows) - len(flagged)} of {len(rows)} rows match the paper within its printed precision; "
@@ -232,21 +394,22 @@ def compare_summary(rows: list[CompareRow], profile: Profile) -> list[str]:
     return lines
 
 
-def compare_rich(rows: list[CompareRow], profile: Profile) -> list:
-    from rich.table import Table
-    from rich.text import Text
+def compare_blocks(rows: list[CompareRow], profile: Profile) -> list[Grid | Note]:
+    from .paper import paper_numbers
 
-    table = Table(title=f"{profile.spec} vs {paper_numbers().source} (K = 1024 params, M = 10^6 multiply-adds)",
-                  title_justify="left", header_style="bold", pad_edge=False)
-    for i, header in enumerate(COMPARE_HEADERS):
-        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
-    for r in rows:
-        table.add_row(*_compare_cells(r), style="yellow" if r.flagged else None)
+    grid = Grid(f"{profile.spec} vs {paper_numbers().source} (K = 1024 params, M = 10^6 multiply-adds)",
+                COMPARE_HEADERS, 1, [(_compare_cells(r), "yellow" if r.flagged else None, False) for r in rows])
     # Notes are sentences: let the terminal wrap them rather than rich cutting them at its width.
-    return [table, *(Text(line, no_wrap=True, overflow="ignore") for line in compare_summary(rows, profile))]
+    return [grid, *(Note(line, wrap=False) for line in compare_summary(rows, profile))]
+
+
+def compare_rich(rows: list[CompareRow], profile: Profile) -> list:
+    return rich_renderables(compare_blocks(rows, profile))
 
 
 def compare_csv(rows: list[CompareRow]) -> str:
+    from .paper import compare_to_dicts
+
     records = compare_to_dicts(rows)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")

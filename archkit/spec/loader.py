@@ -3,25 +3,40 @@ resolution cache. (pydantic's errors become one-line `SpecError`s in `messages`.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import weakref
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from ..util.cache import cache_dir
 from .errors import SpecError
 from .messages import validation_error
 from .models import Spec
 from .resolve import ResolvedSpec, resolve
-from .yamlio import line_for, load_yaml
 
 BUILTIN_PACKAGE = "archkit.spec.builtin"
 
 
+@cache
+def _builtin_dir():
+    """The built-in specs' folder: a plain directory beside this file when archkit is installed as
+    files (the usual case; importing `importlib.resources` costs a short command a few ms), else
+    the package's resources (a zip import)."""
+    here = Path(__file__).with_name("builtin")
+    if here.is_dir():
+        return here
+    from importlib import resources
+
+    return resources.files(BUILTIN_PACKAGE)
+
+
 def builtin_names() -> list[str]:
     """Names of the specs shipped with archkit, sorted."""
-    files = resources.files(BUILTIN_PACKAGE).iterdir()
+    files = _builtin_dir().iterdir()
     return sorted(f.name[: -len(".yaml")] for f in files if f.name.endswith(".yaml"))
 
 
@@ -29,7 +44,7 @@ def builtin_text(name: str) -> str:
     """The YAML text of a built-in spec."""
     if name not in builtin_names():
         raise SpecError(f"no built-in spec named {name!r} (built-ins: {', '.join(builtin_names())})")
-    return resources.files(BUILTIN_PACKAGE).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    return _builtin_dir().joinpath(f"{name}.yaml").read_text(encoding="utf-8")
 
 
 _KIND_OF_DOCUMENT = {"list": "a list", "str": "a string", "int": "an integer", "float": "a number",
@@ -49,9 +64,13 @@ def spec_from_data(data: object, source: str | None = None, lines: dict | None =
         spec = Spec.model_validate(data)
         resolved = resolve(spec)
     except ValidationError as exc:
+        from .yamlio import line_for
+
         err = validation_error(exc, Spec)
         raise err.located(source, line_for(err.path, lines)) from None
     except SpecError as err:
+        from .yamlio import line_for
+
         raise err.located(source, line_for(err.path, lines)) from None
     _remember(spec, resolved)
     return spec
@@ -59,6 +78,8 @@ def spec_from_data(data: object, source: str | None = None, lines: dict | None =
 
 def spec_from_yaml(text: str, source: str | None = None) -> Spec:
     """Parse (safely) and validate YAML text."""
+    from .yamlio import load_yaml  # (YAML's parser is imported only by what reads YAML)
+
     data, lines = load_yaml(text, source)
     return spec_from_data(data, source, lines)
 
@@ -87,7 +108,70 @@ def load_spec(name_or_path: str | Path) -> Spec:
 
 @cache
 def _load_builtin(name: str) -> Spec:
-    return spec_from_yaml(builtin_text(name), name)
+    text = builtin_text(name)
+    path = _validated_cache(name, text)
+    spec = _read_validated(path) if path is not None else None
+    if spec is None:
+        spec = spec_from_yaml(text, name)
+        if path is not None:
+            _write_validated(path, spec)
+    return spec
+
+
+# A built-in's validated form is kept between runs (pickled, in the user's cache folder): parsing
+# its YAML and building pydantic's validators for the spec models is most of what a short command
+# like `archkit profile googlenet` spends after its imports. The file is named by a hash of all
+# that validation depends on: the YAML, every source file of this package (the models, their
+# validators, resolution; the models import nothing else of archkit), pydantic's and Python's
+# versions; any change to them reads another file, so a stale form is never used. Anything wrong
+# with the cache (unwritable, corrupt, no home folder) only means the spec is validated as without it.
+
+
+def _validated_cache(name: str, text: str) -> Path | None:
+    import hashlib
+
+    import pydantic_core
+    from pydantic.version import VERSION
+
+    digest = hashlib.sha256()
+    for part in (sys.version, VERSION, pydantic_core.__version__, text):
+        digest.update(part.encode() + b"\0")
+    try:
+        for source in sorted(Path(__file__).parent.glob("*.py")):
+            digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+    except OSError:
+        return None
+    root = cache_dir()
+    if root is None:  # no home folder: keep nothing rather than write below the current one
+        return None
+    return root / "builtin-specs" / name / f"{digest.hexdigest()[:32]}.pickle"
+
+
+def _read_validated(path: Path) -> Spec | None:
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            spec = pickle.load(f)
+    except Exception:  # noqa: BLE001 - missing (the usual miss), unreadable or corrupt: validate instead
+        return None
+    return spec if type(spec) is Spec else None
+
+
+def _write_validated(path: Path, spec: Spec) -> None:
+    import pickle
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the whole file or none
+        for old in path.parent.glob("*.pickle"):  # forms of older sources
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 # Resolution is pure and a Spec is frozen, so each spec is resolved once and the result kept for
