@@ -116,14 +116,25 @@ def profile(
         "--verify", help="Build the model; check every layer against torch and fvcore.")] = False,
     branches: Annotated[bool, typer.Option("--branches", help="Also show each inception branch.")] = False,
     aux: Annotated[bool, typer.Option("--aux/--no-aux", help="Show the aux heads (apart from the total).")] = True,
+    measure: Annotated[bool, typer.Option(
+        "--measure", help="Also time each layer and the whole forward pass on --device (median of repeats, "
+                          "the interquartile range as the spread).")] = False,
+    device: Annotated[str, typer.Option(help="With --measure: cpu or cuda.")] = "cpu",
+    batch: Annotated[int, typer.Option(min=1, help="Images per forward pass (latency and memory traffic).")] = 1,
+    precision: Annotated[str, typer.Option(
+        help="fp32 or bf16: the element size of the memory traffic (bytes), and the autocast of "
+             "--measure.")] = "fp32",
 ) -> None:
     """Per-layer params, ops (multiply-adds) and output sizes of a spec: Table 1, regenerated."""
     from . import profile as profile_spec
     from .profile import render
     from .spec import load_spec
 
+    if precision not in ("fp32", "bf16"):
+        raise UserError(f"--precision: unknown precision {precision!r} (choose fp32 or bf16)")
     loaded = load_spec(spec)
     result = profile_spec(loaded, convention.value)
+    measured = _measure(loaded, device, batch, precision) if measure else None
     compared = None
     if compare is not None:
         from .profile import compare_paper
@@ -138,6 +149,8 @@ def profile(
     fmt = format.value
     if fmt == "table":
         blocks = render.compare_blocks(compared, result) if compared else render.profile_blocks(result, branches, aux)
+        if measure:
+            blocks = [*blocks, *_cost_blocks(loaded, result, measured, batch, precision)]
         # Piped or written to a file: 200 columns, wide enough for Table 1's twelve (rich would assume
         # 80 when piped), drawn without rich where the characters are the same (not importing rich is
         # a good part of a short run). A terminal gets rich's styles at its width.
@@ -152,7 +165,7 @@ def profile(
             for r in render.rich_renderables(blocks):
                 console.print(r)
     elif fmt == "json":
-        write_output(render.to_json(result, compared), output)
+        write_output(_with_costs(render.to_json(result, compared), loaded, measured, batch, precision), output)
     elif fmt == "csv":
         write_output(render.compare_csv(compared) if compared else render.to_csv(result, branches, aux), output)
     elif fmt == "markdown":
@@ -167,6 +180,72 @@ def profile(
 
     if verify:
         _verify(loaded)
+
+
+def _measure(spec, device: str, batch: int, precision: str):
+    """`archkit profile --measure`: each layer and the whole forward pass timed (a bad device or a
+    missing GPU is one line)."""
+    from .latency import LatencyError, measure_layers
+
+    try:
+        return measure_layers(spec, device=device, batch=batch, precision=precision)
+    except LatencyError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _costs(spec, measured, batch: int, precision: str) -> list[dict]:
+    """Per layer of the inference path: memory traffic (weights + input + output at `precision`,
+    computed without torch), arithmetic intensity (multiply-adds per byte) and, when measured, the
+    latency with its spread."""
+    from .latency import spec_traffic
+    from .spec import resolved
+
+    rows = []
+    for t in spec_traffic(resolved(spec), precision, batch):
+        row = {"name": t.name, "bytes": t.bytes, "intensity": t.intensity}
+        if measured is not None:
+            timing = measured.layers[t.name]
+            row.update(latency_ms=timing.median_ms, latency_iqr_ms=timing.iqr_ms)
+        rows.append(row)
+    return rows
+
+
+def _with_costs(text: str, spec, measured, batch: int, precision: str) -> str:
+    """The JSON document with each row's `bytes` and `intensity` (and `latency_ms` when measured),
+    `total.bytes` (and `total.latency_ms`: the whole forward pass, measured)."""
+    import json
+
+    data = json.loads(text)
+    costs = {c["name"]: c for c in _costs(spec, measured, batch, precision)}
+    for row in data["rows"]:
+        row.update({k: v for k, v in costs[row["name"]].items() if k != "name"})
+    data["total"]["bytes"] = sum(c["bytes"] for c in costs.values())
+    data["traffic"] = {"precision": precision, "batch": batch}
+    if measured is not None:
+        data["total"]["latency_ms"] = measured.total_ms
+        data["total"]["latency_iqr_ms"] = measured.total.iqr_ms
+        data["measured"] = {k: v for k, v in measured.to_dict().items() if k not in ("layers", "total")}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def _cost_blocks(spec, result, measured, batch: int, precision: str) -> list:
+    """The --measure table: per layer, multiply-adds, memory traffic, intensity and latency."""
+    from .profile.render import Grid, Note, fmt_m, fmt_si
+
+    costs = _costs(spec, measured, batch, precision)
+    ops = {r.name: r.ops for r in result.rows}
+    rows = [([c["name"], fmt_m(ops[c["name"]]), fmt_si(c["bytes"]) + "B",
+              f"{c['intensity']:.1f}" if c["intensity"] is not None else "",
+              f"{c['latency_ms']:.3f}", f"{c['latency_iqr_ms']:.3f}"], None, False) for c in costs]
+    total = measured.total
+    rows.append((["whole model", fmt_m(result.total.ops), fmt_si(sum(c["bytes"] for c in costs)) + "B", "",
+                  f"{total.median_ms:.3f}", f"{total.iqr_ms:.3f}"], "bold", True))
+    title = (f"measured on {measured.device_name} ({measured.device}, batch {batch}, {precision}, "
+             f"{measured.threads} threads, torch {measured.torch}): median of {total.repeats} repeats; "
+             "bytes = weights + input + output")
+    grid = Grid(title, ("layer", "ops", "bytes", "ops/byte", "latency ms", "IQR ms"), 1, rows)
+    return [grid, Note("The layers timed alone need not add up to the whole model (its own forward loop; "
+                       "caches).")]
 
 
 def _paper_rows_if_table1(result):
@@ -419,6 +498,36 @@ def _add_data(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
 
 
+@user_errors
+def bench_latency(
+    candidates: Annotated[int, typer.Option(min=2, help="Random feasible candidates of the config's space.")] = 30,
+    config: Annotated[Path, typer.Option(help="The search config whose space and budget the candidates come "
+                                              "from.")] = Path("studies/demo.yaml"),
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    batch: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 1,
+    precision: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
+    quick: Annotated[bool, typer.Option("--quick", help="A smoke test: a few candidates, few repeats.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
+) -> None:
+    """The latency model against measurement: predicted vs measured whole-model latency of random
+    candidates and the built-ins (Kendall's tau, MAPE), against multiply-adds' tau."""
+    from .bench.latency_bench import print_results, run
+    from .latency import LatencyError
+
+    if not config.is_file():
+        raise UserError(f"--config {config}: no such search config file")
+    try:
+        results = run(candidates=candidates, config=config, device=device, batch=batch, precision=precision,
+                      quick=quick, log=lambda line: typer.echo(line, err=True))
+    except LatencyError as exc:
+        raise UserError(str(exc)) from None
+    print_results(results)
+    if output is not None:
+        import json
+
+        write_output(json.dumps(results, indent=2) + "\n", output)
+
+
 def _add_bench(app: typer.Typer) -> None:
     from .training.commands import bench_train
 
@@ -426,6 +535,7 @@ def _add_bench(app: typer.Typer) -> None:
     bench_app.command("profile")(bench_profile)
     bench_app.command("search")(bench_search)
     bench_app.command("proxy")(bench_proxy)
+    bench_app.command("latency")(bench_latency)
     bench_app.command("train")(user_errors(bench_train))
     app.add_typer(bench_app, name="bench")
 

@@ -1,0 +1,133 @@
+"""How archkit times a piece of work on a device: the one timing loop behind the measured profile,
+the lookup table and the benchmark, so that their numbers are comparable.
+
+A call is run `warmup` times first (allocator, caches, lazy kernel selection, autocast's weight
+cast), then `repeats` times a block of `calls` back-to-back calls, where `calls` is chosen (as
+timeit's autorange does) so that a block lasts about `block_s`: a single call of a small op takes
+microseconds, close to the clock's and the loop's own cost. Each repeat gives the mean time per call
+of its block; the result is the median of the repeats (robust to a repeat that another process
+preempted) with the quartiles and the extremes as the spread. On CUDA the device is synchronized
+before the clock is read, so the time is the kernels' and not only their launch. The garbage
+collector is paused while timing (as timeit does): a collection is not the network's cost.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from .errors import LatencyError, check_device_name
+
+WARMUP = 3
+REPEATS = 15
+BLOCK_S = 0.002  # a repeat lasts about this long: the clock and loop costs vanish against it
+MAX_CALLS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Time per call in milliseconds: the median of `repeats` repeats (each the mean of a block of
+    `calls` calls), its quartiles `q1_ms`/`q3_ms` (the spread reported: the interquartile range
+    `iqr_ms`) and the fastest and slowest repeat."""
+
+    median_ms: float
+    q1_ms: float
+    q3_ms: float
+    min_ms: float
+    max_ms: float
+    repeats: int
+    calls: int
+
+    @property
+    def iqr_ms(self) -> float:
+        return self.q3_ms - self.q1_ms
+
+    @classmethod
+    def of(cls, seconds: list[float], calls: int) -> Timing:
+        ms = sorted(s * 1e3 for s in seconds)
+        if len(ms) >= 2:
+            q1, _, q3 = statistics.quantiles(ms, n=4, method="inclusive")
+        else:
+            q1 = q3 = ms[0]
+        return cls(statistics.median(ms), q1, q3, ms[0], ms[-1], len(ms), calls)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "iqr_ms": self.iqr_ms}
+
+
+def torch_device(device: str):
+    """The torch.device for a `--device` value; LatencyError when it is unknown or absent here."""
+    import torch
+
+    check_device_name(device)
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise LatencyError("no CUDA device: --device cuda needs a GPU (torch.cuda.is_available() is False)")
+        dev = torch.device(device)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise LatencyError(f"no CUDA device {dev.index}: this machine has {torch.cuda.device_count()}")
+        return dev
+    return torch.device("cpu")
+
+
+def check_device_precision(dev, precision: str) -> None:
+    """bf16 on a GPU that lacks it (before Ampere) would be emulated or refused: say so."""
+    import torch
+
+    if dev.type == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise LatencyError(f"--precision bf16: {torch.cuda.get_device_name(dev)} does not compute bf16")
+
+
+def device_name(dev) -> str:
+    """The device's model name: the CPU's (from /proc/cpuinfo) or the GPU's."""
+    if dev.type == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name(dev)
+    from ..bench.machine import cpu_name
+
+    return cpu_name()
+
+
+def synchronizer(dev) -> Callable[[], None]:
+    if dev.type == "cuda":
+        import torch
+
+        return lambda: torch.cuda.synchronize(dev)
+    return lambda: None
+
+
+def time_call(fn: Callable[[], object], dev, *, warmup: int = WARMUP, repeats: int = REPEATS,
+              block_s: float = BLOCK_S, max_calls: int = MAX_CALLS) -> Timing:
+    """Time `fn()` on device `dev` (see the module's docstring): the median of `repeats` blocks."""
+    if repeats < 1:
+        raise LatencyError(f"repeats must be at least 1, got {repeats}")
+    sync = synchronizer(dev)
+    clock = time.perf_counter
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(max(warmup, 0)):
+            fn()
+        sync()
+        start = clock()
+        fn()
+        sync()
+        one = clock() - start
+        calls = max(1, min(max_calls, math.ceil(block_s / max(one, 1e-7))))
+        samples = []
+        for _ in range(repeats):
+            sync()
+            start = clock()
+            for _ in range(calls):
+                fn()
+            sync()
+            samples.append((clock() - start) / calls)
+    finally:
+        if enabled:
+            gc.enable()
+    return Timing.of(samples, calls)
