@@ -1,23 +1,32 @@
-"""The latency predictor: a per-op lookup table measured on the device (FBNet's), a roofline for
-what the table lacks, and `predict(spec)`, a network's latency without running it.
+"""The latency predictor: a per-op lookup table measured on the device (FBNet's), calibrated
+against whole networks, with estimates for what it lacks; `predict(spec)`, a network's latency
+without running it.
 
-A network is cut into units, each timed alone on the device once per distinct signature:
+A network is cut into units, each timed alone on the device once per distinct signature
+(`op_signature`: kind, shapes, kernel, stride, padding, groups, ..., precision, input dtype, batch):
 - every leaf op (a conv with its batch norm and ReLU, a pool, LRN, a linear layer, ...), built with
   the builder's own `op_module`, so it is the very module the model runs;
 - every concatenation (a module's branches, a split's sub-branches): `torch.cat` of the parts;
 - every residual addition: scale, add the shortcut, activation, as the builder's `Residual` does.
-What the units leave out is the Python around them: each container module a layer is built of
-(a `Chain` per branch, the `Concat`/`Residual` around the branches) costs one more module call, and
-the model's own forward pass a constant plus a little per layer. Those are measured too, once per
-device, on purpose-built probes (a container around an identity against the identity alone; a
-one-layer and an eight-layer model against their layers alone), never fitted to the networks
-being predicted. The prediction is the sum:
+A unit is timed in rounds interleaved with the other units measured with it, and its entry is the
+fastest block of calls (`LatencyTable.measure_many`). What the units leave out is the Python
+around them: each container module a layer is built of (a `Chain` per branch, the
+`Concat`/`Residual` around the branches) costs one more module call, and the model's own forward
+pass a constant plus a little per layer; those are measured once per device on purpose-built
+probes (a container around an identity against the identity alone; a one-layer and an
+eight-layer model against their layers alone). And an op runs slower inside a network than in a
+loop of itself: the calibration (`archkit.latency.calibrate`, fitted once per device on probe
+networks of its own, never on the networks predicted) turns a table entry into
+`scale x entry + unit_ms`. The prediction is the sum:
 
-    model constant + layers x per-layer step + sum over units (table) + containers x container call
+    model constant + layers x per-layer step + containers x container call
+        + sum over units (scale x table entry + unit_ms)
 
-A unit missing from the table is measured on the spot (`measure_missing=True`) or estimated by a
-roofline: max(2 x multiply-adds / peak FLOP/s, bytes / bandwidth) + kernels x launch overhead,
-with the peak from a large matmul, the bandwidth from a large copy and the launch overhead from a
+A unit missing from the table is measured on the spot (`measure_missing=True`) or estimated:
+by the table's own least-squares fit over its entries of the same kind (ms ~ a + b x multiply-adds
++ c x bytes, once it holds FIT_MIN of them), else by the device's roofline,
+max(2 x multiply-adds / peak FLOP/s, bytes / bandwidth) + kernels x launch overhead, with the
+peak from a large matmul, the bandwidth from a large copy and the launch overhead from a
 one-element op, measured once per device.
 
 The table is a JSON file in the user's cache folder (`cache_dir()`), one per device model, torch
@@ -52,14 +61,16 @@ from ..spec.resolve import (
     Shape,
     SplitOp,
 )
+from .calibrate import PROBES, ROUNDS, Calibration
 from .errors import BYTES_PER_ELEMENT, check_batch, check_precision
 from .traffic import op_elements, op_ops
 
 FORMAT = 1  # of the cache file; a change makes every older file stale
 CACHE_ENV = "ARCHKIT_CACHE_DIR"
-# The table's own timing: fewer repeats and shorter blocks than a profile's (a search candidate may
-# bring a hundred new signatures), still a median over repeats after a warm-up.
-TABLE_WARMUP, TABLE_REPEATS, TABLE_BLOCK_S = 2, 9, 0.001
+# The table's own timing: rounds x repeats blocks of about TABLE_BLOCK_S after a warm-up; short
+# (a search candidate may bring a hundred new signatures), the fastest block kept.
+TABLE_WARMUP, TABLE_ROUNDS, TABLE_REPEATS, TABLE_BLOCK_S = 2, 3, 3, 0.001
+GROUP_BYTES = 1 << 30  # units measured together hold at most this much data (big batches on a GPU)
 FIT_MIN = 8  # entries of a kind before the table's own fit replaces the roofline for that kind
 
 
@@ -311,10 +322,13 @@ def _slug(text: str) -> str:
 class LatencyTable:
     """Measured latency per op signature on one device, at one precision and thread count.
 
-    `entries` maps `op_signature(...)` to {"ms": median, "q1": , "q3": , "calls": , "repeats": }.
-    `constants` holds the device's `DeviceConstants` once measured. `status` says how the file was
-    found: "loaded", "new" (no file), "rebuilt: stale (...)" or "rebuilt: corrupt (...)".
-    `measure_seconds` is the time this object spent measuring (entries and constants).
+    `entries` maps `op_signature(...)` to {"ms": the fastest block, "median", "q1", "q3", "calls",
+    "repeats", "kind", "ops", "bytes"} (milliseconds; kind, multiply-adds and bytes for the per-kind
+    fit). `constants`: the device's `DeviceConstants`, `calibration`: its `Calibration`, each
+    measured on first use. `status` says how the file was found: "loaded", "new" (no file),
+    "rebuilt: stale (...)" or "rebuilt: corrupt (...)". `measure_seconds`: the time this object
+    spent measuring (entries, constants, calibration). `warmup`, `rounds`, `repeats`, `block_s`,
+    `probes`, `probe_rounds`: how it measures (lower them for a quick run).
     Build one with `LatencyTable.open(...)`; `save()` writes it back (atomically, merged with what
     another process may have added meanwhile). Its measurements run with `threads` intra-op threads
     (default: torch's count when opened), set for the measurement and restored after."""
@@ -334,11 +348,13 @@ class LatencyTable:
         self.path = folder / f"latency-{dev.type}-{_slug(name)}-{precision}-t{threads}.json"
         self.entries: dict[str, dict] = {}
         self.constants: DeviceConstants | None = None
+        self.calibration: Calibration | None = None
         self.status = "new"
         self.measure_seconds = 0.0
         self.save_error: str | None = None
-        # the timing of each entry (a quick benchmark lowers them; a table's entries stay medians)
-        self.warmup, self.repeats, self.block_s = TABLE_WARMUP, TABLE_REPEATS, TABLE_BLOCK_S
+        # the timing of each entry (a quick benchmark lowers them) and of the calibration's probes
+        self.warmup, self.rounds, self.repeats, self.block_s = TABLE_WARMUP, TABLE_ROUNDS, TABLE_REPEATS, TABLE_BLOCK_S
+        self.probes, self.probe_rounds = PROBES, ROUNDS
         self._dirty = False
         self._fits: dict[str, tuple[int, tuple[float, float, float] | None]] = {}
         self._load()
@@ -372,6 +388,11 @@ class LatencyTable:
             constants = data.get("constants")
             if constants is not None:
                 constants = DeviceConstants(**{k: float(constants[k]) for k in DeviceConstants.__slots__})
+            calibration = data.get("calibration")
+            if calibration is not None:
+                calibration = Calibration(float(calibration["scale"]), float(calibration["unit_ms"]),
+                                          int(calibration["probes"]),
+                                          None if calibration.get("error") is None else float(calibration["error"]))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             self.status = f"rebuilt: corrupt ({exc.__class__.__name__})"
             return None
@@ -379,13 +400,14 @@ class LatencyTable:
             self.status = "rebuilt: stale (key differs: " + ", ".join(
                 k for k in self.key if not isinstance(data.get("key"), dict) or data["key"].get(k) != self.key[k]) + ")"
             return None
-        return {"entries": entries, "constants": constants}
+        return {"entries": entries, "constants": constants, "calibration": calibration}
 
     def _load(self) -> None:
         data = self._read()
         if data is not None:
             self.entries = data["entries"]
             self.constants = data["constants"]
+            self.calibration = data["calibration"]
             self.status = "loaded"
         elif self.status != "new":
             self._dirty = True  # overwrite the bad file at the next save
@@ -402,8 +424,11 @@ class LatencyTable:
             self.entries = {**on_disk["entries"], **self.entries}
             if self.constants is None:
                 self.constants = on_disk["constants"]
+            if self.calibration is None:
+                self.calibration = on_disk["calibration"]
         data = {"key": self.key, "constants": None if self.constants is None else
                 {k: getattr(self.constants, k) for k in DeviceConstants.__slots__},
+                "calibration": None if self.calibration is None else self.calibration.to_dict(),
                 "entries": dict(sorted(self.entries.items()))}
         try:
             atomic_write_text(self.path, json.dumps(data, indent=0) + "\n")
@@ -423,22 +448,55 @@ class LatencyTable:
 
     def measure(self, op: Unit, batch: int = 1, in_dtype: str | None = None) -> float:
         """Time a unit alone on the device, store it under its signature and return its ms."""
+        signature = op_signature(op, self.precision, batch, in_dtype)
+        return self.measure_many([(op, in_dtype or compute_dtype(self.precision))], batch)[signature]
+
+    def measure_many(self, units: list[tuple[Unit, str]], batch: int = 1, *, rounds: int | None = None,
+                     refine: bool = False) -> dict[str, float]:
+        """Time units (each with its input dtype) alone on the device, store them and return
+        {signature: ms}. Each unit is timed in `rounds` (default `self.rounds`) rounds of
+        `self.repeats` blocks, the rounds interleaved across the units, so that its samples spread
+        over the whole measurement rather than the few milliseconds a slow phase of the machine
+        could cover. The entry's ms is the fastest block (as timeit advises: slower ones are other
+        processes' doing); the median is kept too. `refine`: a unit already in the table keeps the
+        faster of its entry and the new samples (more samples, spread wider in time)."""
         import torch
 
         from .measure import precision_context
-        from .timing import time_call
+        from .timing import Timing, time_samples
 
-        signature = op_signature(op, self.precision, batch, in_dtype)
+        todo: dict[str, tuple[Unit, str]] = {}
+        for op, dtype in units:
+            todo.setdefault(op_signature(op, self.precision, batch, dtype), (op, dtype))
+        out: dict[str, float] = {}
         started = time.perf_counter()
         with _threads(self.threads), torch.inference_mode(), precision_context(self.dev, self.precision):
-            fn = _runner(op, batch, in_dtype or compute_dtype(self.precision), self.dev)
-            timing = time_call(fn, self.dev, warmup=self.warmup, repeats=self.repeats, block_s=self.block_s)
+            for group in _groups(list(todo.items()), self.precision, batch):
+                runners = [(sig, _runner(op, batch, dtype, self.dev)) for sig, (op, dtype) in group]
+                samples: dict[str, list[float]] = {sig: [] for sig, _ in runners}
+                calls: dict[str, int] = {}
+                for round_ in range(self.rounds if rounds is None else rounds):
+                    for sig, fn in runners:
+                        got, calls[sig] = time_samples(fn, self.dev, warmup=self.warmup if round_ == 0 else 1,
+                                                       repeats=self.repeats, block_s=self.block_s,
+                                                       calls=calls.get(sig))
+                        samples[sig] += got
+                for sig, (op, _) in group:
+                    timing = Timing.of(samples[sig], calls[sig])
+                    old = self.entries.get(sig) if refine else None
+                    entry = {"ms": timing.min_ms, "median": timing.median_ms, "q1": timing.q1_ms,
+                             "q3": timing.q3_ms, "calls": timing.calls, "repeats": timing.repeats,
+                             "kind": unit_kind(op), "ops": unit_ops(op, batch),
+                             "bytes": unit_bytes(op, self.precision, batch)}
+                    if old is not None:
+                        entry["ms"] = min(entry["ms"], old["ms"])
+                        entry["repeats"] += old.get("repeats", 0)
+                    self.entries[sig] = entry
+                    out[sig] = entry["ms"]
+                del runners
         self.measure_seconds += time.perf_counter() - started
-        self.entries[signature] = {"ms": timing.median_ms, "q1": timing.q1_ms, "q3": timing.q3_ms,
-                                   "calls": timing.calls, "repeats": timing.repeats, "kind": unit_kind(op),
-                                   "ops": unit_ops(op, batch), "bytes": unit_bytes(op, self.precision, batch)}
         self._dirty = True
-        return timing.median_ms
+        return out
 
     def estimate(self, op: Unit, batch: int = 1) -> tuple[float, str]:
         """(ms, how) for a unit not in the table, without running it: "fit" when the table holds at
@@ -486,6 +544,18 @@ class LatencyTable:
             self._dirty = True
         return self.constants
 
+    def calibrated(self, batch: int = 1) -> Calibration:
+        """The table's calibration against whole networks (`archkit.latency.calibrate`), fitted on
+        the probe networks on first use (their units join the table) and kept."""
+        if self.calibration is None:
+            from .calibrate import measure_calibration
+
+            before, started = self.measure_seconds, time.perf_counter()
+            self.calibration = measure_calibration(self, batch, self.probes, self.probe_rounds)
+            self.measure_seconds = before + time.perf_counter() - started
+            self._dirty = True
+        return self.calibration
+
     @property
     def dirty(self) -> bool:
         return self._dirty
@@ -495,7 +565,7 @@ def _cache_dir(path) -> Path:
     return cache_dir(path)  # (the methods' `cache_dir` argument hides the function's name)
 
 
-_NUMBERS = ("ms", "q1", "q3", "ops", "bytes", "calls", "repeats")
+_NUMBERS = ("ms", "median", "q1", "q3", "ops", "bytes", "calls", "repeats")
 
 
 def _entry(value) -> dict:
@@ -547,6 +617,20 @@ class _threads:
 
 
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
+
+
+def _groups(items: list, precision: str, batch: int) -> list[list]:
+    """Consecutive groups of (signature, (unit, dtype)) whose data stays under GROUP_BYTES."""
+    groups: list[list] = []
+    size = GROUP_BYTES
+    for item in items:
+        nbytes = unit_bytes(item[1][0], precision, batch)
+        if size + nbytes > GROUP_BYTES and (not groups or groups[-1]):
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += nbytes
+    return groups
 
 
 def _runner(op: Unit, batch: int, in_dtype: str, dev):
@@ -647,8 +731,8 @@ class Prediction:
     overhead (overhead_ms is that plus every container call, the part no unit holds).
     covered_share: the share of units whose latency came from the table (measured now or before);
     the rest are estimates: `fitted_units` from the table's own per-kind fit, `roofline_units` from
-    the device's roofline (a kind the table holds too few entries of). measured_now: units measured
-    during this call; table_seconds: the time spent measuring during this call (units and device
+    the device's roofline (a kind the table holds too few entries of). measured_now: signatures
+    measured during this call; table_seconds: the time spent measuring during this call (units and device
     constants). per_layer_units: each layer's units with their signature, ms and source ("table",
     "measured", "fit" or "roofline")."""
 
@@ -667,6 +751,7 @@ class Prediction:
     precision: str
     batch: int
     threads: int
+    calibration: Calibration = field(default_factory=Calibration)
     per_layer_units: dict[str, list[dict]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
@@ -675,7 +760,8 @@ class Prediction:
                 "roofline_units": self.roofline_units,
                 "measured_now": self.measured_now, "overhead_ms": self.overhead_ms,
                 "table_seconds": self.table_seconds, "device": self.device, "device_name": self.device_name,
-                "precision": self.precision, "batch": self.batch, "threads": self.threads}
+                "precision": self.precision, "batch": self.batch, "threads": self.threads,
+                "calibration": self.calibration.to_dict()}
 
 
 _OPEN: dict[tuple, LatencyTable] = {}
@@ -699,15 +785,19 @@ def get_table(device: str = "cpu", precision: str = "fp32", *, threads: int | No
 
 
 def predict(spec: Spec, device: str = "cpu", batch: int = 1, precision: str = "fp32", *,
-            measure_missing: bool = True, table: LatencyTable | None = None, threads: int | None = None,
-            cache_dir: str | Path | None = None, save: bool = True) -> Prediction:
+            measure_missing: bool = True, calibrate: bool = True, table: LatencyTable | None = None,
+            threads: int | None = None, cache_dir: str | Path | None = None, save: bool = True) -> Prediction:
     """Predict the latency of one forward pass of `spec` (inference path, eval mode) on `device`
     for a batch of `batch` images at `precision`, without running the network.
 
     Units found in the table cost nothing; missing ones are measured alone on the device and added
-    to the table when `measure_missing` (then saved to the cache when `save`), else estimated by the
-    device's roofline. `table`: a `LatencyTable` to use (default: `get_table(device, precision,
-    threads=threads, cache_dir=cache_dir)`). Raises LatencyError for a bad option (one line)."""
+    to the table when `measure_missing` (then saved to the cache when `save`), else estimated (the
+    table's per-kind fit, or the device's roofline for a kind it holds too few entries of). Each
+    unit counts `scale x table + unit_ms` of the table's calibration (`archkit.latency.calibrate`);
+    with `calibrate`, a table without one fits it first (once per device: some seconds), else the
+    table's calibration is used if it has one, the identity if not. `table`: a `LatencyTable` to use
+    (default: `get_table(device, precision, threads=threads, cache_dir=cache_dir)`).
+    Raises LatencyError for a bad option (one line)."""
     check_batch(batch)
     if table is None:
         table = get_table(device, precision, threads=threads, cache_dir=cache_dir)
@@ -715,21 +805,34 @@ def predict(spec: Spec, device: str = "cpu", batch: int = 1, precision: str = "f
         from .errors import LatencyError
 
         raise LatencyError(f"the table is for {table.precision}, the prediction asks {precision}")
-    return predict_resolved(resolved(spec), table, batch, measure_missing=measure_missing, save=save)
+    return predict_resolved(resolved(spec), table, batch, measure_missing=measure_missing, calibrate=calibrate,
+                            save=save)
 
 
 def predict_resolved(r: ResolvedSpec, table: LatencyTable, batch: int = 1, *, measure_missing: bool = True,
-                     save: bool = True) -> Prediction:
+                     calibrate: bool = True, save: bool = True) -> Prediction:
     """`predict` of an already resolved spec with a given table (the search resolves once)."""
     check_batch(batch)
     before = table.measure_seconds
     constants = table.device_constants()
+    if calibrate:
+        calibration = table.calibrated(batch)
+    else:
+        calibration = table.calibration or Calibration()
+    scale, unit_ms = calibration.scale, calibration.unit_ms
     precision = table.precision
     per_layer: dict[str, float] = {}
     details: dict[str, list[dict]] = {}
-    n_units = roofline = fitted = measured = 0
+    n_units = roofline = fitted = 0
     overhead = constants.model_ms + len(r.layers) * constants.layer_ms
-    for name, lu in spec_units(r, precision):
+    layers = spec_units(r, precision)
+    fresh: set[str] = set()
+    if measure_missing:  # all at once, in interleaved rounds (see `LatencyTable.measure_many`)
+        missing = [(op, dtype) for _, lu in layers for op, dtype in lu.units
+                   if table.get(op_signature(op, precision, batch, dtype)) is None]
+        fresh = set(table.measure_many(missing, batch)) if missing else set()
+    measured = len(fresh)
+    for name, lu in layers:
         ms = lu.containers * constants.container_ms
         overhead += ms
         rows = []
@@ -737,20 +840,17 @@ def predict_resolved(r: ResolvedSpec, table: LatencyTable, batch: int = 1, *, me
             signature = op_signature(op, precision, batch, dtype)
             value = table.get(signature)
             source = "table"
-            if value is None:
-                if measure_missing:
-                    value = table.measure(op, batch, dtype)
-                    measured += 1
-                    source = "measured"
+            if signature in fresh:
+                source = "measured"
+            elif value is None:
+                value, source = table.estimate(op, batch)
+                if source == "fit":
+                    fitted += 1
                 else:
-                    value, source = table.estimate(op, batch)
-                    if source == "fit":
-                        fitted += 1
-                    else:
-                        roofline += 1
-            ms += value
+                    roofline += 1
+            ms += scale * value + unit_ms
             n_units += 1
-            rows.append({"signature": signature, "ms": value, "source": source})
+            rows.append({"signature": signature, "ms": scale * value + unit_ms, "table_ms": value, "source": source})
         per_layer[name] = ms
         details[name] = rows
     total = constants.model_ms + len(r.layers) * constants.layer_ms + sum(per_layer.values())
@@ -760,4 +860,4 @@ def predict_resolved(r: ResolvedSpec, table: LatencyTable, batch: int = 1, *, me
     covered = (n_units - roofline - fitted) / n_units if n_units else 1.0
     return Prediction(name, total, per_layer, covered, n_units, fitted, roofline, measured, overhead,
                       table.measure_seconds - before, str(table.dev), table.key["device_name"], precision, batch,
-                      table.threads, details)
+                      table.threads, calibration, details)

@@ -104,6 +104,15 @@ def synchronizer(dev) -> Callable[[], None]:
 def time_call(fn: Callable[[], object], dev, *, warmup: int = WARMUP, repeats: int = REPEATS,
               block_s: float = BLOCK_S, max_calls: int = MAX_CALLS) -> Timing:
     """Time `fn()` on device `dev` (see the module's docstring): the median of `repeats` blocks."""
+    samples, calls = time_samples(fn, dev, warmup=warmup, repeats=repeats, block_s=block_s, max_calls=max_calls)
+    return Timing.of(samples, calls)
+
+
+def time_samples(fn: Callable[[], object], dev, *, warmup: int = WARMUP, repeats: int = REPEATS,
+                 block_s: float = BLOCK_S, max_calls: int = MAX_CALLS,
+                 calls: int | None = None) -> tuple[list[float], int]:
+    """`time_call`'s raw material: the seconds per call of each of `repeats` blocks, and the calls
+    per block (`calls` when given, else sized to last `block_s`). For timings spread in rounds."""
     if repeats < 1:
         raise LatencyError(f"repeats must be at least 1, got {repeats}")
     sync = synchronizer(dev)
@@ -113,12 +122,13 @@ def time_call(fn: Callable[[], object], dev, *, warmup: int = WARMUP, repeats: i
     try:
         for _ in range(max(warmup, 0)):
             fn()
-        sync()
-        start = clock()
-        fn()
-        sync()
-        one = clock() - start
-        calls = max(1, min(max_calls, math.ceil(block_s / max(one, 1e-7))))
+        if calls is None:
+            sync()
+            start = clock()
+            fn()
+            sync()
+            one = clock() - start
+            calls = max(1, min(max_calls, math.ceil(block_s / max(one, 1e-7))))
         samples = []
         for _ in range(repeats):
             sync()
@@ -130,4 +140,4 @@ def time_call(fn: Callable[[], object], dev, *, warmup: int = WARMUP, repeats: i
     finally:
         if enabled:
             gc.enable()
-    return Timing.of(samples, calls)
+    return samples, calls

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -23,11 +24,15 @@ def test_quick_mode_runs_end_to_end(result):
     assert [row["kind"] for row in rows] == ["candidate"] * 4 + ["builtin"]
     assert rows[-1]["name"] == "googlenet-32@16"
     for row in rows:
-        for key in ("predicted_ms", "measured_ms", "roofline_ms"):
+        for key in ("predicted_ms", "measured_ms", "roofline_ms", "estimated_ms", "first_predicted_ms"):
             assert row[key] > 0 and math.isfinite(row[key]), key
-        assert row["measured_q1_ms"] <= row["measured_ms"] <= row["measured_q3_ms"]
-        assert row["ops"] > 0
-    assert result["table"]["entries"] > 0 and result["table"]["saved"]
+        # measured: the fastest block over the rounds; the median and quartiles of the same blocks
+        assert row["measured_ms"] <= row["measured_q1_ms"] <= row["measured_median_ms"] <= row["measured_q3_ms"]
+        assert row["measured_samples"] == 2 * 2  # quick: 2 rounds of 2 blocks
+        assert row["ops"] > 0 and row["units"] > 0
+    assert result["table"]["entries"] > 0
+    assert not result["table"]["saved"] and not list(Path(result["table"]["path"]).parent.glob("*.json"))
+    assert result["calibration"]["probes"] == 3 and result["calibration"]["scale"] >= 1.0
     assert result["table"]["build_seconds"] > 0 and result["table"]["status_at_start"] == "new"
     assert result["threads"] >= 1 and result["cpu"] and result["torch"] and result["date"]
     assert set(result["scores"]) == {"all", "candidates", "builtins"} and result["scores"]["builtins"] is None
@@ -49,6 +54,9 @@ def test_scores_are_scipys_tau_and_the_hand_mape(result):
     assert s["within_10pct"] == sum(abs(p - m) <= 0.1 * m for p, m in zip(predicted, measured)) / len(rows)
     cands = result["scores"]["candidates"]
     assert cands["n"] == 4
+    median = result["scores_median"]["all"]
+    assert median["mape"] == pytest.approx(
+        sum(abs(r["predicted_ms"] - r["measured_median_ms"]) / r["measured_median_ms"] for r in rows) / len(rows))
 
 
 def test_print_results(result, capsys):

@@ -11,10 +11,13 @@ import pytest
 
 from archkit import spec_from_yaml
 from archkit.latency import LatencyTable, cache_dir, predict
+from archkit.latency.calibrate import Calibration
 from archkit.latency.model import _OPEN, AddOp, ConcatOp, spec_units
 from archkit.spec.loader import resolved
 
 from .conftest import TINY
+
+IDENTITY = Calibration(1.0, 0.0, 0, None)
 
 
 @pytest.fixture(autouse=True)
@@ -25,13 +28,17 @@ def _fresh_tables():
     _OPEN.clear()
 
 
-def quick(table: LatencyTable) -> LatencyTable:
-    table.warmup, table.repeats, table.block_s = 1, 2, 0.0002
+def quick(table: LatencyTable, calibration: Calibration | None = IDENTITY) -> LatencyTable:
+    """Light timing; the identity calibration (a test of calibrating sets None: probes then)."""
+    table.warmup, table.rounds, table.repeats, table.block_s = 1, 1, 2, 0.0002
+    table.probes, table.probe_rounds = 2, 1
+    if table.calibration is None:
+        table.calibration = calibration
     return table
 
 
-def table_at(folder: Path, precision: str = "fp32") -> LatencyTable:
-    return quick(LatencyTable.open("cpu", precision, cache_dir=folder))
+def table_at(folder: Path, precision: str = "fp32", calibration: Calibration | None = IDENTITY) -> LatencyTable:
+    return quick(LatencyTable.open("cpu", precision, cache_dir=folder), calibration)
 
 
 def test_cache_dir_order(tmp_path, monkeypatch):
@@ -50,7 +57,7 @@ def test_measuring_what_is_missing_covers_everything(tiny, cache):
     p = predict(tiny, table=table)
     units = sum(len(lu.units) for _, lu in spec_units(resolved(tiny)))
     assert p.covered_share == 1.0 and p.roofline_units == 0
-    assert p.units == units and p.measured_now == units - _repeats(tiny)
+    assert p.units == units and p.measured_now == units - _repeats(tiny) == len(table.entries)
     assert p.total_ms > 0 and math.isfinite(p.total_ms)
     assert list(p.per_layer_ms) == [layer.name for layer in tiny.layers]
     assert all(v > 0 for v in p.per_layer_ms.values())
@@ -175,11 +182,32 @@ def test_one_file_per_precision(tiny, cache):
 
 
 def test_predict_opens_the_cached_table_by_itself(tiny, cache):
-    p = predict(tiny, measure_missing=False)  # $ARCHKIT_CACHE_DIR (the fixture) is where it lives
-    assert p.total_ms > 0
+    # $ARCHKIT_CACHE_DIR (the fixture) is where it lives; no calibration asked: the identity
+    p = predict(tiny, measure_missing=False, calibrate=False)
+    assert p.total_ms > 0 and p.calibration == Calibration()
     assert any(cache.glob("latency-cpu-*-fp32-t*.json"))
     d = p.to_dict()
     assert d["total_ms"] == p.total_ms and d["covered_share"] == 0.0
+    assert d["calibration"] == {"scale": 1.0, "unit_ms": 0.0, "probes": 0, "error": None}
+
+
+def test_calibration_on_probes(tiny, cache):
+    from archkit.latency.calibrate import probe_specs
+
+    table = table_at(cache, calibration=None)
+    p = predict(tiny, table=table)
+    cal = table.calibration
+    assert cal.probes == 2 and cal.scale >= 1.0 and cal.unit_ms >= 0 and math.isfinite(cal.error)
+    assert p.calibration == cal
+    # every unit counts scale x its table entry + unit_ms
+    for rows in p.per_layer_units.values():
+        for row in rows:
+            assert row["ms"] == pytest.approx(cal.scale * row["table_ms"] + cal.unit_ms)
+    # the probes' units joined the table; the calibration is kept in the file
+    assert table_at(cache, calibration=None).calibration == cal
+    # probes: the same networks every time, valid specs, none of them the network predicted
+    names = [spec.name for spec in probe_specs(3)]
+    assert names == [spec.name for spec in probe_specs(3)] == ["latency-probe-0", "latency-probe-1", "latency-probe-2"]
 
 
 def test_units_of_a_residual_network_are_timed(cache):
@@ -230,3 +258,17 @@ def test_threads_key_the_table_and_are_checked(cache):
     assert torch.get_num_threads() == before  # opening a table changes nothing global
     with pytest.raises(LatencyError):
         LatencyTable.open("cpu", "fp32", threads=0, cache_dir=cache)
+
+
+def test_units_are_measured_in_groups_that_fit_memory(monkeypatch):
+    import archkit.latency.model as model
+    from archkit.latency.model import _groups, unit_bytes
+
+    op = ConcatOp("c", (12, 4, 4), (12, 4, 4), (4, 8))
+    size = unit_bytes(op, "fp32", 1)
+    items = [(f"sig{i}", (op, "fp32")) for i in range(7)]
+    monkeypatch.setattr(model, "GROUP_BYTES", 3 * size)
+    groups = _groups(items, "fp32", 1)
+    assert [len(g) for g in groups] == [3, 3, 1] and sum(groups, []) == items
+    monkeypatch.setattr(model, "GROUP_BYTES", size // 2)  # a unit larger than the budget still goes alone
+    assert [len(g) for g in _groups(items, "fp32", 1)] == [1] * 7
