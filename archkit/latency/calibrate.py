@@ -98,9 +98,12 @@ def _branch_out(branch: list[dict]) -> int:
     return branch[-1]["conv"]["out"]
 
 
-def measure_calibration(table, batch: int = 1, count: int = PROBES, rounds: int = ROUNDS) -> Calibration:
+def measure_calibration(table, batch: int = 1, count: int = PROBES, rounds: int = ROUNDS, *, spec_units,
+                        op_signature, threads) -> Calibration:
     """Fit `Calibration` on the probe networks with `table` (its entries for the probes' units are
-    measured if missing and kept: they are table entries like any other)."""
+    measured if missing and kept: they are table entries like any other). The table's own helpers
+    come in as arguments (`archkit.latency.model`'s `spec_units`, `op_signature`, `_threads`), so
+    this module, which the model imports, does not import it back."""
     import numpy as np
     import torch
     from scipy.optimize import nnls
@@ -108,7 +111,6 @@ def measure_calibration(table, batch: int = 1, count: int = PROBES, rounds: int 
     from ..builder import build
     from ..spec.loader import resolved
     from .measure import precision_context
-    from .model import _threads, op_signature, spec_units
     from .timing import time_call
 
     dev, precision = table.dev, table.precision
@@ -128,7 +130,7 @@ def measure_calibration(table, batch: int = 1, count: int = PROBES, rounds: int 
     for _ in range(rounds):
         for k, (units, _fixed, model, x) in enumerate(probes):
             table.measure_many(units, batch, rounds=1, refine=True)
-            with _threads(table.threads), torch.inference_mode(), precision_context(dev, precision):
+            with threads(table.threads), torch.inference_mode(), precision_context(dev, precision):
                 t = time_call(lambda m=model, x=x: m(x), dev, warmup=2, repeats=3)
             best[k] = min(best[k], t.min_ms)
     rows = [[sum(table.get(op_signature(op, precision, batch, dtype)) for op, dtype in units), len(units), fixed]

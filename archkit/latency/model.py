@@ -551,7 +551,8 @@ class LatencyTable:
             from .calibrate import measure_calibration
 
             before, started = self.measure_seconds, time.perf_counter()
-            self.calibration = measure_calibration(self, batch, self.probes, self.probe_rounds)
+            self.calibration = measure_calibration(self, batch, self.probes, self.probe_rounds,
+                                                   spec_units=spec_units, op_signature=op_signature, threads=_threads)
             self.measure_seconds = before + time.perf_counter() - started
             self._dirty = True
         return self.calibration
