@@ -7,13 +7,12 @@ weights copied into archkit's model tensor by tensor in order, the same logits."
 from __future__ import annotations
 
 import pytest
+import timm  # a test dependency (pyproject's test extra): its absence is a failure, not a skip
 import torch
+import torchvision
 
 import archkit
 from archkit.builder.blocks import child
-
-timm = pytest.importorskip("timm")
-torchvision = pytest.importorskip("torchvision")
 
 
 def _v3():
