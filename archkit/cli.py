@@ -176,7 +176,8 @@ def profile(
 
         if compared is None and convention is Convention.paper and loaded.name == "googlenet":
             compared = _paper_rows_if_table1(result)
-        write_output(profile_report_html(result, compared), output)
+        traffic = _traffic(loaded, batch, precision) if measure else None
+        write_output(profile_report_html(result, compared, measured, traffic), output)
 
     if verify:
         _verify(loaded)
@@ -193,15 +194,20 @@ def _measure(spec, device: str, batch: int, precision: str):
         raise UserError(str(exc)) from None
 
 
+def _traffic(spec, batch: int, precision: str):
+    """Each inference-path layer's memory traffic at `precision` for `batch` images (no torch)."""
+    from .latency import spec_traffic
+    from .spec import resolved
+
+    return spec_traffic(resolved(spec), precision, batch)
+
+
 def _costs(spec, measured, batch: int, precision: str) -> list[dict]:
     """Per layer of the inference path: memory traffic (weights + input + output at `precision`,
     computed without torch), arithmetic intensity (multiply-adds per byte) and, when measured, the
     latency with its spread."""
-    from .latency import spec_traffic
-    from .spec import resolved
-
     rows = []
-    for t in spec_traffic(resolved(spec), precision, batch):
+    for t in _traffic(spec, batch, precision):
         row = {"name": t.name, "bytes": t.bytes, "intensity": t.intensity}
         if measured is not None:
             timing = measured.layers[t.name]

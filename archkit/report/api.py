@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..profile.paper import CompareRow
 from ..profile.profiler import Profile
@@ -13,6 +14,10 @@ from ..profile.render import fmt_si
 from ..spec.models import Spec
 from ..util.files import atomic_write_text
 from . import data as D
+from .data.layers import fmt_ms
+
+if TYPE_CHECKING:
+    from ..latency import LayerLatencies, LayerTraffic
 
 
 def _spec(spec: Spec | str) -> Spec:
@@ -31,24 +36,55 @@ def _totals(total: dict) -> str:
 # --- profile ---------------------------------------------------------------------------------
 
 
-def profile_report_html(profile: Profile, compare_rows: list[CompareRow] | None = None) -> str:
+def profile_report_html(profile: Profile, compare_rows: list[CompareRow] | None = None,
+                        measured: LayerLatencies | None = None, traffic: list[LayerTraffic] | None = None) -> str:
     """The profile report of `archkit profile SPEC --format html`: Table 1 regenerated (with the
     published numbers beside the computed ones and disagreeing rows marked, given `compare_rows`
     from `archkit.profile.compare_paper`), the modules' branches as a tree, params and ops per
     layer, ops by stage/layer/branch (and sub-branch, as deep as splits nest), activations per
-    layer, and the aux heads."""
+    layer, and the aux heads.
+
+    With `measured` (`archkit.latency.measure_layers`) and `traffic` (`archkit.latency.spec_traffic`
+    of the same spec, batch and precision; `archkit profile --measure`): where and how it was
+    measured and the whole forward pass's latency at the top, the table's columns of memory
+    traffic, ops/byte and latency (with its IQR), and the ops-vs-latency view (a scatter, one point
+    per layer, and each layer's share of the latency beside its share of the ops)."""
     from . import figures as F
     from . import page as P
 
-    d = D.profile_data(profile, compare_rows)
+    d = D.profile_data(profile, compare_rows, measured, traffic)
+    lat = d["latency"]
     parts = [P.note(f"Inference path: {_totals(d['total'])}. K = 1024 params, M = 10^6 multiply-adds "
                     "(one fused multiply-add counts as one op).")]
+    if lat is not None:
+        parts.append(P.note(lat["headline"]))
     table_title = "Table 1, regenerated"
     if d["paper"] is not None:
         table_title += f" — beside {d['paper']['source']}"
         parts.append(P.section("Computed vs published", P.note_list(d["paper"]["summary"]), section_id="paper"))
-    parts.append(P.section(table_title, P.table_html(
-        d["headers"], d["table"], total=d["total_cells"], table_id="table1", text_columns=4), section_id="table"))
+    table = P.table_html(d["headers"], d["table"], total=d["total_cells"], table_id="table1", text_columns=4)
+    if lat is None:
+        parts.append(P.section(table_title, table, section_id="table"))
+    else:
+        w = lat["where"]
+        per = "one image" if w["batch"] == 1 else f"a batch of {w['batch']} images"
+        parts.append(P.section(
+            table_title + ", with memory traffic and measured latency", P.note(
+                f"bytes, ops/byte and latency are for {per} at {w['precision']}: bytes = weights + input + output "
+                f"(and a module's concatenation; computed, not measured), ops/byte = multiply-adds per byte; "
+                f"latency = the median of {lat['total']['repeats']} repeats of the layer timed alone on "
+                f"{w['device_name']}, with the interquartile range. The total row's latency is the whole forward "
+                f"pass timed on its own; the layers timed alone add up to {fmt_ms(lat['total']['layers_ms'])} ms "
+                "(the model's own forward loop; caches)."), table, section_id="table"))
+        parts.append(P.section(
+            "Ops vs latency", P.note(
+                f"Measured on {w['device_name']} ({w['device']}). Multiply-adds are not latency: a layer above the "
+                "dashed line takes longer than its ops would at the layers' mean rate, because it moves many bytes "
+                "per multiply-add (low ops/byte: memory-bound) or has none to do (pools, dropout: x = 0). "
+                "Hover a point for its numbers; the buttons switch both axes to log (which leaves out x = 0)."),
+            P.figure_html(F.ops_latency(d), "fig-ops-latency"),
+            P.figure_html(F.latency_share(d), "fig-latency-share"),
+            P.facts_html(lat["facts"]), section_id="latency"))
     if d["branch_table"]:
         parts.append(P.section(
             "Branches of the modules", P.note(
@@ -68,15 +104,21 @@ def profile_report_html(profile: Profile, compare_rows: list[CompareRow] | None 
             heads.append(P.table_html(D.HEADERS, head["table"], text_columns=4))
         parts.append(P.section("Aux heads (training only, not in the totals above)", *heads, section_id="aux"))
     subtitle = f"{profile.convention} convention, input {d['input']} (height x width x channels)"
+    if lat is not None:
+        subtitle += f"; latency measured on {lat['where']['device_name']} ({lat['where']['device']})"
     return P.document(f"{profile.spec} — archkit profile", subtitle, parts)
 
 
 def profile_report(spec: Spec | str, path: str | Path, convention: str = "paper",
-                   paper: bool | None = None) -> Path:
+                   paper: bool | None = None, *, measure: bool = False, device: str = "cpu", batch: int = 1,
+                   precision: str = "fp32") -> Path:
     """Write the profile report of a spec (a Spec, a built-in name or a YAML file) to `path`.
 
     paper: put Table 1's published numbers beside the computed ones (needs the googlenet layers
-    and 224x224 inputs; ValueError otherwise); None does so for the built-in `googlenet` only."""
+    and 224x224 inputs; ValueError otherwise); None does so for the built-in `googlenet` only.
+    measure: also time each layer and the whole forward pass on `device` (`batch` images at
+    `precision`; `archkit.latency.measure_layers`, LatencyError for a bad option) and add the
+    memory traffic, the latency columns and the ops-vs-latency view."""
     from .. import profile as profile_spec
     from ..profile import compare_paper
 
@@ -85,7 +127,14 @@ def profile_report(spec: Spec | str, path: str | Path, convention: str = "paper"
     if paper is None:
         paper = s.name == "googlenet" and convention == "paper"
     rows = compare_paper(result) if paper else None
-    return _write(path, profile_report_html(result, rows))
+    measured = traffic = None
+    if measure:
+        from ..latency import measure_layers, spec_traffic
+        from ..spec import resolved
+
+        measured = measure_layers(s, device=device, batch=batch, precision=precision)
+        traffic = spec_traffic(resolved(s), precision, batch)
+    return _write(path, profile_report_html(result, rows, measured, traffic))
 
 
 # --- two specs -------------------------------------------------------------------------------
@@ -169,8 +218,17 @@ def study_report_html(study, location: str | None = None) -> tuple[str, dict]:
                 f"{' (the uniform-scaling reference)' if best['reference'] else ''}, val top-1 "
                 f"{100 * best['val_top1']:.2f}% (validation split, the search's short recipe), "
                 f"{best['ops'] / 1e6:,.1f}M ops, {best['params'] / 1e6:,.3f}M params; widths {best['widths']}."))
+        latency = []
+        if "latency_ms" in d["fronts"]:
+            where = d["latency"] or {}
+            latency = [P.note(f"Latency: predicted before training by archkit's latency model on "
+                              f"{where.get('device_name', '?')} ({where.get('device', '?')}, batch "
+                              f"{where.get('batch', '?')}, {where.get('precision', '?')}, "
+                              f"{where.get('threads', '?')} threads); each trained trial was also timed whole "
+                              f"on it (hover a point)."),
+                       P.figure_html(F.pareto(d, "latency_ms"), "fig-pareto-latency")]
         parts.append(P.section(
-            "Accuracy vs cost", P.figure_html(F.pareto(d, "ops"), "fig-pareto-ops"),
+            "Accuracy vs cost", *latency, P.figure_html(F.pareto(d, "ops"), "fig-pareto-ops"),
             P.figure_html(F.pareto(d, "params"), "fig-pareto-params"), section_id="pareto"))
         parts.append(P.section("Optimization history", P.figure_html(F.history(d), "fig-history")))
         imp = d["importances"]
@@ -185,7 +243,7 @@ def study_report_html(study, location: str | None = None) -> tuple[str, dict]:
                                    P.figure_html(F.best_vs_base(d), "fig-best"), section_id="best"))
     parts.append(P.section(f"Trials ({len(d['trials'])}; click a header to sort)", P.table_html(
         d["headers"], d["table"], sortable=True, table_id="trials", text_columns=0,
-        wrap_columns=(10, 11, 14)), section_id="trials"))
+        wrap_columns=tuple(i for i, h in enumerate(d["headers"]) if h in D.WRAP_HEADERS)), section_id="trials"))
     parts.append(P.section("Run", P.facts_html(d["facts"]), section_id="facts"))
     if d["config"]:
         import yaml

@@ -129,6 +129,96 @@ def activations_bars(data: dict) -> go.Figure:
                    updatemenus=log_toggle(["yaxis"]))
 
 
+# --- profile: measured latency (`archkit profile --measure`) -----------------------------------
+
+# One colour per layer kind (type), in the order the kinds first appear in the network.
+KIND_PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c",
+                "#ccb974", "#64b5cd")
+LATENCY_AXIS = "measured latency (ms per batch, median)"
+
+
+def _measured_on(lat: dict) -> str:
+    w = lat["where"]
+    return (f"measured on {_esc(w['device_name'])} ({_esc(w['device'])}), batch {w['batch']}, {_esc(w['precision'])}, "
+            f"{w['threads']} thread{'s' if w['threads'] != 1 else ''}")
+
+
+def _latency_hover(r: dict) -> str:
+    intensity = f"{r['intensity']:,.1f} multiply-adds/byte" if r["intensity"] is not None else "no bytes moved"
+    if r["slowdown"] is not None:
+        pace = f"{r['slowdown']:,.1f}x the time its ops take at the layers' mean rate"
+    else:
+        pace = "no multiply-adds: its time is memory traffic and overhead"
+    return "<br>".join([
+        f"<b>{_esc(r['name'])}</b> ({_esc(r['type'])}, {_esc(r['stage'])})",
+        f"ops {r['ops'] / 1e6:,.3f}M multiply-adds",
+        f"bytes {r['bytes_text']}, {intensity}",
+        f"latency {r['latency_text']}",
+        f"{100 * r['latency_share']:.1f}% of the layers' summed latency, {100 * r['ops_share']:.1f}% of the ops",
+        pace,
+    ])
+
+
+def ops_latency(data: dict) -> go.Figure:
+    """Ops vs measured latency, one point per layer of the inference path (x: the batch's
+    multiply-adds, y: the median latency with the quartiles as error bars), coloured by layer
+    kind; the dashed line is the latency each layer's ops would take at the layers' mean rate, so
+    a point well above it (low arithmetic intensity, or no multiply-adds at all: x = 0) is a layer
+    that memory traffic or overhead makes slower than its ops suggest. Linear/log toggle on both
+    axes (log leaves out the layers without multiply-adds)."""
+    lat = data["latency"]
+    rows = lat["layers"]
+    kinds = list(dict.fromkeys(r["type"] for r in rows))
+    fig = go.Figure()
+    for i, kind in enumerate(kinds):
+        group = [r for r in rows if r["type"] == kind]
+        color = KIND_PALETTE[i % len(KIND_PALETTE)]
+        fig.add_scatter(
+            x=[r["ops"] / 1e6 for r in group], y=[r["latency_ms"] for r in group], mode="markers", name=_esc(kind),
+            marker={"color": color, "size": 10, "line": {"width": 1, "color": "white"}},
+            error_y={"type": "data", "symmetric": False, "array": [r["q3_ms"] - r["latency_ms"] for r in group],
+                     "arrayminus": [r["latency_ms"] - r["q1_ms"] for r in group], "color": color, "thickness": 1,
+                     "width": 3},
+            customdata=[r["name"] for r in group], hovertext=[_latency_hover(r) for r in group],
+            hovertemplate="%{hovertext}<extra></extra>")
+    rate = lat["rate"]
+    positive = [r["ops"] for r in rows if r["ops"]]
+    if rate and positive:
+        # y = x / rate through the origin; its points at the smallest and largest ops keep it a
+        # straight line on log axes too (where the origin is left out).
+        xs = sorted({0, min(positive), max(positive)})
+        fig.add_scatter(x=[x / 1e6 for x in xs], y=[x / rate for x in xs], mode="lines", hoverinfo="skip",
+                        name=f"ops at the layers' mean rate ({rate * 1e3 / 1e9:,.2f} G multiply-adds/s)",
+                        line={"dash": "dash", "color": "#444", "width": 1})
+    batch = lat["where"]["batch"]
+    per = "one image" if batch == 1 else f"a batch of {batch} images"
+    fig.update_xaxes(title_text=f"ops (M multiply-adds of {per})", rangemode="tozero")
+    fig.update_yaxes(title_text=LATENCY_AXIS, rangemode="tozero")
+    return _layout(fig, f"{_esc(data['spec'])}: ops vs latency per layer, {_measured_on(lat)}<br><sup>above the "
+                        "dashed line: slower than its ops suggest (memory traffic, overhead); bars: quartiles</sup>",
+                   height=520, hovermode="closest", updatemenus=log_toggle(["xaxis", "yaxis"]),
+                   margin={"l": 70, "r": 30, "t": 120, "b": 60})
+
+
+def latency_share(data: dict) -> go.Figure:
+    """Each layer's share of the measured latency (of the layers' summed latency) beside its share
+    of the multiply-adds: where the time goes vs where the ops are."""
+    lat = data["latency"]
+    rows = lat["layers"]
+    names = [r["name"] for r in rows]
+    fig = go.Figure()
+    fig.add_bar(x=names, y=[100 * r["ops_share"] for r in rows], name="ops (% of the multiply-adds)",
+                marker_color=COLORS["a"], hovertemplate="%{x}: %{y:.1f}% of the multiply-adds<extra></extra>")
+    fig.add_bar(x=names, y=[100 * r["latency_share"] for r in rows],
+                name="measured latency (% of the layers' summed latency)", marker_color=COLORS["b"],
+                hovertext=[r["latency_text"] for r in rows],
+                hovertemplate="%{x}: %{y:.1f}% of the layers' summed latency<br>%{hovertext}<extra></extra>")
+    fig.update_yaxes(title_text="share (%)", rangemode="tozero")
+    fig.update_xaxes(title_text="layer", categoryorder="array", categoryarray=names)
+    return _layout(fig, f"{_esc(data['spec'])}: share of the latency vs share of the ops per layer, "
+                        f"{_measured_on(lat)}", barmode="group")
+
+
 # --- two profiles ----------------------------------------------------------------------------
 
 
@@ -205,7 +295,9 @@ def cumulative_ops(data: dict) -> go.Figure:
 
 # --- a study ---------------------------------------------------------------------------------
 
-COST = {"ops": ("ops (M multiply-adds)", 1e6), "params": ("params (M weights)", 1e6)}
+# A cost axis: its label, the divisor of the stored value, and the unit the budget line is written in.
+COST = {"ops": ("ops (M multiply-adds)", 1e6, "M"), "params": ("params (M weights)", 1e6, "M"),
+        "latency_ms": ("predicted latency (ms)", 1.0, " ms")}
 
 
 def trial_hover(t: dict) -> str:
@@ -214,17 +306,26 @@ def trial_hover(t: dict) -> str:
     acc = f"val top-1 {100 * t['val_top1']:.2f}%" if t["val_top1"] is not None else "not trained"
     lines = [f"<b>trial {t['number']}</b>: {_esc(name)}", f"widths: {_esc(t['widths'])}",
              f"depths: {_esc(t['depths_text'])}",
-             f"ops {t['ops'] / 1e6:,.1f}M, params {t['params'] / 1e6:,.3f}M" if t["ops"] is not None else "", acc]
+             f"ops {t['ops'] / 1e6:,.1f}M, params {t['params'] / 1e6:,.3f}M" if t["ops"] is not None else "",
+             _latency_text(t), acc]
     if t["note"] and t["category"] not in ("reference", "over budget"):
         lines.append(_esc(t["note"]))
     return "<br>".join(x for x in lines if x)
+
+
+def _latency_text(t: dict) -> str:
+    """'latency 2.88 ms predicted, 3.04 ms measured' (empty for a study that predicts none)."""
+    if t.get("latency_ms") is None:
+        return ""
+    measured = t.get("measured_latency_ms")
+    return f"latency {t['latency_ms']:.3g} ms predicted" + (f", {measured:.3g} ms measured" if measured else "")
 
 
 def pareto(data: dict, cost: str) -> go.Figure:
     """Accuracy vs cost, one point per finished trial: trained candidates, the reference (a star),
     pruned trials, over-budget ones (x, at 0: never trained); the Pareto front as a step line; the
     budget as a dashed line."""
-    label, scale = COST[cost]
+    label, scale, unit = COST[cost]
     by_number = {t["number"]: t for t in data["trials"]}
     fig = go.Figure()
     finished = [by_number[n] for n in data["finished"]]
@@ -246,12 +347,13 @@ def pareto(data: dict, cost: str) -> go.Figure:
     limit = data["budget"].get(cost)
     if limit:
         fig.add_vline(x=limit / scale, line={"dash": "dash", "color": "#d62728"},
-                      annotation={"text": f"budget {limit / scale:,.4g}M", "font": {"color": "#d62728"}},
+                      annotation={"text": f"budget {limit / scale:,.4g}{unit}", "font": {"color": "#d62728"}},
                       annotation_position="top left")
     fig.update_xaxes(title_text=label, rangemode="tozero")
     # Fixed, a little below 0: over-budget trials sit at 0 and would be cut in half by the axis.
     fig.update_yaxes(title_text="validation top-1 accuracy (%)", range=[-4, 103])
-    return _layout(fig, f"accuracy vs {cost}: {len(finished)} finished trials, Pareto front in green",
+    what = "latency" if cost == "latency_ms" else cost
+    return _layout(fig, f"accuracy vs {what}: {len(finished)} finished trials, Pareto front in green",
                    height=480, hovermode="closest")
 
 

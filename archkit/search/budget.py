@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..profile.profiler import profile_resolved
 from ..spec.models import Spec
 from ..spec.resolve import resolve
 from .space import candidate
+
+if TYPE_CHECKING:
+    from .latency_cost import LatencyCost
 
 # Widths are scaled within [1/64, 64] x the sampled ones; beyond that a candidate is surely absurd.
 MIN_SCALE, MAX_SCALE = 1 / 64, 64.0
@@ -17,20 +21,30 @@ MIN_SCALE, MAX_SCALE = 1 / 64, 64.0
 
 @dataclass(frozen=True)
 class Measured:
-    """A candidate's inference-path totals, as `archkit profile` reports them (paper convention)."""
+    """A candidate's inference-path totals, as `archkit profile` reports them (paper convention),
+    and its predicted latency in ms when the search predicts one (else None)."""
 
     ops: int
     params: int
     activations: int
+    latency_ms: float | None = None
 
-    def get(self, key: str) -> int:
+    def get(self, key: str) -> float:
         return getattr(self, key)
 
 
-def measure(spec: Spec) -> Measured:
-    """Resolve (every shape check) and profile; raises `SpecError` if the candidate cannot exist."""
-    total = profile_resolved(resolve(spec), "paper").total
-    return Measured(total.ops, total.params, total.activations)
+# Each second objective (minimized) is one of the costs above.
+OBJECTIVE_COST = {"ops": "ops", "params": "params", "latency": "latency_ms"}
+
+
+def measure(spec: Spec, latency: LatencyCost | None = None, *, settle: bool = True) -> Measured:
+    """Resolve (every shape check) and profile; with `latency`, predict the latency too (`settle`:
+    with every op of the network in the table, else estimated from the table as it is).
+    Raises `SpecError` if the candidate cannot exist."""
+    r = resolve(spec)
+    total = profile_resolved(r, "paper").total
+    ms = None if latency is None else latency.settle(r) if settle else latency.estimate(r)
+    return Measured(total.ops, total.params, total.activations, ms)
 
 
 def constraint_values(measured: Measured, limits: dict[str, int]) -> list[float]:
@@ -50,8 +64,15 @@ class Filled:
     feasible: bool
 
 
-def fill_budget(base: Spec, params: dict, limits: dict[str, int], divisor: int, name: str | None = None,
-                iterations: int = 40) -> Filled:
+# Budget filling under a latency budget: at most SETTLE_ROUNDS rounds of (fill on estimates, settle
+# the chosen candidate), until a settled candidate is within the budget and uses FILL_SHARE of it.
+SETTLE_ROUNDS = 4
+FILL_SHARE = 0.97
+RATIO_BOUNDS = (0.5, 2.0)  # how far a round's correction of the estimates may go
+
+
+def fill_budget(base: Spec, params: dict, limits: dict[str, float], divisor: int, name: str | None = None,
+                iterations: int = 40, latency: LatencyCost | None = None) -> Filled:
     """The largest width scale at which the candidate for `params` still fits every limit.
 
     Costs grow with the scale (ops and params about quadratically), so a bisection on log(scale)
@@ -59,11 +80,45 @@ def fill_budget(base: Spec, params: dict, limits: dict[str, int], divisor: int, 
     is the feasible step closest to the budget. If even the smallest scale is over budget, the
     smallest candidate is returned with `feasible=False`. Without limits there is no budget to
     fill: the candidate is returned as sampled (scale 1), not scaled up to MAX_SCALE.
-    """
 
+    With `latency`, each step of the bisection estimates the latency from the table as it is
+    (ops it lacks are estimated, not run: a young table's estimates run low), then the chosen
+    candidate is settled: its missing ops are measured into the table and its latency predicted
+    from table entries alone. Under a latency limit, a settled candidate over the limit (or using
+    less than FILL_SHARE of it) starts another round, whose bisection corrects the estimates by
+    the last round's settled/estimated ratio on a table that now knows more ops; after at most
+    SETTLE_ROUNDS rounds the fullest settled candidate within the budget is returned (or the last
+    one, infeasible). Feasibility is always decided on a settled latency, never an estimate.
+    """
+    if latency is None:
+        return _fill(base, params, limits, divisor, name, iterations)
+    best = last = None
+    ratio = 1.0
+    for _ in range(SETTLE_ROUNDS if "latency_ms" in limits else 1):
+        filled = _fill(base, params, limits, divisor, name, iterations, latency, ratio)
+        r = resolve(filled.spec)
+        estimate = latency.estimate(r)  # before the table learns this candidate's ops
+        settled = replace(filled.measured, latency_ms=latency.settle(r))
+        ok = feasible(settled, limits)
+        last = Filled(filled.spec, filled.scale, settled, ok)
+        if ok and (best is None or settled.latency_ms > best.measured.latency_ms):
+            best = last
+        if not filled.feasible or "latency_ms" not in limits:
+            break  # over another limit at the smallest scale, or no latency limit to fill
+        if ok and settled.latency_ms >= FILL_SHARE * limits["latency_ms"]:
+            break
+        ratio = min(max(settled.latency_ms / estimate, RATIO_BOUNDS[0]), RATIO_BOUNDS[1])
+    return best or last
+
+
+def _fill(base: Spec, params: dict, limits: dict[str, float], divisor: int, name: str | None, iterations: int,
+          latency: LatencyCost | None = None, ratio: float = 1.0) -> Filled:
+    """The bisection of `fill_budget`, on estimated latencies (x `ratio`) when `latency` is given."""
     def at(scale: float) -> tuple[Spec, Measured, bool]:
         spec = candidate(base, params, divisor, scale, name)
-        m = measure(spec)
+        m = measure(spec, latency, settle=False)
+        if m.latency_ms is not None:
+            m = replace(m, latency_ms=m.latency_ms * ratio)
         return spec, m, feasible(m, limits)
 
     spec, m, ok = at(1.0)

@@ -16,6 +16,9 @@ def search(
     epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs per trial.")] = None,
     max_ops: Annotated[str | None, typer.Option(help="Budget: max multiply-adds, e.g. 50M or 1.5G.")] = None,
     max_params: Annotated[str | None, typer.Option(help="Budget: max params, e.g. 2M.")] = None,
+    max_latency_ms: Annotated[float | None, typer.Option(
+        help="Budget: max predicted latency of one forward pass in ms, on the config's latency: device.",
+        show_default=False)] = None,
     storage: Annotated[str | None, typer.Option(
         help="Optuna storage: sqlite:///x.db, postgresql://user@host/db, or a journal file path.")] = None,
     study: Annotated[str | None, typer.Option(help="Study name (default: the config's name or file name).")] = None,
@@ -41,17 +44,23 @@ def search(
     budget are trained. Trials select on the validation split; then the best candidates and the
     uniform-scaling reference are retrained with several seeds and compared on the test split."""
     from ..commandline import UserError
+    from ..latency.errors import LatencyError
     from .config import load_search_config
-    from .runner import DataStop, SearchError, resolve_location, run_worker, run_workers
+    from .runner import DataStop, SearchError, latency_cost, resolve_location, run_worker, run_workers
     from .storage import StorageError, describe
 
     overrides = {k: v for k, v in (("trials", trials), ("train.epochs", epochs), ("budget.ops", max_ops),
-                                   ("budget.params", max_params), ("seed", seed), ("final.top", final_top),
+                                   ("budget.params", max_params), ("budget.latency_ms", max_latency_ms),
+                                   ("seed", seed), ("final.top", final_top),
                                    ("final.seeds", final_seeds), ("final.epochs", final_epochs)) if v is not None}
     loaded = load_search_config(config, overrides)
     name = study or loaded.study_name
     location = resolve_location(storage, name, workers)
     resume = f"archkit search {' '.join(sys.argv[2:])}" if len(sys.argv) > 2 else "the same command"
+    try:
+        latency = latency_cost(loaded)
+    except LatencyError as exc:
+        raise UserError(f"{config}: latency: {exc}") from None
     try:
         if worker is not None:
             run_worker(loaded, location, name, progress=False, worker=worker)
@@ -65,7 +74,7 @@ def search(
             summary = run_worker(loaded, location, name, progress=progress)
     except DataStop as exc:
         raise UserError(f"{exc}. Resume with: {resume}") from None
-    except (SearchError, StorageError) as exc:
+    except (SearchError, StorageError, LatencyError) as exc:
         raise UserError(str(exc)) from None
     except KeyboardInterrupt:
         typer.echo(f"interrupted: the running trial was marked failed; finished trials are kept in "
@@ -80,7 +89,7 @@ def search(
             verdict = _confirm(name, location, loaded.config, loaded.config.final, resume)
         except ConfirmError as exc:
             typer.echo(f"not confirmed: {exc}", err=True)
-    _print_summary(summary, loaded, verdict)
+    _print_summary(summary, loaded, verdict, latency)
     if not complete and summary.stopped:
         typer.echo(f"stopped early: {summary.stopped}. Resume with: {resume}", err=True)
 
@@ -119,16 +128,25 @@ def _confirm(study_name: str, location: str, config, final, resume: str) -> dict
 
 
 def _option(key: str) -> str:
-    return {"train.epochs": "epochs", "budget.ops": "max-ops", "budget.params": "max-params"}.get(key, key)
+    return {"train.epochs": "epochs", "budget.ops": "max-ops", "budget.params": "max-params",
+            "budget.latency_ms": "max-latency-ms"}.get(key, key)
 
 
-def _print_summary(summary, loaded, verdict: dict | None = None) -> None:
+def _latency_line(latency, config) -> str:
+    """Where latency is predicted, and whether these are the defaults (no `latency:` section)."""
+    return (f"predicted (and measured after training) on {latency.describe()}"
+            + (" — the defaults: the config has no latency: section" if config.latency is None else ""))
+
+
+def _print_summary(summary, loaded, verdict: dict | None = None, latency=None) -> None:
     from .confirm import headline
     from .numbers import format_count
     from .storage import describe
 
     typer.echo(f"study {summary.study} in {describe(summary.storage)}: {summary.finished} of {summary.asked} "
                f"trials finished ({', '.join(f'{n} {s.lower()}' for s, n in sorted(summary.states.items()))})")
+    if latency is not None:
+        typer.echo(f"latency: {_latency_line(latency, loaded.config)}")
     if verdict is not None:
         typer.echo(headline(verdict))
     best = summary.best
@@ -141,8 +159,11 @@ def _print_summary(summary, loaded, verdict: dict | None = None) -> None:
     else:
         found = f"proxy {best['proxy']} {best['score']:.4g}" + (
             f" (val top-1 {best['val_top1']:.4f})" if best["val_top1"] is not None else "")
-    typer.echo(f"best: trial {best['number']} ({what}), {found}, {format_count(best['ops'])} ops, "
-               f"{format_count(best['params'])} params; widths {best['widths']}")
+    cost = f"{format_count(best['ops'])} ops, {format_count(best['params'])} params"
+    if best.get("latency_ms") is not None:
+        cost += f", {best['latency_ms']:.3g} ms predicted" + (
+            f" ({best['measured_latency_ms']:.3g} ms measured)" if best.get("measured_latency_ms") is not None else "")
+    typer.echo(f"best: trial {best['number']} ({what}), {found}, {cost}; widths {best['widths']}")
     typer.echo(f"export it: archkit export {summary.study} --best -o specs/"
                + (f" --storage {summary.storage}" if summary.storage != _default(summary.study) else ""))
 
@@ -163,7 +184,8 @@ def export(
     best: Annotated[bool, typer.Option("--best", help="The best feasible candidate (default).")] = False,
     pareto: Annotated[bool, typer.Option(
         "--pareto", help="Every candidate on the accuracy/cost Pareto front.")] = False,
-    cost: Annotated[str, typer.Option(help="The Pareto front's cost axis: ops or params.")] = "ops",
+    cost: Annotated[str, typer.Option(help="The Pareto front's cost axis: ops, params or latency (the predicted "
+                                           "ms of a study that predicts latency).")] = "ops",
     trial: Annotated[int | None, typer.Option(min=0, help="This trial's candidate, whatever it is (0 is the "
                                                           "uniform-scaling reference).", show_default=False)] = None,
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL or journal file.")] = None,
@@ -178,8 +200,8 @@ def export(
         raise UserError("give --best or --pareto, not both")
     if trial is not None and (best or pareto):
         raise UserError("give --trial alone, not with --best or --pareto")
-    if cost not in ("ops", "params"):
-        raise UserError(f"--cost must be ops or params, got {cost!r}")
+    if cost not in ("ops", "params", "latency"):
+        raise UserError(f"--cost must be ops, params or latency, got {cost!r}")
     try:
         paths = run_export(study, output, storage=storage, pareto=pareto, cost=cost, trial=trial)
     except (ExportError, StorageError) as exc:

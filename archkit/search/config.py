@@ -158,15 +158,45 @@ Count = Annotated[int, BeforeValidator(parse_count)]
 
 class Budget(_Model):
     """Upper limits on the inference path (aux heads excluded): multiply-adds, params (weights,
-    as Table 1 counts them), activations. "1.5G" and "7M" style numbers are accepted."""
+    as Table 1 counts them), activations ("1.5G" and "7M" style numbers are accepted), and
+    `latency_ms`: the predicted latency of one forward pass in milliseconds on the `latency:`
+    section's device and settings (archkit.latency's model: a per-op table measured on the device)."""
 
     ops: Count | None = None
     params: Count | None = None
     activations: Count | None = None
+    latency_ms: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
-    def limits(self) -> dict[str, int]:
-        return {k: v for k, v in (("ops", self.ops), ("params", self.params), ("activations", self.activations))
-                if v is not None}
+    def limits(self) -> dict[str, float]:
+        """The given limits, by the name of the cost they bound (a key of `budget.Measured`)."""
+        return {k: v for k, v in (("ops", self.ops), ("params", self.params), ("activations", self.activations),
+                                  ("latency_ms", self.latency_ms)) if v is not None}
+
+
+class LatencySettings(_Model):
+    """`latency:` where and how a candidate's latency is predicted (and measured after training): the
+    device, the batch of one forward pass, the precision (bf16: autocast, as `archkit train` runs
+    it) and torch's intra-op threads on a CPU (default: torch's own count on this machine, the same
+    in every worker of a parallel search). Without the section these defaults hold."""
+
+    device: str = "cpu"
+    batch: Annotated[int, Field(ge=1, strict=True)] = 1
+    precision: Literal["fp32", "bf16"] = "fp32"
+    threads: Annotated[int, Field(ge=1, strict=True)] | None = None
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        from ..latency.errors import LatencyError, check_device_name
+
+        try:
+            return check_device_name(value)
+        except LatencyError as exc:
+            raise ValueError(str(exc)) from None
+
+    def describe(self) -> str:
+        threads = f", {self.threads} thread{'s' if self.threads != 1 else ''}" if self.threads else ""
+        return f"{self.device}, batch {self.batch}, {self.precision}{threads}"
 
 
 # The search's training recipe is archkit.train's options, one definition (TrainConfig): its fields,
@@ -258,7 +288,8 @@ def final_recipe(train: TrainRecipe, final: BaseModel) -> dict:
     return recipe
 
 
-Objective = Literal["accuracy", "ops", "params"]
+# The second objective, minimized: a cost of `budget.Measured` (latency: the predicted latency_ms).
+Objective = Literal["accuracy", "ops", "params", "latency"]
 
 
 class SearchConfig(_Model):
@@ -268,6 +299,7 @@ class SearchConfig(_Model):
     base: str
     space: Space = Field(default_factory=Space)
     budget: Budget = Field(default_factory=Budget)
+    latency: LatencySettings | None = None  # null: the defaults, when a latency is needed
     fill_budget: Annotated[bool, Field(validate_default=True)] = True
     objective: Annotated[
         Annotated[Objective, Tag("ObjectiveName")]
@@ -296,7 +328,8 @@ class SearchConfig(_Model):
     def _needs_budget(cls, value: bool, info: ValidationInfo) -> bool:
         budget = info.data.get("budget")  # absent when the budget itself failed validation
         if value and budget is not None and not budget.limits():
-            raise ValueError("needs a budget (ops, params or activations); give one or set fill_budget: false")
+            raise ValueError("needs a budget (ops, params, activations or latency_ms); give one or set "
+                             "fill_budget: false")
         return value
 
     @field_validator("proxy")
@@ -316,7 +349,8 @@ class SearchConfig(_Model):
     def _accuracy_first(cls, value):
         objectives = (value,) if isinstance(value, str) else tuple(value)
         if objectives[0] != "accuracy" or len(set(objectives)) != len(objectives):
-            raise ValueError(f"must be accuracy, [accuracy, ops] or [accuracy, params], got {value!r}")
+            raise ValueError(f"must be accuracy, [accuracy, ops], [accuracy, params] or [accuracy, latency], "
+                             f"got {value!r}")
         return value
 
     @property
@@ -326,6 +360,16 @@ class SearchConfig(_Model):
     @property
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
+
+    @property
+    def needs_latency(self) -> bool:
+        """Whether candidates need a predicted latency: a latency budget or a latency objective."""
+        return self.budget.latency_ms is not None or "latency" in self.objectives
+
+    @property
+    def latency_settings(self) -> LatencySettings:
+        """The `latency:` section, or its defaults when the config has none."""
+        return self.latency or LatencySettings()
 
 
 class LoadedConfig:

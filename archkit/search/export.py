@@ -52,6 +52,8 @@ def export(study_name: str, out_dir: str | Path, storage: str | None = None, par
     Each file is the trial's spec, validated again on the way out, with a header saying where it
     came from; `archkit profile` of the file gives exactly the trial's ops/params/activations."""
     study, location = load_study(study_name, storage)
+    if cost == "latency":
+        cost = "latency_ms"  # the trial attr: the predicted latency
     if trial is not None:
         return _write(study_name, location, [_any_trial(study, trial)], out_dir)
     trials = ranked(study)
@@ -61,7 +63,10 @@ def export(study_name: str, out_dir: str | Path, storage: str | None = None, par
     confirmed = None if pareto or not verdict else next(
         (t for t in trials if t.number == verdict["best"]["trial"]), None)
     if pareto:
-        chosen = pareto_front(trials, cost)
+        if cost == "latency_ms" and not any(cost in t.user_attrs for t in trials):
+            raise ExportError(f"study {study_name!r} predicted no latency (its config has no latency budget or "
+                              f"objective): choose --cost ops or params")
+        chosen = pareto_front([t for t in trials if cost in t.user_attrs], cost)
     elif confirmed is not None:
         chosen = [confirmed]  # the confirmation stage's best, retrained with several seeds
     else:
@@ -93,7 +98,10 @@ def _write(study_name: str, location: str, chosen: list, out_dir, confirmed=None
             "" if a.get("feasible", True) else " (over the budget)")
         header = (f"# archkit search {study_name}, trial {t.number}{notes} ({describe(location)})\n"
                   f"# {found} (search); ops {a['ops']:,}; params {a['params']:,}; "
-                  f"activations {a['activations']:,}\n")
+                  f"activations {a['activations']:,}"
+                  + (f"; latency {a['latency_ms']:.4g} ms predicted" if a.get("latency_ms") is not None else "")
+                  + (f", {a['measured_latency_ms']:.4g} ms measured" if a.get("measured_latency_ms") is not None
+                     else "") + "\n")
         if t is confirmed:
             from .confirm import headline
 

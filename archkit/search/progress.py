@@ -13,6 +13,13 @@ def _acc(value) -> str:
     return f"{value:.3f}" if isinstance(value, (int, float)) else ""
 
 
+def limit_text(key: str, value: float) -> str:
+    """One budget limit as people read it: 'ops <= 2M', 'latency <= 4.5 ms'."""
+    if key == "latency_ms":
+        return f"latency <= {value:g} ms"
+    return f"{key} <= {format_count(value)}"
+
+
 def trials_table(study, title: str, current: dict | None = None, limits: dict | None = None):
     """A rich Table of the latest trials (read from storage, so it shows every worker's)."""
     from rich.table import Table
@@ -30,14 +37,17 @@ def trials_table(study, title: str, current: dict | None = None, limits: dict | 
     summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no trials yet"
     caption = f"{summary}; best feasible: " + (f"#{best[0]} val top-1 {best[1]:.3f}" if best else "none yet")
     if limits:
-        caption += "; budget " + ", ".join(f"{k} <= {format_count(v)}" for k, v in limits.items())
+        caption += "; budget " + ", ".join(limit_text(k, v) for k, v in limits.items())
     table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
     # "top-1" is the val top-1 after the trial's training. Widths and notes may wrap, numbers may
     # not; the widths column keeps a minimum width so that a narrow console wraps it instead of
     # squeezing it to nothing.
-    for col, justify in (("#", "right"), ("state", "left"), ("widths (stem | per stage)", "left"),
-                         ("ops", "right"), ("params", "right"), ("top-1", "right"), ("s", "right"),
-                         ("note", "left")):
+    # Latency (predicted ms) when the study predicts it: a latency budget or objective.
+    latency = any("latency_ms" in t.user_attrs for t in trials)
+    columns = (("#", "right"), ("state", "left"), ("widths (stem | per stage)", "left"), ("ops", "right"),
+               ("params", "right"), *((("ms", "right"),) if latency else ()), ("top-1", "right"), ("s", "right"),
+               ("note", "left"))
+    for col, justify in columns:
         wraps = col in ("widths (stem | per stage)", "note")
         table.add_column(col, justify=justify, no_wrap=not wraps, overflow="fold" if wraps else "ellipsis",
                          min_width=14 if col.startswith("widths") else None)
@@ -57,8 +67,9 @@ def trials_table(study, title: str, current: dict | None = None, limits: dict | 
         if current and current.get("number") == t.number and state == "running":
             state = f"epoch {current.get('epoch', 0) + 1}" if "epoch" in current else "running"
         style = "bold green" if best and t.number == best[0] else None
+        ms = (f"{a['latency_ms']:.3g}" if "latency_ms" in a else "",) if latency else ()
         table.add_row(str(t.number), state, a.get("widths", ""), format_count(a["ops"]) if "ops" in a else "",
-                      format_count(a["params"]) if "params" in a else "", _acc(acc),
+                      format_count(a["params"]) if "params" in a else "", *ms, _acc(acc),
                       f"{a['train_seconds']:.0f}" if "train_seconds" in a else "", "; ".join(note), style=style)
     return table
 

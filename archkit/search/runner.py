@@ -13,6 +13,7 @@ from pathlib import Path
 from ..spec.yamlio import dump_yaml
 from ..training.errors import DataError
 from .config import LoadedConfig
+from .latency_cost import THREADS_ENV, LatencyCost
 from .samplers import choose_sampler, make_pruner, make_sampler
 from .storage import default_location, describe, is_journal, open_storage, retry_candidate
 from .trial import REFERENCE_ATTR, SurplusTrial, TrialContext, run_trial
@@ -44,8 +45,10 @@ class RunSummary:
     verdict: dict | None = None  # the confirmation stage's, when it ran
 
 
-def open_study(loaded: LoadedConfig, location: str, study_name: str, seed: int | None = None):
-    """Create the study or load it by name; refuses a study whose objectives differ from the config."""
+def open_study(loaded: LoadedConfig, location: str, study_name: str, seed: int | None = None,
+               latency: LatencyCost | None = None):
+    """Create the study or load it by name; refuses a study whose objectives differ from the config,
+    or whose latencies were predicted on another device or with other settings (`latency`)."""
     import optuna
 
     cfg = loaded.config
@@ -68,7 +71,38 @@ def open_study(loaded: LoadedConfig, location: str, study_name: str, seed: int |
         study.set_user_attr("base_spec", dump_yaml(loaded.base.to_dict()))  # reports need no file
         study.set_user_attr("objectives", list(cfg.objectives))
         study.set_user_attr("budget", cfg.budget.limits())
+    if latency is not None:
+        where = latency_attr(latency)
+        before = study.user_attrs.get("latency")
+        if before is None:
+            study.set_user_attr("latency", where)
+        elif {k: before.get(k) for k in where} != where:
+            raise SearchError(f"study {study_name!r} in {describe(location)} predicted latency on "
+                              f"{_where(before)}; this run would on {_where(where)}: its latency numbers would not "
+                              f"compare; use another --study name")
     return study
+
+
+def latency_attr(latency: LatencyCost) -> dict:
+    """Where and how a study's latencies are predicted and measured (a study user attr)."""
+    s = latency.settings
+    return {"device": s.device, "device_name": latency.table.key["device_name"], "batch": s.batch,
+            "precision": s.precision, "threads": latency.threads}
+
+
+def _where(attr: dict) -> str:
+    return (f"{attr.get('device')} ({attr.get('device_name')}), batch {attr.get('batch')}, {attr.get('precision')}, "
+            f"{attr.get('threads')} threads")
+
+
+def latency_cost(loaded: LoadedConfig) -> LatencyCost | None:
+    """The study's latency predictor when its config needs one (a latency budget or objective).
+    Opening its table checks the device: LatencyError (one line) for one this machine lacks."""
+    if not loaded.config.needs_latency:
+        return None
+    cost = LatencyCost(loaded.config.latency_settings)
+    cost.table  # noqa: B018 - opened now: a missing device is reported before any trial
+    return cost
 
 
 def counts(study) -> dict[str, int]:
@@ -164,6 +198,7 @@ def best_trial(study) -> dict | None:
     t, a = trials[0], trials[0].user_attrs
     return {"number": t.number, "score": score(t), "proxy": a.get("proxy", "val_top1"), "val_top1": a.get("val_top1"),
             "ops": a.get("ops"), "params": a.get("params"), "widths": a.get("widths"),
+            "latency_ms": a.get("latency_ms"), "measured_latency_ms": a.get("measured_latency_ms"),
             "reference": bool(a.get(REFERENCE_ATTR))}
 
 
@@ -180,12 +215,13 @@ def run_worker(loaded: LoadedConfig, location: str, study_name: str, *, train=No
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are kept in trial attrs
     cfg = loaded.config
+    latency = latency_cost(loaded)
     if seed is None:
         # Each run (and each worker) samples with its own deterministic seed: a resumed run that
         # reused the first run's seed would propose the first run's candidates again.
-        study = open_study(loaded, location, study_name)
+        study = open_study(loaded, location, study_name, latency=latency)
         seed = cfg.seed + (worker or 0) * 7919 + len(study.get_trials(deepcopy=False)) * 104729
-    study = open_study(loaded, location, study_name, seed=seed)
+    study = open_study(loaded, location, study_name, seed=seed, latency=latency)
     if worker is None:
         recover_interrupted(study, location)
         enqueue_reference(study)
@@ -195,9 +231,11 @@ def run_worker(loaded: LoadedConfig, location: str, study_name: str, *, train=No
     stopped = ""
     from .progress import LiveView
 
-    title = f"archkit search {study_name} ({describe(location)})"
+    title = f"archkit search {study_name} ({describe(location)})" + (
+        f"; latency on {latency.describe()}" if latency is not None else "")
     with LiveView(study, title, cfg.budget.limits(), enabled=progress) as view:
-        ctx = TrialContext(loaded, train or _default_train, on_event=view.event, max_trials=cfg.trials)
+        ctx = TrialContext(loaded, train or _default_train, on_event=view.event, max_trials=cfg.trials,
+                           latency=latency)
         while True:
             c = counts(study)
             if finished(c) >= cfg.trials:
@@ -270,6 +308,11 @@ def worker_env(index: int, workers: int) -> dict[str, str]:
         env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
     threads = max(1, (os.cpu_count() or 1) // workers)
     env["OMP_NUM_THREADS"] = str(threads)  # torch takes its intra-op thread count from it
+    if THREADS_ENV not in env:
+        from .latency_cost import default_threads
+
+        # Latency is predicted with this command's thread count in every worker (one budget, one meaning).
+        env[THREADS_ENV] = str(default_threads())
     return env
 
 
@@ -277,7 +320,7 @@ def run_workers(loaded: LoadedConfig, location: str, study_name: str, workers: i
                 progress: bool = True, log_dir: Path | None = None) -> RunSummary:
     """Start `workers` processes of this command on one study and show their trials live."""
     cfg = loaded.config
-    study = open_study(loaded, location, study_name)
+    study = open_study(loaded, location, study_name, latency=latency_cost(loaded))
     recover_interrupted(study, location)
     enqueue_reference(study)
     enqueue_priors(study, loaded)
@@ -294,7 +337,9 @@ def run_workers(loaded: LoadedConfig, location: str, study_name: str, workers: i
         procs.append(subprocess.Popen(cmd, env=worker_env(i, workers), stdout=log, stderr=subprocess.STDOUT))
     from .progress import LiveView
 
-    title = f"archkit search {study_name}: {workers} workers ({describe(location)})"
+    latency = latency_cost(loaded)
+    title = f"archkit search {study_name}: {workers} workers ({describe(location)})" + (
+        f"; latency on {latency.describe()}" if latency is not None else "")
     try:
         with LiveView(study, title, cfg.budget.limits(), enabled=progress, period=2.0) as view:
             while any(p.poll() is None for p in procs):
@@ -328,5 +373,5 @@ def resolve_location(storage: str | None, study_name: str, workers: int) -> str:
 
 
 __all__ = ["RunSummary", "SearchError", "SurplusTrial", "best_trial", "choose_sampler", "counts", "enqueue_priors",
-           "enqueue_reference", "make_sampler", "open_study",
+           "enqueue_reference", "latency_cost", "make_sampler", "open_study",
            "recover_interrupted", "resolve_location", "run_worker", "run_workers"]

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from ..spec.loader import spec_from_data
 from ..spec.models import Spec
 from ..spec.yamlio import dump_yaml
-from .budget import Measured, constraint_values, feasible, fill_budget, measure
+from .budget import OBJECTIVE_COST, Measured, constraint_values, feasible, fill_budget, measure
 from .config import LoadedConfig
+from .latency_cost import LatencyCost
 from .proxies import PROXIES, proxy_batch
 from .results import SCORE_ATTR, score
 from .space import candidate, describe, suggest
@@ -53,13 +54,19 @@ class TrialContext:
     on_event: Callable[[str, dict], None] | None = None  # progress view hook
     max_trials: int | None = None
     data_error: str | None = None  # set when a trial met bad data: the run stops (not the candidate's fault)
+    latency: LatencyCost | None = None  # predicts (and measures) latency: a latency budget or objective
+
+
+# Attrs a duplicate trial takes over from the trial that trained the same network.
+TRAINED_ATTRS = ("val_top1", "val_top5", "train_seconds", "images_per_s", "device", "precision", SCORE_ATTR,
+                 "trained", "measured_latency_ms", "measured_latency_median_ms", "measured_latency_iqr_ms")
 
 
 def _values(ctx: TrialContext, accuracy: float, measured: Measured):
     objectives = ctx.loaded.config.objectives
     if len(objectives) == 1:
         return accuracy
-    return accuracy, float(measured.get(objectives[1]))
+    return accuracy, float(measured.get(OBJECTIVE_COST[objectives[1]]))
 
 
 def _check_surplus(trial, max_trials: int | None) -> None:
@@ -110,11 +117,11 @@ def run_trial(trial, ctx: TrialContext):
     if reference or (cfg.fill_budget and limits):
         # The reference is the base scaled uniformly to the budget; budget filling does the same
         # for a sampled candidate, so no trial is wasted below the budget.
-        filled = fill_budget(loaded.base, params, limits, cfg.space.divisor, name)
+        filled = fill_budget(loaded.base, params, limits, cfg.space.divisor, name, latency=ctx.latency)
         spec, measured, scale = filled.spec, filled.measured, filled.scale
     else:
         spec = candidate(loaded.base, params, cfg.space.divisor, 1.0, name)
-        measured, scale = measure(spec), 1.0
+        measured, scale = measure(spec, ctx.latency), 1.0
     # Full validation of the final candidate, as if a user had written it.
     spec = spec_from_data(spec.to_dict(), source=name)
     ok = feasible(measured, limits)
@@ -130,6 +137,8 @@ def run_trial(trial, ctx: TrialContext):
         "feasible": ok,
         "constraints": constraint_values(measured, limits) if limits else [0.0],
     }
+    if measured.latency_ms is not None:
+        attrs["latency_ms"] = measured.latency_ms  # predicted, every op of the network in the table
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
     if limits and hasattr(trial, "set_constraint"):  # Optuna >= 5; older ones call constraints_of
@@ -137,7 +146,8 @@ def run_trial(trial, ctx: TrialContext):
             trial.set_constraint(k, value)
     if ctx.on_event:
         ctx.on_event("start", {"number": trial.number, "widths": attrs["widths"], "ops": measured.ops,
-                               "params": measured.params, "feasible": ok, "reference": reference})
+                               "params": measured.params, "latency_ms": measured.latency_ms, "feasible": ok,
+                               "reference": reference})
     if not ok:
         # Over budget: never trained. Recorded as complete with accuracy 0 and its constraint values.
         trial.set_user_attr("trained", False)
@@ -147,8 +157,7 @@ def run_trial(trial, ctx: TrialContext):
     trial.set_user_attr("proxy", proxy.name)
     dup = _duplicate_of(trial, key)
     if dup is not None:
-        for k in ("val_top1", "val_top5", "train_seconds", "images_per_s", "device", "precision", SCORE_ATTR,
-                  "trained"):
+        for k in TRAINED_ATTRS:
             if k in dup.user_attrs:
                 trial.set_user_attr(k, dup.user_attrs[k])
         trial.set_user_attr("duplicate_of", dup.number)
@@ -203,6 +212,12 @@ def run_trial(trial, ctx: TrialContext):
     trial.set_user_attr("device", str(result.device))
     trial.set_user_attr("precision", str(result.precision))
     trial.set_user_attr("overhead_seconds", overhead)
+    if ctx.latency is not None:
+        # The prediction's check: the network timed whole on the same device and settings.
+        timing = ctx.latency.measure(spec)
+        trial.set_user_attr("measured_latency_ms", timing.min_ms)  # the fastest block, as the table's entries
+        trial.set_user_attr("measured_latency_median_ms", timing.median_ms)
+        trial.set_user_attr("measured_latency_iqr_ms", timing.iqr_ms)
     value = proxy.score(spec, seed=seed, result=result)
     if value is None:
         raise ValueError(f"proxy {proxy.name}: the run gave no value (train_loss needs whole epochs)")

@@ -98,7 +98,7 @@ def test_export_errors(cli, write_config, fake):
         "error: no study named 'nosuch' in sqlite:///studies/demo.db")
     assert one_error_line(cli("export", "demo", "--best", "--pareto")) == "error: give --best or --pareto, not both"
     assert one_error_line(cli("export", "demo", "--pareto", "--cost", "flops")) == (
-        "error: --cost must be ops or params, got 'flops'")
+        "error: --cost must be ops, params or latency, got 'flops'")
 
 
 def test_interrupted_search_says_how_to_resume(cli, write_config, monkeypatch):

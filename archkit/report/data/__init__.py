@@ -18,10 +18,12 @@ from .layers import BRANCH_HEADERS, branch_record, branch_rows, nested, size_tex
 from .profile import PAPER_HEADERS, STATUS_MARK, profile_data
 from .study import (
     FINISHED,
+    LATENCY_HEADERS,
     MAX_PARALLEL,
     STATE_WORDS,
     TRAINED,
     TRIAL_HEADERS,
+    WRAP_HEADERS,
     depths_of,
     history,
     importances,
@@ -29,6 +31,7 @@ from .study import (
     searched,
     states_text,
     study_data,
+    trial_headers,
     trial_table,
 )
 
@@ -38,6 +41,7 @@ __all__ = [
     "CONFIRM_HEADERS",
     "FINISHED",
     "HEADERS",
+    "LATENCY_HEADERS",
     "MAX_PARALLEL",
     "PAPER_HEADERS",
     "ROLE_WORDS",
@@ -46,6 +50,7 @@ __all__ = [
     "TRAINED",
     "TRIAL_HEADERS",
     "VERDICT_ATTR",
+    "WRAP_HEADERS",
     "align",
     "branch_record",
     "branch_rows",
@@ -67,5 +72,6 @@ __all__ = [
     "study_data",
     "sunburst",
     "t_interval",
+    "trial_headers",
     "trial_table",
 ]

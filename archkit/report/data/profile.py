@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...profile.paper import CompareRow, paper_numbers
 from ...profile.profiler import FILTER_COLUMNS, Profile
-from ...profile.render import HEADERS, compare_summary, fmt_k, fmt_m
+from ...profile.render import HEADERS, compare_summary, fmt_k, fmt_m, fmt_si
 from .layers import (
     BRANCH_HEADERS,
     branch_rows,
+    fmt_ms,
     layer_record,
     nested,
     size_text,
@@ -17,15 +20,29 @@ from .layers import (
     totals_record,
 )
 
+if TYPE_CHECKING:  # the latency package is only read here (and imports no torch either way)
+    from ...latency import LayerLatencies, LayerTraffic
+
 PAPER_HEADERS = ("paper params", "paper ops", "vs paper")
 STATUS_MARK = {"match": "ok", "near": "~ (within 2%)", "disagrees": "DIFFERS"}
+# The measured columns (`archkit profile --measure`), after Table 1's (and the paper's).
+COST_HEADERS = ("bytes", "ops/byte", "latency ms", "latency IQR ms")
 
 
-def profile_data(profile: Profile, compare_rows: list[CompareRow] | None = None) -> dict:
+def profile_data(profile: Profile, compare_rows: list[CompareRow] | None = None,
+                 measured: LayerLatencies | None = None, traffic: list[LayerTraffic] | None = None) -> dict:
     """A profile as plain data: its layers (with stages and branches), the Table 1-style table
     (formatted cells; with `compare_rows` from `compare_paper`, the published numbers beside the
     computed ones and each row's status), the aux heads, totals, the ops tree and the table of the
-    modules' branches (nested as deep as their splits nest)."""
+    modules' branches (nested as deep as their splits nest).
+
+    With `measured` (`archkit.latency.measure_layers`) and `traffic` (`archkit.latency.spec_traffic`
+    of the same spec, batch and precision), `latency` holds `latency_data` and the table gets
+    COST_HEADERS' columns (bytes, ops/byte, latency and its IQR per layer; the total row: the bytes
+    summed and the whole forward pass, timed on its own); without them `latency` is None and the
+    table is Table 1's alone."""
+    if (measured is None) != (traffic is None):
+        raise ValueError("profile_data: give both `measured` and `traffic` (or neither)")
     stages = stage_names(profile.rows)
     layers = [layer_record(row, stage) for row, stage in zip(profile.rows, stages, strict=True)]
     by_name = {r.name: r for r in compare_rows or []}
@@ -49,6 +66,13 @@ def profile_data(profile: Profile, compare_rows: list[CompareRow] | None = None)
         table.append({"cells": cells, "status": status})
     total_cells = ["total", "", "", "", "", *[""] * len(FILTER_COLUMNS), fmt_k(profile.total.params),
                    fmt_m(profile.total.ops)] + (["", "", ""] if compare_rows is not None else [])
+    latency = None
+    if measured is not None:
+        latency = latency_data(layers, measured, traffic)
+        headers += list(COST_HEADERS)
+        for layer, row in zip(layers, table, strict=True):
+            row["cells"] += latency["cells"][layer["name"]]
+        total_cells += latency["total_cells"]
     aux = []
     for head in profile.aux:
         head_layers = [layer_record(row, head.name) for row in head.rows]
@@ -79,6 +103,77 @@ def profile_data(profile: Profile, compare_rows: list[CompareRow] | None = None)
         "branch_table": branch_rows(layers) + [row for head in aux for row in branch_rows(head["layers"],
                                                                                           f"{head['name']}.")],
         "paper": paper,
+        "latency": latency,
+    }
+
+
+def latency_data(layers: list[dict], measured: LayerLatencies, traffic: list[LayerTraffic]) -> dict:
+    """What `archkit profile --measure` adds to the report, as plain data: where it was measured
+    (`where`, `facts`, `headline`), per layer (spec order; the `layers` of `profile_data`) the
+    multiply-adds of the batch, memory traffic, intensity (multiply-adds per byte), the measured
+    latency (median, quartiles, IQR; ms per batch), its share of the layers' summed latency beside
+    its share of the ops, and `expected_ms`: the time its ops would take at the layers' mean rate
+    (`rate`: the multiply-adds of the layers that have any per ms of their summed latency), with
+    `slowdown` = latency / expected_ms (None for a layer without multiply-adds). `total`: the
+    whole forward pass timed on its own (what the JSON's `total.latency_ms` holds) and the layers'
+    summed latency beside it. `cells` (by layer name) and `total_cells`: the table's
+    COST_HEADERS columns."""
+    costs = {t.name: t for t in traffic}
+    missing = [x["name"] for x in layers if x["name"] not in costs or x["name"] not in measured.layers]
+    if missing:
+        raise ValueError(f"latency_data: no traffic or timing for {', '.join(missing)}")
+    batch = measured.batch
+    rows = []
+    for x in layers:
+        t, timing = costs[x["name"]], measured.layers[x["name"]]
+        rows.append({"name": x["name"], "type": x["type"], "stage": x["stage"], "ops": x["ops"] * batch,
+                     "bytes": t.bytes, "intensity": t.intensity, "latency_ms": timing.median_ms,
+                     "latency_iqr_ms": timing.iqr_ms, "q1_ms": timing.q1_ms, "q3_ms": timing.q3_ms})
+    ops_total = sum(r["ops"] for r in rows)
+    layers_ms = sum(r["latency_ms"] for r in rows)
+    weighted_ms = sum(r["latency_ms"] for r in rows if r["ops"])
+    rate = ops_total / weighted_ms if ops_total and weighted_ms > 0 else None  # multiply-adds per ms
+    for r in rows:
+        r["ops_share"] = r["ops"] / ops_total if ops_total else 0.0
+        r["latency_share"] = r["latency_ms"] / layers_ms if layers_ms > 0 else 0.0
+        r["expected_ms"] = r["ops"] / rate if rate and r["ops"] else None
+        r["slowdown"] = r["latency_ms"] / r["expected_ms"] if r["expected_ms"] else None
+        r["bytes_text"] = fmt_si(r["bytes"]) + "B"
+        r["latency_text"] = (f"{fmt_ms(r['latency_ms'])} ms (IQR {fmt_ms(r['latency_iqr_ms'])} ms: quartiles "
+                             f"{fmt_ms(r['q1_ms'])} .. {fmt_ms(r['q3_ms'])} ms)")
+    total = measured.total
+    where = {"device": measured.device, "device_name": measured.device_name, "batch": batch,
+             "precision": measured.precision, "threads": measured.threads, "torch": measured.torch}
+    images = f"batch of {batch} image{'s' if batch != 1 else ''}"
+    headline = (f"Latency measured on {measured.device_name} ({measured.device}, {images}, {measured.precision}, "
+                f"{measured.threads} thread{'s' if measured.threads != 1 else ''}, torch {measured.torch}): "
+                f"whole forward pass {fmt_ms(total.median_ms)} ms (IQR {fmt_ms(total.iqr_ms)} ms), the median "
+                f"of {total.repeats} repeats.")
+    facts = [("device", f"{measured.device_name} ({measured.device})"), ("batch", str(batch)),
+             ("precision", measured.precision), ("threads", str(measured.threads)), ("torch", measured.torch),
+             ("repeats", f"{total.repeats} per layer and for the whole model (median; spread: the IQR)"),
+             ("whole forward pass", f"{fmt_ms(total.median_ms)} ms (IQR {fmt_ms(total.iqr_ms)} ms, quartiles "
+                                    f"{fmt_ms(total.q1_ms)} .. {fmt_ms(total.q3_ms)} ms)"),
+             ("layers timed alone, summed", f"{fmt_ms(layers_ms)} ms"),
+             ("multiply-adds, bytes", f"{fmt_si(ops_total)} multiply-adds, {fmt_si(sum(r['bytes'] for r in rows))}B "
+                                      f"moved (weights + inputs + outputs at {measured.precision}), per batch")]
+    if rate is not None:
+        facts.append(("the layers' mean rate", f"{rate * 1e3 / 1e9:,.2f} G multiply-adds/s (the layers with "
+                                                "multiply-adds: their ops over their summed latency)"))
+    cells = {r["name"]: [r["bytes_text"], f"{r['intensity']:.1f}" if r["intensity"] is not None else "",
+                         fmt_ms(r["latency_ms"]), fmt_ms(r["latency_iqr_ms"])] for r in rows}
+    return {
+        "where": where,
+        "headline": headline,
+        "facts": facts,
+        "layers": rows,
+        "total": {"ops": ops_total, "bytes": sum(r["bytes"] for r in rows), "latency_ms": total.median_ms,
+                  "latency_iqr_ms": total.iqr_ms, "q1_ms": total.q1_ms, "q3_ms": total.q3_ms,
+                  "repeats": total.repeats, "layers_ms": layers_ms},
+        "rate": rate,
+        "cells": cells,
+        "total_cells": [fmt_si(sum(r["bytes"] for r in rows)) + "B", "", fmt_ms(total.median_ms),
+                        fmt_ms(total.iqr_ms)],
     }
 
 

@@ -13,6 +13,9 @@ MAX_PARALLEL = 8  # parameter axes in the parallel-coordinates plot
 TRIAL_HEADERS = ("trial", "state", "kind", "within budget", "val top-1 (%)", "val top-5 (%)", "ops (M)",
                  "params (M)", "activations (K)", "width scale", "widths (output channels per module)",
                  "sampled parameters", "train time (s)", "device", "note")
+# After activations, in a study that predicts latency (a latency budget or objective).
+LATENCY_HEADERS = ("latency (ms, predicted)", "latency (ms, measured)")
+WRAP_HEADERS = ("widths (output channels per module)", "sampled parameters", "note")  # long text: may wrap
 
 
 def depths_of(widths: str) -> list[int]:
@@ -69,6 +72,9 @@ def _trial(t, stage_labels: list[str]) -> dict:
         "ops": a.get("ops"),
         "params": a.get("params"),
         "activations": a.get("activations"),
+        "latency_ms": a.get("latency_ms"),  # predicted before training
+        "measured_latency_ms": a.get("measured_latency_ms"),  # timed after training (the fastest block)
+        "measured_latency_iqr_ms": a.get("measured_latency_iqr_ms"),
         "width_scale": a.get("width_scale"),
         "widths": widths,
         "depths": depths,
@@ -103,21 +109,36 @@ def _trial_note(t: dict) -> str:
     return ""
 
 
-def trial_table(trials: list[dict]) -> list[dict]:
-    """The trial table: formatted cells, and for each cell the value it sorts by."""
+def trial_headers(latency: bool) -> list[str]:
+    """The trial table's headers; with `latency`, the predicted and measured latency after activations."""
+    at = TRIAL_HEADERS.index("activations (K)") + 1
+    return list(TRIAL_HEADERS[:at]) + (list(LATENCY_HEADERS) if latency else []) + list(TRIAL_HEADERS[at:])
+
+
+def _ms(value) -> str:
+    return f"{value:.3f}" if value is not None else ""
+
+
+def trial_table(trials: list[dict], latency: bool = False) -> list[dict]:
+    """The trial table (columns as `trial_headers(latency)`): formatted cells, and for each cell the
+    value it sorts by."""
     rows = []
     for t in trials:
         kind = "reference" if t["reference"] else "duplicate" if t["duplicate_of"] is not None else "searched"
         sampled = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["sampled"].items())
         feasible = {True: "yes", False: "no", None: ""}[t["feasible"]]
         state = STATE_WORDS.get(t["state"], t["state"].lower())
+        device = " ".join(x for x in (t["device"], t["precision"]) if x)
         cells = [str(t["number"]), state, kind, feasible, pct(t["val_top1"]), pct(t["val_top5"]),
-                 num(t["ops"], 1e6, 1), num(t["params"], 1e6, 3), num(t["activations"], 1e3, 0),
-                 f"{t['width_scale']:.3f}" if t["width_scale"] is not None else "", t["widths"], sampled,
-                 f"{t['train_seconds']:.1f}" if t["train_seconds"] is not None else "",
-                 " ".join(x for x in (t["device"], t["precision"]) if x), t["note"]]
+                 num(t["ops"], 1e6, 1), num(t["params"], 1e6, 3), num(t["activations"], 1e3, 0)]
         sort = [t["number"], t["state"], kind, feasible, t["val_top1"], t["val_top5"], t["ops"], t["params"],
-                t["activations"], t["width_scale"], t["widths"], sampled, t["train_seconds"], cells[13], t["note"]]
+                t["activations"]]
+        if latency:
+            cells += [_ms(t["latency_ms"]), _ms(t["measured_latency_ms"])]
+            sort += [t["latency_ms"], t["measured_latency_ms"]]
+        cells += [f"{t['width_scale']:.3f}" if t["width_scale"] is not None else "", t["widths"], sampled,
+                  f"{t['train_seconds']:.1f}" if t["train_seconds"] is not None else "", device, t["note"]]
+        sort += [t["width_scale"], t["widths"], sampled, t["train_seconds"], device, t["note"]]
         rows.append({"cells": cells, "sort": ["" if v is None else v for v in sort], "status": t["category"]})
     return rows
 
@@ -200,13 +221,25 @@ def _facts(study, frozen: list, trials: list[dict], location: str | None) -> lis
     facts += [
         ("base spec", str(a.get("base", "?"))),
         ("objectives", ", ".join(a.get("objectives", [])) or ", ".join(d.name.lower() for d in study.directions)),
-        ("budget", ", ".join(f"{k} {_count(v)}" for k, v in (a.get("budget") or {}).items()) or "none"),
+        ("budget", ", ".join(_limit(k, v) for k, v in (a.get("budget") or {}).items()) or "none"),
         ("trials by state", states_text(trials) or "none"),
         ("trained (not counting duplicates)", str(len(trained))),
         ("total train time", f"{sum(t['train_seconds'] for t in trained):,.1f} s"),
         ("devices", ", ".join(f"{d} ({n} trial{'' if n == 1 else 's'})" for d, n in devices.most_common())
                     or "none"),
     ]
+    where = a.get("latency")
+    if where:
+        facts.append(("latency predicted on", f"{where.get('device')} ({where.get('device_name')}), batch "
+                                              f"{where.get('batch')}, {where.get('precision')}, "
+                                              f"{where.get('threads')} threads"))
+        pairs = [(t["latency_ms"], t["measured_latency_ms"]) for t in trials
+                 if t["latency_ms"] is not None and t["measured_latency_ms"] is not None and t["duplicate_of"] is None]
+        if pairs:
+            mape = sum(abs(p - m) / m for p, m in pairs) / len(pairs)
+            count = f"{len(pairs)} trained trial{'' if len(pairs) == 1 else 's'}"
+            facts.append(("latency predicted vs measured", f"mean absolute error {100 * mape:.1f}% over {count} "
+                                                            "(measured: the fastest block of calls)"))
     if starts and ends:
         first = min(t.datetime_start for t in starts)
         facts.append(("first trial started", first.isoformat(sep=" ", timespec="seconds")))
@@ -218,6 +251,10 @@ def _count(n) -> str:
     from ...search.numbers import format_count
 
     return format_count(n) if isinstance(n, int) else str(n)
+
+
+def _limit(key: str, value) -> str:
+    return f"latency {value:g} ms" if key == "latency_ms" else f"{key} {_count(value)}"
 
 
 def _stage_labels(base) -> list[str]:
@@ -284,7 +321,10 @@ def study_data(study, location: str | None = None) -> dict:
             notes.append(note)
     # The fronts are `archkit export --pareto`'s, computed by the same function.
     pool = [f for f, t in zip(frozen, trials, strict=True) if t["category"] in TRAINED]
-    fronts = {cost: [t.number for t in pareto_front(pool, cost)] for cost in ("ops", "params")}
+    latency = any(t["latency_ms"] is not None for t in trials)
+    costs = ("ops", "params", "latency_ms") if latency else ("ops", "params")
+    fronts = {cost: [t.number for t in pareto_front([f for f in pool if cost in f.user_attrs], cost)]
+              for cost in costs}
     imp = importances(trials) if finished else {"values": {}, "note": "no finished trials"}
     pool, common = searched(trials)
     # Parallel coordinates stay readable up to a few axes: the most important parameters first.
@@ -313,8 +353,9 @@ def study_data(study, location: str | None = None) -> dict:
         "parallel": {"params": ranked[:MAX_PARALLEL], "of": len(ranked), "numbers": [t["number"] for t in pool]},
         "best": best,
         "best_layers": best_layers,
-        "table": trial_table(trials),
-        "headers": list(TRIAL_HEADERS),
+        "latency": study.user_attrs.get("latency") if latency else None,  # where latency was predicted
+        "table": trial_table(trials, latency),
+        "headers": trial_headers(latency),
         "facts": _facts(study, frozen, trials, location),
         "config": study.user_attrs.get("config"),
         "confirmation": confirmed,  # the verdict of the confirmation stage, None before it
