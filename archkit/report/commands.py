@@ -68,9 +68,10 @@ def report(
         help="Optuna storage URL or journal file (default: studies/STUDY.db or .journal).")] = None,
 ) -> None:
     """The report of a search study: the confirmation's verdict first (test top-1 by seed of the
-    confirmed candidates and the reference), then Pareto fronts of accuracy vs ops and params, history,
-    importances, parallel coordinates, the best candidate vs the base, every trial in a sortable
-    table, the config and run facts; one self-contained HTML file. The study is only read."""
+    confirmed candidates and the reference), then Pareto fronts of accuracy vs ops and params (and
+    predicted latency, when the study predicts it), history, importances, parallel coordinates, the
+    best candidate vs the base, every trial in a sortable table, the config and run facts; one
+    self-contained HTML file. The study is only read."""
     from ..commandline import UserError, write_output
     from ..search.storage import StorageError
     from .api import load_study, study_report_html

@@ -46,8 +46,10 @@ def search(
     from ..commandline import UserError
     from ..latency.errors import LatencyError
     from .config import load_search_config
-    from .runner import DataStop, SearchError, latency_cost, resolve_location, run_worker, run_workers
+    from .runner import DataStop, resolve_location, run_worker
     from .storage import StorageError, describe
+    from .studies import SearchError, latency_cost
+    from .workers import run_workers
 
     overrides = {k: v for k, v in (("trials", trials), ("train.epochs", epochs), ("budget.ops", max_ops),
                                    ("budget.params", max_params), ("budget.latency_ms", max_latency_ms),

@@ -312,10 +312,10 @@ class SearchConfig(_Model):
     proxy: str = "val_top1"
     final: FinalRecipe | None = Field(default_factory=FinalRecipe)  # null: no confirmation stage
     # auto: GP for small studies, multivariate TPE above 50 trials, NSGA-II for two objectives and
-    # 100+ trials (runner.choose_sampler says why).
+    # 100+ trials (samplers.choose_sampler says why).
     sampler: Literal["auto", "gp", "tpe", "nsga2", "random", "qmc"] = "auto"
     # Enqueue a few structured candidates (widths growing across stages; fewer, wider modules; ...)
-    # right after the reference, in studies of 6+ trials (runner.enqueue_priors).
+    # right after the reference, in studies of 6+ trials (studies.enqueue_priors).
     warm_start: bool = True
     pruner: Literal["median", "hyperband", "none"] = "median"
     trials: Annotated[int, Field(ge=1, strict=True)] = 20

@@ -18,7 +18,7 @@ from .config import LatencySettings
 
 # torch's intra-op thread count of the command that started a parallel search: its workers run with
 # fewer threads each (the cores split between them), but predict latency with this count, so that
-# a latency budget means the same network in every worker (`runner.worker_env` sets it).
+# a latency budget means the same network in every worker (`workers.worker_env` sets it).
 THREADS_ENV = "ARCHKIT_LATENCY_THREADS"
 
 

@@ -59,7 +59,8 @@ def failing_train(spec, **kwargs):
 
 def make_study(folder: Path, name: str, trials: int, train, fill: bool = False) -> StudyFile:
     from archkit.search.config import load_search_config
-    from archkit.search.runner import SearchError, run_worker
+    from archkit.search.runner import run_worker
+    from archkit.search.studies import SearchError
 
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / f"{name}.yaml"

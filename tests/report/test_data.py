@@ -210,7 +210,7 @@ def test_fronts_match_export(demo, study):
 
 
 def test_best_and_history(demo, study):
-    from archkit.search.runner import best_trial
+    from archkit.search.studies import best_trial
 
     assert demo["best"]["number"] == best_trial(study)["number"]
     h = demo["history"]

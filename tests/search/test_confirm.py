@@ -199,7 +199,7 @@ def test_bad_final_sections_and_options(write_config, cli, fake):
     assert fake.calls == []
     # a study without a finished trial: one line, and nothing is lost
     loaded = load_search_config(write_config(CONFIG, "conf.yaml"))
-    from archkit.search.runner import open_study
+    from archkit.search.studies import open_study
 
     open_study(loaded, f"sqlite:///{LOCATION}", "conf")
     assert one_error_line(cli("confirm", "conf")) == (

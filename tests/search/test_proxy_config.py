@@ -10,12 +10,12 @@ from typer.testing import CliRunner
 
 import archkit
 from archkit.cli import app
-from archkit.search import runner as runner_module
 from archkit.search.config import load_search_config
 from archkit.search.confirm import plan
 from archkit.search.proxies import synflow
 from archkit.search.runner import run_worker
 from archkit.search.storage import open_storage
+from archkit.search.studies import best_trial
 
 from .conftest import FakeTrainer, fake_accuracy, fake_train_loss
 
@@ -72,7 +72,7 @@ def test_a_zero_cost_proxy_trains_nothing(write_config):
             assert t.value == pytest.approx(synflow(spec_of(t), seed=t.number))  # config seed 0 + trial number
             assert t.user_attrs["trained"] is False and "val_top1" not in t.user_attrs
     best = max((t for t in study.trials if t.user_attrs["feasible"]), key=lambda t: (t.value, -t.number))
-    assert runner_module.best_trial(study)["number"] == best.number
+    assert best_trial(study)["number"] == best.number
 
 
 def test_unknown_proxies_and_train_loss_with_steps_are_one_line(write_config):

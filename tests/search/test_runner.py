@@ -15,9 +15,10 @@ from optuna.trial import TrialState
 
 import archkit
 from archkit.search.config import load_search_config
-from archkit.search.runner import SearchError, enqueue_reference, open_study, run_worker
+from archkit.search.runner import run_worker
 from archkit.search.space import candidate, suggest
 from archkit.search.storage import open_storage
+from archkit.search.studies import SearchError, enqueue_reference, open_study
 
 from .conftest import FakeTrainer, fake_accuracy
 

@@ -11,17 +11,11 @@ from optuna.trial import TrialState
 
 import archkit
 from archkit.search.config import load_search_config
-from archkit.search.runner import (
-    choose_sampler,
-    enqueue_priors,
-    enqueue_reference,
-    make_sampler,
-    open_study,
-    prior_count,
-    run_worker,
-)
+from archkit.search.runner import run_worker
+from archkit.search.samplers import choose_sampler, make_sampler
 from archkit.search.sampling import ReferenceBlind
 from archkit.search.storage import open_storage
+from archkit.search.studies import enqueue_priors, enqueue_reference, open_study, prior_count
 
 from .conftest import FakeTrainer, fake_accuracy
 
