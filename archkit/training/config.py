@@ -1,13 +1,20 @@
 """The settings of a training run: one frozen dataclass, checked at construction, saved in checkpoints.
 
+Each option's range is declared on its field (pydantic constraints: `Field(gt=0)`, ...) and checked
+by pydantic when a config is made; a violation is a ConfigError whose one line is written from the
+field's own constraints (`--lr must be in (0.0, inf), but got -1`), so a range is stated once.
 No torch here: the CLI and the search build and check a config before anything heavy is imported.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any
+import typing
+from typing import Annotated, Any
+
+import annotated_types
+import pydantic
+from pydantic import ConfigDict, Field
 
 from .errors import ConfigError, ResumeError
 from .schedule import SCHEDULES
@@ -15,59 +22,46 @@ from .schedule import SCHEDULES
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_EPOCHS = 10
 
+# Whole numbers (never a bool or a float) of at least 0 or 1; shares and rates in an interval.
+Count = Annotated[int, Field(ge=1, strict=True)]
+Index = Annotated[int, Field(ge=0, strict=True)]
+Share = Annotated[float, Field(gt=0.0, lt=1.0)]  # of the whole set: neither none nor all of it
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides what a run computes. Field names are the CLI options (`--batch-size`).
 
-    `epochs` and `steps` are the two ways to say how long to train (give at most one; neither means
-    10 epochs). `val_fraction` and `test_fraction` are the held-out shares (of the whole set) for
-    data sets without their own validation or test split: digits (split by class), an imagefolder
-    without val/ or test/; CIFAR's test split is its test batch, so only `val_fraction` applies there.
-    """
+def _fields_checked_by_pydantic(cls):
+    # Strict: "3" is not 3 and 1 is not True; an int is still a float (lr: 1).
+    return pydantic.dataclasses.dataclass(frozen=True, config=ConfigDict(strict=True))(cls)
 
+
+@_fields_checked_by_pydantic
+class _Fields:
     data: str = "digits"
-    epochs: int | None = None
-    steps: int | None = None
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    epochs: Count | None = None
+    steps: Count | None = None
+    batch_size: Count = 64
+    lr: Annotated[float, Field(gt=0.0)] = 0.05
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    weight_decay: Annotated[float, Field(ge=0.0)] = 5e-4
     schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.0
+    warmup_epochs: Annotated[float, Field(ge=0.0)] = 1.0
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     precision: str = "auto"
     channels_last: bool = True
     compile: bool = False
-    seed: int = 0
-    val_fraction: float = 0.2
+    seed: Index = 0
+    val_fraction: Share = 0.2
     # Train on this share of the training split only (a seeded draw; val and test unchanged): the
     # reduced-data proxy of EcoNAS (Zhou et al. 2020), more epochs on less data.
-    train_fraction: float = 1.0
-    test_fraction: float = 0.2
-    workers: int | None = None
+    train_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    test_fraction: Share = 0.2
+    workers: Index | None = None
     download: bool = False
     skip_bad_images: bool = False
 
     def __post_init__(self) -> None:
-        _check_int(self.batch_size, "batch_size", 1)
-        _check_int(self.seed, "seed", 0)
+        # What a single field's constraints cannot say: options that exclude or bound each other.
         if self.epochs is not None and self.steps is not None:
             raise ConfigError(f"give --epochs or --steps, not both (got epochs={self.epochs}, steps={self.steps})")
-        if self.epochs is not None:
-            _check_int(self.epochs, "epochs", 1)
-        if self.steps is not None:
-            _check_int(self.steps, "steps", 1)
-        if self.workers is not None:
-            _check_int(self.workers, "workers", 0)
-        _check_range(self.lr, "lr", 0.0, None, low_open=True)
-        _check_range(self.momentum, "momentum", 0.0, 1.0, high_open=True)
-        _check_range(self.weight_decay, "weight_decay", 0.0, None)
-        _check_range(self.warmup_epochs, "warmup_epochs", 0.0, None)
-        _check_range(self.label_smoothing, "label_smoothing", 0.0, 1.0, high_open=True)
-        _check_range(self.val_fraction, "val_fraction", 0.0, 1.0, low_open=True, high_open=True)
-        _check_range(self.train_fraction, "train_fraction", 0.0, 1.0, low_open=True)
-        _check_range(self.test_fraction, "test_fraction", 0.0, 1.0, low_open=True, high_open=True)
         if self.val_fraction + self.test_fraction >= 1:
             raise ConfigError(f"--val-fraction {self.val_fraction} and --test-fraction {self.test_fraction} must "
                               f"add up to less than 1 (the training split is the rest), but they add up to "
@@ -76,6 +70,23 @@ class TrainConfig:
             raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, but got {self.schedule!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, but got {self.precision!r}")
+
+
+class TrainConfig(_Fields):
+    """Everything that decides what a run computes. Field names are the CLI options (`--batch-size`).
+
+    `epochs` and `steps` are the two ways to say how long to train (give at most one; neither means
+    10 epochs). `val_fraction` and `test_fraction` are the held-out shares (of the whole set) for
+    data sets without their own validation or test split: digits (split by class), an imagefolder
+    without val/ or test/; CIFAR's test split is its test batch, so only `val_fraction` applies there.
+    Raises ConfigError (one line naming the option) for a value out of its range or of the wrong type.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        try:
+            super().__init__(**options)
+        except pydantic.ValidationError as exc:
+            raise ConfigError(_message(exc)) from None
 
     @property
     def target_epochs(self) -> int | None:
@@ -126,19 +137,50 @@ def make_config(given: dict[str, Any], saved: dict[str, Any] | None = None) -> T
     return TrainConfig(**merged)
 
 
-def _check_int(value: Any, name: str, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        kind = "a positive integer" if low == 1 else f"an integer >= {low}"
-        raise ConfigError(f"{option(name)} must be {kind}, but got {value!r}")
+_BOUNDS = (annotated_types.Gt, annotated_types.Ge, annotated_types.Lt, annotated_types.Le)
 
 
-def _check_range(value: Any, name: str, low: float, high: float | None, *, low_open: bool = False,
-                 high_open: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-    if ok:
-        ok = (value > low if low_open else value >= low) and (
-            high is None or (value < high if high_open else value <= high))
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = "inf)" if high is None else (f"{high})" if high_open else f"{high}]")
-        raise ConfigError(f"{option(name)} must be in {lo}{low}, {hi}, but got {value!r}")
+def _declared(name: str) -> tuple[dict[type, Any], set[type]]:
+    """A field's bounds (Gt/Ge/Lt/Le by type) and its plain types, looking inside `X | None`."""
+    hint = typing.get_type_hints(_Fields, include_extras=True)[name]
+    bounds: dict[type, Any] = {}
+    kinds: set[type] = set()
+    todo = [hint]
+    while todo:
+        t = todo.pop()
+        if typing.get_origin(t) is Annotated:
+            base, *extras = typing.get_args(t)
+            todo.append(base)
+            for extra in extras:
+                for m in getattr(extra, "metadata", [extra]):
+                    if isinstance(m, _BOUNDS):
+                        bounds[type(m)] = m
+        elif typing.get_args(t):
+            todo.extend(typing.get_args(t))
+        elif isinstance(t, type):
+            kinds.add(t)
+    return bounds, kinds
+
+
+def _message(exc: pydantic.ValidationError) -> str:
+    """The first invalid option as one line, its rule written from the field's declared constraints."""
+    error = exc.errors()[0]
+    raised = (error.get("ctx") or {}).get("error")
+    if isinstance(raised, ConfigError):  # __post_init__'s own (a ValueError, which pydantic wraps)
+        return str(raised)
+    name, value = str(error["loc"][0]), error["input"]
+    bounds, kinds = _declared(name)
+    if bool in kinds:
+        rule = "true or false"
+    elif str in kinds:
+        rule = "a string"
+    elif int in kinds:
+        low = bounds[annotated_types.Ge].ge
+        rule = "a positive integer" if low == 1 else f"an integer >= {low}"
+    else:
+        low = bounds.get(annotated_types.Gt) or bounds.get(annotated_types.Ge)
+        high = bounds.get(annotated_types.Lt) or bounds.get(annotated_types.Le)
+        lo = f"({low.gt}" if isinstance(low, annotated_types.Gt) else f"[{low.ge}"
+        hi = ("inf)" if high is None else f"{high.lt})" if isinstance(high, annotated_types.Lt) else f"{high.le}]")
+        rule = f"in {lo}, {hi}"
+    return f"{option(name)} must be {rule}, but got {value!r}"
