@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..spec.loader import resolved
 from ..spec.models import Spec
-from ..spec.resolve import ConvOp, LinearOp, PoolOp, ResolvedBranch, ResolvedLayer, ResolvedSpec, SplitOp
+from ..spec.resolve import ConvOp, LinearOp, ResolvedBranch, ResolvedLayer, ResolvedSpec, SplitOp
 from .counts import CONVENTIONS, HANDLES, conv_count
 
 TYPE_LABELS = {
@@ -144,16 +144,20 @@ FILTER_COLUMNS = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
 
 
 def _patch(layer: ResolvedLayer) -> str:
-    ops = layer.branches[0].ops
-    # A separable conv's window is its depthwise conv's (the pointwise one is 1x1).
-    last = ops[-2] if layer.kind == "conv" and layer.layer.conv.separable else ops[-1]
-    if not layer.parallel and isinstance(last, (ConvOp, PoolOp)):
-        kh, kw = last.kernel
-        sh, sw = last.stride
-        return f"{kh}x{kw}/{sh}" if sh == sw else f"{kh}x{kw}/{sh},{sw}"
-    if layer.kind == "avgpool" or layer.kind == "global_avgpool":
+    kind = layer.kind
+    if kind == "conv":
+        ops = layer.branches[0].ops
+        # A separable conv's window is its depthwise conv's (the pointwise one is 1x1).
+        last = ops[-2] if layer.layer.conv.separable else ops[-1]
+    elif kind == "maxpool" or kind == "avgpool":
+        last = layer.branches[0].ops[-1]
+    elif kind == "global_avgpool":
         return f"{layer.in_shape[1]}x{layer.in_shape[2]}/1"
-    return ""
+    else:  # a module's row, LRN, dropout, linear
+        return ""
+    kh, kw = last.kernel
+    sh, sw = last.stride
+    return f"{kh}x{kw}/{sh}" if sh == sw else f"{kh}x{kw}/{sh},{sw}"
 
 
 def _filters(layer: ResolvedLayer) -> dict[str, int]:
@@ -213,13 +217,35 @@ def _branch_row(branch: ResolvedBranch, full: bool, role: str = "branch", at: in
     return BranchRow(branch.name, last, depth, params, total, last[0] * last[1] * last[2], role, at, inner)
 
 
-def _layer_row(layer: ResolvedLayer, full: bool) -> Row:
+def _copy_branch_row(b: BranchRow) -> BranchRow:
+    inner = b.branches
+    return BranchRow(b.name, b.output, b.depth, b.params, b.ops, b.activations, b.role, b.at,
+                     [_copy_branch_row(row) for row in inner] if inner else [])
+
+
+def _layer_row(layer: ResolvedLayer, full: bool, modules: dict) -> Row:
     c, h, w = layer.out_shape
     if not layer.parallel:
-        # The common case, once per layer of every search candidate: one pass, no branch rows.
-        only = _branch_row(layer.branches[0], full)
-        return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, only.depth, only.params, only.ops,
-                   c * h * w, _filters(layer), [])
+        # The common case, once per layer of every search candidate: one pass over its op or two
+        # (a conv, a pool, LRN, dropout, linear: no splits), no branch rows.
+        params = ops = depth = 0
+        for op in layer.branches[0].ops:
+            t = type(op)
+            p, o = conv_count(op, full) if t is ConvOp else HANDLES[t](op, full)
+            params += p
+            ops += o
+            if t in WEIGHTED:
+                depth += 1
+        return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, depth, params, ops, c * h * w,
+                   _filters(layer), [])
+    # `resolve` gives the layers of one module body at one input shape the same branches and
+    # residual objects: they are counted once per call (`modules`, keyed by the branches' id; the
+    # entry holds them, so the id stays theirs), each layer getting rows of its own.
+    seen = modules.get(id(layer.branches))
+    if seen is not None and seen[0] is layer.branches and seen[1] is layer.residual:
+        _, _, rows, params, ops, depth = seen
+        return Row(layer.name, _label(layer), "", layer.out_shape, depth, params, ops, c * h * w,
+                   _filters(layer), [_copy_branch_row(r) for r in rows])
     rows = [_branch_row(b, full) for b in layer.branches]
     params = ops = depth = 0
     for r in rows:
@@ -237,17 +263,25 @@ def _layer_row(layer: ResolvedLayer, full: bool) -> Row:
         # the projection follows the concatenation; the shortcut runs beside both
         through = depth + (rows[len(layer.branches)].depth if res.projection else 0)
         depth = max(through, rows[-1].depth if res.shortcut else 0)
-    return Row(layer.name, _label(layer), _patch(layer), layer.out_shape, depth, params, ops, c * h * w,
+    # (the rows themselves: they are copied for a later layer, and nothing changes them meanwhile)
+    modules[id(layer.branches)] = (layer.branches, res, rows, params, ops, depth)
+    return Row(layer.name, _label(layer), "", layer.out_shape, depth, params, ops, c * h * w,
                _filters(layer), rows)
 
 
 WEIGHTED = frozenset((ConvOp, LinearOp))  # the ops Table 1's depth column counts
 
 
-def _rows(layers, full: bool) -> tuple[list[Row], Totals]:
-    rows = [_layer_row(layer, full) for layer in layers]
-    total = Totals(sum(r.params for r in rows), sum(r.ops for r in rows), sum(r.activations for r in rows))
-    return rows, total
+def _rows(layers, full: bool, modules: dict) -> tuple[list[Row], Totals]:
+    rows = []
+    params = ops = activations = 0
+    for layer in layers:
+        row = _layer_row(layer, full, modules)
+        rows.append(row)
+        params += row.params
+        ops += row.ops
+        activations += row.activations
+    return rows, Totals(params, ops, activations)
 
 
 def profile(spec: Spec, convention: str = "paper") -> Profile:
@@ -267,11 +301,12 @@ def profile_resolved(r: ResolvedSpec, convention: str = "paper") -> Profile:
         raise ValueError(f"convention must be one of {CONVENTIONS}, but got {convention=}")
     full = convention == "full"
     spec = r.spec
-    rows, total = _rows(r.layers, full)
+    modules: dict = {}  # this call's counts of each module met (see `_layer_row`)
+    rows, total = _rows(r.layers, full, modules)
     aux = []
     aux_total = Totals()
     for head in r.aux:
-        head_rows, head_total = _rows(head.layers, full)
+        head_rows, head_total = _rows(head.layers, full, modules)
         aux.append(AuxProfile(head.name, head.after, head.weight, head_rows, head_total))
         aux_total.params += head_total.params
         aux_total.ops += head_total.ops

@@ -62,6 +62,7 @@ def spec_from_data(data: object, source: str | None = None, lines: dict | None =
         raise SpecError(f"a spec must be a YAML mapping, got {got}", (), source, 1 if lines else None)
     try:
         spec = Spec.model_validate(data)
+        _share_repeated_bodies(data, spec)
         resolved = resolve(spec)
     except ValidationError as exc:
         from .yamlio import line_for
@@ -74,6 +75,40 @@ def spec_from_data(data: object, source: str | None = None, lines: dict | None =
         raise err.located(source, line_for(err.path, lines)) from None
     _remember(spec, resolved)
     return spec
+
+
+# The layer kinds whose body `resolve` resolves once per (body, input shape) in one call.
+SHARED_KINDS = ("module", "inception")
+
+
+def _share_repeated_bodies(data: dict, spec: Spec) -> None:
+    """Layers whose module is one object in the data (a YAML alias, `module: *block35`: the
+    document says "this same block again") get one validated body too, as a spec built in Python
+    from one `Module` object has. Pydantic validates each occurrence into a copy of its own; the
+    copies are equal and frozen, so sharing one changes no value, and lets `resolve` resolve (and
+    the profiler count) that module once per input shape in a call instead of once per layer."""
+    _share_layers(data.get("layers"), spec.layers)
+    heads = data.get("aux")
+    if type(heads) is list:
+        for raw, head in zip(heads, spec.aux, strict=True):
+            if type(raw) is dict:
+                _share_layers(raw.get("layers"), head.layers)
+
+
+def _share_layers(raw_layers: object, layers: list) -> None:
+    if type(raw_layers) is not list:
+        return
+    first: dict[int, object] = {}  # id of a raw body (alive in `raw_layers`) -> its validated body
+    for raw, layer in zip(raw_layers, layers, strict=True):
+        if type(raw) is not dict:
+            continue
+        for kind in SHARED_KINDS:
+            body = raw.get(kind)
+            if type(body) is dict:
+                # Validation is a pure function of the raw body, so the copies are equal (a test
+                # holds this); the model is frozen: set here, before anyone else sees it.
+                layer.__dict__[kind] = first.setdefault(id(body), layer.__dict__[kind])
+                break
 
 
 def spec_from_yaml(text: str, source: str | None = None) -> Spec:

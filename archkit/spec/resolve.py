@@ -120,7 +120,8 @@ class ResolvedResidual(NamedTuple):
 
 class ResolvedLayer(NamedTuple):
     """One spec layer. A plain layer has one branch; a module's branches run in parallel and concat
-    (then, for a residual module, the projection, the scale and the shortcut's addition)."""
+    (then, for a residual module, the projection, the scale and the shortcut's addition). Layers of
+    one module body (the same object) at the same input shape share `branches` and `residual`."""
 
     name: str
     kind: str
@@ -180,16 +181,24 @@ def _hwc(shape: Shape) -> str:
 
 def _concat_shape(branches: list[ResolvedBranch], path: tuple) -> Shape:
     """The shape of parallel branches concatenated along channels; they must agree in space."""
-    spatial = {b.out_shape[1:] for b in branches}
-    if len(spatial) > 1:
-        sizes = ", ".join(f"{b.name}: {b.out_shape[1]}x{b.out_shape[2]}" for b in branches)
-        raise SpecError(f"branches must end at the same spatial size to concatenate ({sizes})", path)
-    (h, w), = spatial
-    return sum(b.out_shape[0] for b in branches), h, w
+    _, h, w = branches[0][1][-1][2]  # the first branch's last op's out_shape
+    channels = 0
+    for b in branches:
+        c, bh, bw = b[1][-1][2]
+        if bh != h or bw != w:
+            sizes = ", ".join(f"{b.name}: {b.out_shape[1]}x{b.out_shape[2]}" for b in branches)
+            raise SpecError(f"branches must end at the same spatial size to concatenate ({sizes})", path)
+        channels += c
+    return channels, h, w
 
 
 def _pair(value) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+# Ops built as plain tuples of all their fields (not through each NamedTuple's own __new__: one
+# Python call less per op; resolution runs for every candidate the search measures).
+_new = tuple.__new__
 
 
 def _conv_size(size: int, k: int, s: int, p: int) -> int:
@@ -211,6 +220,12 @@ class _Resolver:
         self.spec = spec
         self.defaults = spec.defaults
         self.norm = (spec.defaults.batch_norm_eps, spec.defaults.batch_norm_momentum)
+        # (id of a module's or inception's body, input shape) -> (body, branches, residual, output
+        # shape): a body met again at the same input shape (Inception-ResNet-v2's 10 + 20 + 10
+        # blocks, one YAML anchor each; one `Module` object used by several layers) is resolved
+        # once per call. Its parts are immutable, so the layers share them. The body is held in the
+        # entry, so its id cannot be reused by another object during the call.
+        self.modules: dict[tuple[int, Shape], tuple] = {}
 
     def conv_ops(self, conv: Conv, shape: Shape, path: tuple, name: str, bn_default, bias_default,
                  index: int | None = None) -> list[ConvOp]:
@@ -218,75 +233,91 @@ class _Resolver:
         `<name>depthwise`, `<name>pointwise`/`<name>conv` when there are several, else `name`; or,
         with `index` (a branch's ops), `index`, `index + 1`, ... (this runs for every conv of every
         candidate the search measures: kept lean)."""
-        ops = []
-        if conv.in_ is not None and conv.in_ != shape[0]:
+        c = conv.__dict__  # the fields, read directly (a frozen model: the same values)
+        if c["in_"] is not None and c["in_"] != shape[0]:
             raise SpecError(
                 f"channel mismatch: the conv expects {conv.in_} input channels, its input has {shape[0]}",
                 path + ("in",),
             )
-        bn = conv.batch_norm if conv.batch_norm is not None else bn_default
-        bias = conv.bias if conv.bias is not None else bias_default
-        act = conv.activation or self.defaults.activation
-        norm = self.norm
+        bn = c["batch_norm"]
+        if bn is None:
+            bn = bn_default
+        bias = c["bias"]
+        if bias is None:
+            bias = bias_default
+        act = c["activation"] or self.defaults.activation
+        eps, momentum = self.norm
+        out = c["out"]
+        reduce = c["reduce"]
+        ops = []
         at = 0
-        if conv.reduce is not None:
+        if reduce is not None:
             label = str(index) if index is not None else f"{name}reduce"
-            reduce = ConvOp(label, shape, (conv.reduce, shape[1], shape[2]), conv.reduce,
-                            (1, 1), (1, 1), (0, 0), bias, bn, act, 1, *norm)
-            ops.append(reduce)
-            shape = reduce.out_shape
+            reduced = (reduce, shape[1], shape[2])
+            ops.append(_new(ConvOp, (label, shape, reduced, reduce, (1, 1), (1, 1), (0, 0), bias, bn, act, 1,
+                                     eps, momentum)))
+            shape = reduced
             at = 1
-        kernel, stride = _pair(conv.kernel), _pair(conv.stride)
-        if conv.padding == "same":
+        kernel = c["kernel"]
+        kernel = (kernel, kernel) if isinstance(kernel, int) else (kernel[0], kernel[1])
+        stride = c["stride"]
+        stride = (stride, stride) if isinstance(stride, int) else (stride[0], stride[1])
+        padding = c["padding"]
+        if padding == "same":
             padding = ((kernel[0] - 1) // 2, (kernel[1] - 1) // 2)
-        elif conv.padding == "valid":
+        elif padding == "valid":
             padding = (0, 0)
         else:
-            padding = _pair(conv.padding)
-        out_hw = ((shape[1] + 2 * padding[0] - kernel[0]) // stride[0] + 1,
-                  (shape[2] + 2 * padding[1] - kernel[1]) // stride[1] + 1)
-        if out_hw[0] < 1 or out_hw[1] < 1:
-            out_hw = self._out_hw(shape, kernel, stride, padding, None, path)  # raises, naming the axis
-        if conv.separable:
-            depth = shape[0] * (conv.multiplier or 1)
+            padding = _pair(padding)
+        oh = (shape[1] + 2 * padding[0] - kernel[0]) // stride[0] + 1
+        ow = (shape[2] + 2 * padding[1] - kernel[1]) // stride[1] + 1
+        if oh < 1 or ow < 1:
+            self._out_hw(shape, kernel, stride, padding, None, path)  # raises, naming the axis
+        if c["separable"]:
+            depth = shape[0] * (c["multiplier"] or 1)
             if depth > MAX_EXTENT:
                 raise SpecError(f"multiplier {conv.multiplier} gives {depth:,} depthwise channels: beyond any "
                                 "real network", path + ("multiplier",))
             # Depthwise: each input channel convolved alone (groups = its channels); no bias, norm or
             # activation of its own (Xception's, as Keras's SeparableConv2D).
             label = str(index + at) if index is not None else f"{name}depthwise"
-            depthwise = ConvOp(label, shape, (depth, *out_hw), depth, kernel, stride, padding, False, False, "none",
-                               shape[0], *norm)
-            ops.append(depthwise)
+            deep = (depth, oh, ow)
+            ops.append(_new(ConvOp, (label, shape, deep, depth, kernel, stride, padding, False, False, "none",
+                                     shape[0], eps, momentum)))
             pointwise = str(index + at + 1) if index is not None else f"{name}pointwise"
-            ops.append(ConvOp(pointwise, depthwise.out_shape, (conv.out, *out_hw), conv.out, (1, 1),
-                              (1, 1), (0, 0), bias, bn, act, 1, *norm))
+            ops.append(_new(ConvOp, (pointwise, deep, (out, oh, ow), out, (1, 1), (1, 1), (0, 0), bias, bn, act, 1,
+                                     eps, momentum)))
             return ops
-        if conv.groups != 1:
-            for channels, what in ((shape[0], "input"), (conv.out, "output")):
-                if channels % conv.groups:
-                    raise SpecError(f"groups {conv.groups} does not divide the {channels} {what} channels "
+        groups = c["groups"]
+        if groups != 1:
+            for channels, what in ((shape[0], "input"), (out, "output")):
+                if channels % groups:
+                    raise SpecError(f"groups {groups} does not divide the {channels} {what} channels "
                                     "(each group needs a whole share of both)", path + ("groups",))
         if index is not None:
             label = str(index + at)
         else:
-            label = f"{name}conv" if conv.reduce is not None else name.rstrip(".")
-        ops.append(ConvOp(label, shape,
-                          (conv.out, *out_hw), conv.out, kernel, stride, padding, bias, bn, act, conv.groups, *norm))
+            label = f"{name}conv" if reduce is not None else name.rstrip(".")
+        ops.append(_new(ConvOp, (label, shape, (out, oh, ow), out, kernel, stride, padding, bias, bn, act, groups,
+                                 eps, momentum)))
         return ops
 
     def pool_op(self, pool: Pool, mode: str, shape: Shape, path: tuple, name: str) -> PoolOp:
-        kernel, stride, padding = _pair(pool.kernel), _pair(pool.stride), _pair(pool.padding)
+        p = pool.__dict__
+        kernel, stride, padding = _pair(p["kernel"]), _pair(p["stride"]), _pair(p["padding"])
         for axis in (0, 1):
             if padding[axis] * 2 > kernel[axis]:
                 raise SpecError(
                     f"padding {padding[axis]} is more than half the kernel {kernel[axis]} (PyTorch refuses it)",
                     path + ("padding",),
                 )
-        ceil = pool.rounding == "ceil"
-        out_hw = self._out_hw(shape, kernel, stride, padding, ceil, path)
-        return PoolOp(name, shape, (shape[0], *out_hw), mode, kernel, stride, padding, ceil,
-                      pool.count_include_pad)
+        ceil = p["rounding"] == "ceil"
+        oh = _pool_size(shape[1], kernel[0], stride[0], padding[0], ceil)
+        ow = _pool_size(shape[2], kernel[1], stride[1], padding[1], ceil)
+        if oh < 1 or ow < 1:
+            self._out_hw(shape, kernel, stride, padding, ceil, path)  # raises, naming the axis
+        return _new(PoolOp, (name, shape, (shape[0], oh, ow), mode, kernel, stride, padding, ceil,
+                             p["count_include_pad"]))
 
     def _out_hw(self, shape: Shape, kernel, stride, padding, ceil, path: tuple) -> tuple[int, int]:
         out = []
@@ -307,20 +338,26 @@ class _Resolver:
 
     def layer(self, layer: Layer, shape: Shape, path: tuple, classes: int) -> ResolvedLayer:
         kind = layer.kind
-        body = getattr(layer, kind)
+        body = layer.__dict__[kind]
+        if kind == "module" or kind == "inception":
+            hit = self.modules.get((id(body), shape))
+            if hit is not None and hit[0] is body:
+                return _new(ResolvedLayer, (layer.name, kind, shape, hit[3], hit[1], True, layer, hit[2]))
         kpath = path + (kind,)
         d = self.defaults
         parallel = False
         if kind == "conv":
-            branches = [ResolvedBranch("", tuple(self.conv_ops(body, shape, kpath, "", d.batch_norm, d.bias)))]
-        elif kind in ("maxpool", "avgpool"):
-            branches = [ResolvedBranch("", (self.pool_op(body, kind[:3], shape, kpath, ""),))]
+            branches = [_new(ResolvedBranch, ("", tuple(self.conv_ops(body, shape, kpath, "", d.batch_norm,
+                                                                      d.bias))))]
+        elif kind == "maxpool" or kind == "avgpool":
+            branches = [_new(ResolvedBranch, ("", (self.pool_op(body, kind[:3], shape, kpath, ""),)))]
         elif kind == "global_avgpool":
-            branches = [ResolvedBranch("", (GlobalPoolOp("", shape, (shape[0], 1, 1)),))]
+            branches = [_new(ResolvedBranch, ("", (_new(GlobalPoolOp, ("", shape, (shape[0], 1, 1))),)))]
         elif kind == "lrn":
-            branches = [ResolvedBranch("", (LRNOp("", shape, shape, body.size, body.alpha, body.beta, body.k),))]
+            branches = [_new(ResolvedBranch, ("", (_new(LRNOp, ("", shape, shape, body.size, body.alpha, body.beta,
+                                                                body.k)),)))]
         elif kind == "dropout":
-            branches = [ResolvedBranch("", (DropoutOp("", shape, shape, body.p),))]
+            branches = [_new(ResolvedBranch, ("", (_new(DropoutOp, ("", shape, shape, body.p)),)))]
         elif kind == "linear":
             features = shape[0] * shape[1] * shape[2]
             if body.in_ is not None and body.in_ != features:
@@ -331,7 +368,8 @@ class _Resolver:
                 )
             out = body.out if body.out is not None else classes
             bias = body.bias if body.bias is not None else d.bias
-            branches = [ResolvedBranch("", (LinearOp("", shape, (out, 1, 1), features, out, bias, body.activation),))]
+            branches = [_new(ResolvedBranch, ("", (_new(LinearOp, ("", shape, (out, 1, 1), features, out, bias,
+                                                                    body.activation)),)))]
         elif kind == "inception":
             parallel = True
             branches = self.inception_branches(body, shape, kpath)
@@ -344,10 +382,13 @@ class _Resolver:
             if kind == "module" and body.residual is not None:
                 residual, out_shape = self.residual(body.residual, shape, out_shape, kpath + ("residual",))
         else:
-            out_shape = branches[0].out_shape
-        if max(out_shape) > MAX_EXTENT:
+            out_shape = branches[0][1][-1][2]  # its last op's out_shape
+        if out_shape[0] > MAX_EXTENT or out_shape[1] > MAX_EXTENT or out_shape[2] > MAX_EXTENT:
             raise SpecError(f"output {out_shape[0]}x{out_shape[1]}x{out_shape[2]} is beyond any real network", kpath)
-        return ResolvedLayer(layer.name, kind, shape, out_shape, tuple(branches), parallel, layer, residual)
+        branches = tuple(branches)
+        if parallel:
+            self.modules[id(body), shape] = (body, branches, residual, out_shape)
+        return _new(ResolvedLayer, (layer.name, kind, shape, out_shape, branches, parallel, layer, residual))
 
     def inception_branches(self, inc: Inception, shape: Shape, path: tuple) -> list[ResolvedBranch]:
         bn = inc.batch_norm if inc.batch_norm is not None else self.defaults.batch_norm
@@ -362,23 +403,24 @@ class _Resolver:
             pad = (k - 1) // 2
             return new(ConvOp, (name, at, (out, at[1], at[2]), out, (k, k), (1, 1), (pad, pad), *tail))
 
+        # (`op[2]`: an op's out_shape)
         b1 = (conv(inc.n1x1, 1, "0", shape),)
         r3 = conv(inc.n3x3_reduce, 1, "0", shape)
-        b3 = (r3, conv(inc.n3x3, 3, "1", r3.out_shape))
+        b3 = (r3, conv(inc.n3x3, 3, "1", r3[2]))
         r5 = conv(inc.n5x5_reduce, 1, "0", shape)
         if inc.factorize_5x5:
             # Two stacked 3x3 convs see a 5x5 window; the first keeps the reduce width's successor.
-            mid = conv(inc.n5x5, 3, "1", r5.out_shape)
-            b5 = (r5, mid, conv(inc.n5x5, 3, "2", mid.out_shape))
+            mid = conv(inc.n5x5, 3, "1", r5[2])
+            b5 = (r5, mid, conv(inc.n5x5, 3, "2", mid[2]))
         else:
-            b5 = (r5, conv(inc.n5x5, 5, "1", r5.out_shape))
-        pool = PoolOp("0", shape, shape, inc.pool, (3, 3), (1, 1), (1, 1), False, True)  # 3x3/1, same size
-        bp = (pool, conv(inc.pool_proj, 1, "1", pool.out_shape))
+            b5 = (r5, conv(inc.n5x5, 5, "1", r5[2]))
+        pool = new(PoolOp, ("0", shape, shape, inc.pool, (3, 3), (1, 1), (1, 1), False, True))  # 3x3/1, same size
+        bp = (pool, conv(inc.pool_proj, 1, "1", shape))
         return [
-            ResolvedBranch("branch_1x1", b1),
-            ResolvedBranch("branch_3x3", b3),
-            ResolvedBranch("branch_5x5", b5),
-            ResolvedBranch("branch_pool", bp),
+            new(ResolvedBranch, ("branch_1x1", b1)),
+            new(ResolvedBranch, ("branch_3x3", b3)),
+            new(ResolvedBranch, ("branch_5x5", b5)),
+            new(ResolvedBranch, ("branch_pool", bp)),
         ]
 
     def module_branches(self, module: Module, shape: Shape, path: tuple) -> list[ResolvedBranch]:
@@ -389,34 +431,36 @@ class _Resolver:
         out = []
         seen = set()
         for bi, branch in enumerate(branches):
-            bpath = path + (bi,)
             name = branch.name or f"branch{bi}"
             if name in seen:
-                raise SpecError(f"duplicate branch name {name!r}", bpath + ("name",))
+                raise SpecError(f"duplicate branch name {name!r}", path + (bi, "name"))
             seen.add(name)
-            out.append(ResolvedBranch(name, tuple(self.branch_ops(branch, shape, bpath))))
+            out.append(_new(ResolvedBranch, (name, tuple(self.branch_ops(branch, shape, path, bi)))))
         return out
 
-    def branch_ops(self, branch: Branch, shape: Shape, bpath: tuple) -> list[Op]:
+    def branch_ops(self, branch: Branch, shape: Shape, path: tuple, bi: int) -> list[Op]:
+        """The ops of branch `bi` at `path`, on an input of `shape` (field paths built only for
+        what they are needed for: this runs for every op of every module)."""
         d = self.defaults
         at = shape
         ops: list = []
         for oi, op in enumerate(branch.ops):
-            opath = bpath + ("ops", oi)
-            if op.conv is not None:
+            o = op.__dict__
+            if o["conv"] is not None:
                 # A conv with reduce or a separable conv is several ops; each named by its index.
-                new = self.conv_ops(op.conv, at, opath + ("conv",), "", d.batch_norm, d.bias, len(ops))
-            elif op.relu is not None:
+                new = self.conv_ops(o["conv"], at, path + (bi, "ops", oi, "conv"), "", d.batch_norm, d.bias,
+                                    len(ops))
+            elif o["relu"] is not None:
                 new = [ReLUOp(str(len(ops)), at, at)]
-            elif op.split is not None:
-                parts = self.branches(op.split, at, opath + ("split",))
-                new = [SplitOp(str(len(ops)), at, _concat_shape(parts, opath + ("split",)), tuple(parts))]
+            elif o["split"] is not None:
+                spath = path + (bi, "ops", oi, "split")
+                parts = self.branches(o["split"], at, spath)
+                new = [SplitOp(str(len(ops)), at, _concat_shape(parts, spath), tuple(parts))]
             else:
                 kind = op.kind
-                pool = op.maxpool or op.avgpool
-                new = [self.pool_op(pool, kind[:3], at, opath + (kind,), str(len(ops)))]
-            ops.extend(new)
-            at = new[-1].out_shape
+                new = [self.pool_op(o[kind], kind[:3], at, path + (bi, "ops", oi, kind), str(len(ops)))]
+            ops += new
+            at = new[-1][2]  # its out_shape
         return ops
 
     def residual(self, res: Residual, shape: Shape, joined: Shape, path: tuple) -> tuple[ResolvedResidual, Shape]:
