@@ -133,7 +133,7 @@ def run(candidates: int = 30, config: str | Path = DEFAULT_CONFIG, device: str =
     from ..profile.profiler import profile_resolved
     from ..search.config import load_search_config
     from ..search.space import describe
-    from ..spec.loader import resolved
+    from ..spec.resolve import resolved
     from .machine import cpu_name
     from .proxy_bench import BenchError, sample_candidates
 

@@ -7,9 +7,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..spec.loader import resolved
 from ..spec.models import Spec
-from ..spec.resolve import ResolvedLayer
+from ..spec.resolve import ResolvedLayer, resolved
 from .blocks import Chain, Concat, Named, branch_module, op_module, residual_module
 
 

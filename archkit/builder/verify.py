@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from ..profile import profile
-from ..spec.loader import resolved
 from ..spec.models import Spec
+from ..spec.resolve import resolved
 from .blocks import child
 from .model import build
 

@@ -109,7 +109,7 @@ def measure_calibration(table, batch: int = 1, count: int = PROBES, rounds: int 
     from scipy.optimize import nnls
 
     from ..builder import build
-    from ..spec.loader import resolved
+    from ..spec.resolve import resolved
     from .measure import precision_context
     from .timing import time_call
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from ..spec.loader import resolved
 from ..spec.models import Spec
+from ..spec.resolve import resolved
 from .errors import check_batch, check_precision
 from .timing import REPEATS, WARMUP, Timing, check_device_precision, device_name, time_call, torch_device
 

@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from ..spec.loader import resolved
 from ..spec.models import Spec
 from ..spec.resolve import (
     ConvOp,
@@ -60,6 +59,7 @@ from ..spec.resolve import (
     ResolvedSpec,
     Shape,
     SplitOp,
+    resolved,
 )
 from .calibrate import PROBES, ROUNDS, Calibration
 from .errors import BYTES_PER_ELEMENT, check_batch, check_precision

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..spec.loader import resolved
 from ..spec.models import Spec
-from ..spec.resolve import ConvOp, LinearOp, ResolvedBranch, ResolvedLayer, ResolvedSpec, SplitOp
+from ..spec.resolve import ConvOp, LinearOp, ResolvedBranch, ResolvedLayer, ResolvedSpec, SplitOp, resolved
 from .counts import CONVENTIONS, HANDLES, conv_count
 
 TYPE_LABELS = {

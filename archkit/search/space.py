@@ -54,7 +54,7 @@ def module_name(stage: Stage, base: Spec, j: int) -> str:
 
 def stage_widths(base: Spec) -> dict[str, float]:
     """Each stage's width in the base: the mean output channels of its modules."""
-    from ..spec.loader import resolved
+    from ..spec.resolve import resolved
 
     layers = resolved(base).layers
     widths = {}
@@ -371,7 +371,7 @@ def candidate(base: Spec, params: dict, divisor: int = 8, scale: float = 1.0, na
 def describe(spec: Spec) -> str:
     """A short summary of a candidate's widths and depths, for progress views and hover text:
     'stem 48/144 | 3: 208,384 | 4: 416,...' (each module's output channels)."""
-    from ..spec.loader import resolved
+    from ..spec.resolve import resolved
 
     r = resolved(spec)
     parts: list[str] = []

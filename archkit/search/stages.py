@@ -64,7 +64,7 @@ class Stage:
 
 def stages_of(base: Spec) -> dict[str, Stage]:
     """The base spec's stages, in order (`stage_runs`)."""
-    from ..spec.loader import resolved
+    from ..spec.resolve import resolved
 
     layers = resolved(base).layers
     reduces = [layer.in_shape[1:] != layer.out_shape[1:] for layer in layers]

@@ -1,22 +1,19 @@
-"""From YAML text, a file, a built-in name or plain data to a validated, resolved `Spec`; the
-resolution cache. (pydantic's errors become one-line `SpecError`s in `messages`.)"""
+"""From YAML text, a file, a built-in name or plain data to a validated, resolved `Spec`.
+(pydantic's errors become one-line `SpecError`s in `messages`; a built-in's validated form is kept
+between runs by `validated`; each spec's resolution is kept by `resolve.resolved`.)"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import weakref
 from functools import cache
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..util.cache import cache_dir
+from . import validated
 from .errors import SpecError
 from .messages import validation_error
 from .models import Spec
-from .resolve import ResolvedSpec, resolve
+from .resolve import remember, resolve
 
 BUILTIN_PACKAGE = "archkit.spec.builtin"
 
@@ -73,7 +70,7 @@ def spec_from_data(data: object, source: str | None = None, lines: dict | None =
         from .yamlio import line_for
 
         raise err.located(source, line_for(err.path, lines)) from None
-    _remember(spec, resolved)
+    remember(spec, resolved)
     return spec
 
 
@@ -144,90 +141,12 @@ def load_spec(name_or_path: str | Path) -> Spec:
 @cache
 def _load_builtin(name: str) -> Spec:
     text = builtin_text(name)
-    path = _validated_cache(name, text)
-    spec = _read_validated(path) if path is not None else None
+    path = validated.cache_path(name, text)
+    spec = validated.read(path) if path is not None else None
     if spec is None:
         spec = spec_from_yaml(text, name)
         if path is not None:
-            _write_validated(path, spec)
+            validated.write(path, spec)
     return spec
 
 
-# A built-in's validated form is kept between runs (pickled, in the user's cache folder): parsing
-# its YAML and building pydantic's validators for the spec models is most of what a short command
-# like `archkit profile googlenet` spends after its imports. The file is named by a hash of all
-# that validation depends on: the YAML, every source file of this package (the models, their
-# validators, resolution; the models import nothing else of archkit), pydantic's and Python's
-# versions; any change to them reads another file, so a stale form is never used. Anything wrong
-# with the cache (unwritable, corrupt, no home folder) only means the spec is validated as without it.
-
-
-def _validated_cache(name: str, text: str) -> Path | None:
-    import hashlib
-
-    import pydantic_core
-    from pydantic.version import VERSION
-
-    digest = hashlib.sha256()
-    for part in (sys.version, VERSION, pydantic_core.__version__, text):
-        digest.update(part.encode() + b"\0")
-    try:
-        for source in sorted(Path(__file__).parent.glob("*.py")):
-            digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
-    except OSError:
-        return None
-    root = cache_dir()
-    if root is None:  # no home folder: keep nothing rather than write below the current one
-        return None
-    return root / "builtin-specs" / name / f"{digest.hexdigest()[:32]}.pickle"
-
-
-def _read_validated(path: Path) -> Spec | None:
-    import pickle
-
-    try:
-        with open(path, "rb") as f:
-            spec = pickle.load(f)
-    except Exception:  # noqa: BLE001 - missing (the usual miss), unreadable or corrupt: validate instead
-        return None
-    return spec if type(spec) is Spec else None
-
-
-def _write_validated(path: Path, spec: Spec) -> None:
-    import pickle
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(tmp, path)  # atomic: a concurrent reader sees the whole file or none
-        for old in path.parent.glob("*.pickle"):  # forms of older sources
-            if old != path:
-                old.unlink(missing_ok=True)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-
-
-# Resolution is pure and a Spec is frozen, so each spec is resolved once and the result kept for
-# as long as the spec lives: a weak reference drops the entry with the spec. (Holding specs alive
-# instead made a search's heap grow by thousands of specs, and the garbage collector's full passes
-# over them cost more than the resolving they saved.)
-_RESOLVED: dict[int, tuple[weakref.ref, ResolvedSpec]] = {}
-
-
-def _remember(spec: Spec, resolved: ResolvedSpec) -> None:
-    key = id(spec)
-    # Kept without its `spec` field, which would keep the spec alive through this very table.
-    _RESOLVED[key] = (weakref.ref(spec, lambda _ref, key=key: _RESOLVED.pop(key, None)),
-                      resolved._replace(spec=None))
-
-
-def resolved(spec: Spec) -> ResolvedSpec:
-    """The resolved form of a spec (shapes known); raises `SpecError` if it cannot be resolved."""
-    hit = _RESOLVED.get(id(spec))
-    if hit is not None and hit[0]() is spec:
-        return hit[1]._replace(spec=spec)
-    result = resolve(spec)
-    _remember(spec, result)
-    return result

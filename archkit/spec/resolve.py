@@ -8,6 +8,7 @@ shapes the built model produces. Errors raised here carry the field path of the 
 
 from __future__ import annotations
 
+import weakref
 from typing import NamedTuple, Union
 
 from .errors import SpecError
@@ -534,3 +535,30 @@ def _check_classifier(layers: list[ResolvedLayer], classes: int, path: tuple) ->
             f"the last linear layer has {last.out_shape[0]} outputs but the spec has {classes} classes",
             path + (len(layers) - 1, "linear", "out"),
         )
+
+
+# --- the resolution of each spec, kept ----------------------------------------------------------
+
+# Resolution is pure and a Spec is frozen, so each spec is resolved once and the result kept for
+# as long as the spec lives: a weak reference drops the entry with the spec. (Holding specs alive
+# instead made a search's heap grow by thousands of specs, and the garbage collector's full passes
+# over them cost more than the resolving they saved.)
+_RESOLVED: dict[int, tuple[weakref.ref, ResolvedSpec]] = {}
+
+
+def remember(spec: Spec, resolved: ResolvedSpec) -> None:
+    """Keep `resolved` as the resolution of `spec` for as long as the spec lives."""
+    key = id(spec)
+    # Kept without its `spec` field, which would keep the spec alive through this very table.
+    _RESOLVED[key] = (weakref.ref(spec, lambda _ref, key=key: _RESOLVED.pop(key, None)),
+                      resolved._replace(spec=None))
+
+
+def resolved(spec: Spec) -> ResolvedSpec:
+    """The resolved form of a spec (shapes known); raises `SpecError` if it cannot be resolved."""
+    hit = _RESOLVED.get(id(spec))
+    if hit is not None and hit[0]() is spec:
+        return hit[1]._replace(spec=spec)
+    result = resolve(spec)
+    remember(spec, result)
+    return result

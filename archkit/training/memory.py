@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 from ..profile import profile
 from ..profile.counts import activations
-from ..spec.loader import resolved
 from ..spec.models import Spec
-from ..spec.resolve import ConvOp
+from ..spec.resolve import ConvOp, resolved
 from .errors import DoesNotFitError
 
 BACKWARD_FACTOR = 2

@@ -13,7 +13,7 @@ from archkit import spec_from_yaml
 from archkit.latency import LatencyTable, cache_dir, predict
 from archkit.latency.calibrate import Calibration
 from archkit.latency.model import _OPEN, AddOp, ConcatOp, spec_units
-from archkit.spec.loader import resolved
+from archkit.spec.resolve import resolved
 
 from .conftest import TINY
 

@@ -11,8 +11,7 @@ import pytest
 from archkit import profile
 from archkit.latency import LatencyError, layer_traffic, op_bytes
 from archkit.latency.traffic import intensity, spec_traffic
-from archkit.spec.loader import resolved
-from archkit.spec.resolve import ConvOp, DropoutOp, GlobalPoolOp, LinearOp, PoolOp
+from archkit.spec.resolve import ConvOp, DropoutOp, GlobalPoolOp, LinearOp, PoolOp, resolved
 
 CONV = ConvOp("c", (16, 8, 8), (8, 8, 8), 8, (3, 3), (1, 1), (1, 1), False, False, "relu")
 WEIGHTS, INPUT, OUTPUT = 16 * 9 * 8, 16 * 64, 8 * 64
@@ -109,7 +108,7 @@ def test_bad_batch():
 def test_traffic_imports_no_torch():
     code = ("import json, sys, archkit\n"
             "from archkit.latency import layer_traffic\n"
-            "from archkit.spec.loader import resolved\n"
+            "from archkit.spec.resolve import resolved\n"
             "r = resolved(archkit.load_spec('googlenet'))\n"
             "b = sum(layer_traffic(layer, 'bf16', 2).bytes for layer in r.layers)\n"
             "print(json.dumps({'torch': 'torch' in sys.modules, 'bytes': b}))")

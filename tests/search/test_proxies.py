@@ -24,8 +24,7 @@ from archkit.search.proxies import (
     train_loss_of,
     val_top1_of,
 )
-from archkit.spec.loader import resolved
-from archkit.spec.resolve import ConvOp, LinearOp
+from archkit.spec.resolve import ConvOp, LinearOp, resolved
 
 BN_EPS = 1e-5  # torch's BatchNorm2d default
 

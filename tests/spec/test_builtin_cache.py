@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import archkit
-from archkit.spec import loader
+from archkit.spec import loader, validated
 
 
 @pytest.fixture(autouse=True)
@@ -58,17 +58,17 @@ def test_a_new_process_reads_the_kept_form(cache_home):
 
 def test_the_name_changes_with_the_yaml_and_with_the_spec_sources(cache_home, tmp_path, monkeypatch):
     text = archkit.spec.builtin_text("googlenet")
-    path = loader._validated_cache("googlenet", text)
-    assert path == loader._validated_cache("googlenet", text)
-    assert loader._validated_cache("googlenet", text.replace("1000", "999")) != path
+    path = validated.cache_path("googlenet", text)
+    assert path == validated.cache_path("googlenet", text)
+    assert validated.cache_path("googlenet", text.replace("1000", "999")) != path
     # The same sources elsewhere name the same file; one byte changed in one of them, another.
     copy = tmp_path / "spec"
-    shutil.copytree(Path(loader.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__", "builtin"))
-    monkeypatch.setattr(loader, "__file__", str(copy / "loader.py"))
-    assert loader._validated_cache("googlenet", text) == path
+    shutil.copytree(Path(validated.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__", "builtin"))
+    monkeypatch.setattr(validated, "__file__", str(copy / "validated.py"))
+    assert validated.cache_path("googlenet", text) == path
     models = copy / "models.py"
     models.write_text(models.read_text() + "\n# changed\n")
-    assert loader._validated_cache("googlenet", text) != path
+    assert validated.cache_path("googlenet", text) != path
 
 
 def test_older_forms_are_removed(cache_home):
@@ -79,19 +79,19 @@ def test_older_forms_are_removed(cache_home):
     other.mkdir()
     (other / "4567.pickle").write_bytes(b"kept")
     archkit.load_spec("googlenet")
-    assert [p.name for p in folder.iterdir()] == [loader._validated_cache(
+    assert [p.name for p in folder.iterdir()] == [validated.cache_path(
         "googlenet", archkit.spec.builtin_text("googlenet")).name]
     assert (other / "4567.pickle").exists()
 
 
 @pytest.mark.parametrize("content", [b"", b"not a pickle", b"\x80\x04\x95garbage"])
 def test_a_broken_file_is_validated_over(cache_home, content):
-    path = loader._validated_cache("googlenet", archkit.spec.builtin_text("googlenet"))
+    path = validated.cache_path("googlenet", archkit.spec.builtin_text("googlenet"))
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
     assert archkit.load_spec("googlenet") == fresh("googlenet")
     loader._load_builtin.cache_clear()
-    assert loader._read_validated(path) == fresh("googlenet")  # and rewritten
+    assert validated.read(path) == fresh("googlenet")  # and rewritten
 
 
 def test_an_unwritable_cache_is_no_error(tmp_path, monkeypatch):
@@ -111,7 +111,7 @@ def test_no_home_folder_keeps_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     text = archkit.spec.builtin_text("googlenet")
     if not os.path.isabs(os.path.expanduser("~")):
-        assert loader._validated_cache("googlenet", text) is None
+        assert validated.cache_path("googlenet", text) is None
     loader._load_builtin.cache_clear()
     try:
         assert archkit.load_spec("googlenet") == fresh("googlenet")

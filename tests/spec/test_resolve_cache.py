@@ -5,9 +5,9 @@ from __future__ import annotations
 import gc
 import weakref
 
-from archkit.spec import loader
-from archkit.spec.loader import load_spec, resolved, spec_from_data
-from archkit.spec.resolve import resolve
+from archkit.spec import resolve as resolution
+from archkit.spec.loader import load_spec, spec_from_data
+from archkit.spec.resolve import resolve, resolved
 
 
 def test_a_spec_is_resolved_once_and_the_result_names_that_spec():
@@ -23,8 +23,8 @@ def test_the_cache_lets_specs_go():
     specs = [spec_from_data(data) for _ in range(50)]
     refs = [weakref.ref(s) for s in specs]
     keys = {id(s) for s in specs}
-    assert keys <= set(loader._RESOLVED)
+    assert keys <= set(resolution._RESOLVED)
     del specs
     gc.collect()
     assert all(r() is None for r in refs)
-    assert not keys & set(loader._RESOLVED)
+    assert not keys & set(resolution._RESOLVED)
