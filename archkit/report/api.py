@@ -15,6 +15,7 @@ from ..spec.models import Spec
 from ..util.files import atomic_write_text
 from . import data as D
 from .data.layers import fmt_ms
+from .data.records import StudyData, Totals
 
 if TYPE_CHECKING:
     from ..latency import LayerLatencies, LayerTraffic
@@ -28,7 +29,7 @@ def _spec(spec: Spec | str) -> Spec:
     return load_spec(str(spec))
 
 
-def _totals(total: dict) -> str:
+def _totals(total: Totals) -> str:
     return (f"{total['params']:,} params ({fmt_si(total['params'])}), {total['ops']:,} multiply-adds "
             f"({fmt_si(total['ops'])}), {total['activations']:,} activations")
 
@@ -185,10 +186,10 @@ class StudyReport:
     path: Path | None
     message: str = ""  # set when there was nothing to plot (no finished trials)
     notes: list[str] = field(default_factory=list)
-    data: dict = field(default_factory=dict, repr=False)
+    data: dict = field(default_factory=dict, repr=False)  # study_data's StudyData
 
 
-def study_report_html(study, location: str | None = None) -> tuple[str, dict]:
+def study_report_html(study, location: str | None = None) -> tuple[str, StudyData]:
     """The report page of a loaded Optuna study (only read, never written) and its plain data."""
     from . import figures as F
     from . import page as P
@@ -220,7 +221,7 @@ def study_report_html(study, location: str | None = None) -> tuple[str, dict]:
                 f"{best['ops'] / 1e6:,.1f}M ops, {best['params'] / 1e6:,.3f}M params; widths {best['widths']}."))
         latency = []
         if "latency_ms" in d["fronts"]:
-            where = d["latency"] or {}
+            where = {k: v for k, v in (d["latency"] or {}).items() if v is not None}  # unknown: "?"
             latency = [P.note(f"Latency: predicted before training by archkit's latency model on "
                               f"{where.get('device_name', '?')} ({where.get('device', '?')}, batch "
                               f"{where.get('batch', '?')}, {where.get('precision', '?')}, "

@@ -9,6 +9,8 @@ import html
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .data.records import CompareData, LatencyData, LatencyLayer, LayerRecord, ProfileData, StudyData, TrialRecord
+
 HEIGHT = 440
 COLORS = {"a": "#4c72b0", "b": "#dd8452", "paper": "#8c8c8c"}
 STATUS_COLORS = {"match": "#a0a0a0", "near": "#e6a23c", "disagrees": "#d62728"}
@@ -53,7 +55,7 @@ def log_toggle(axes: list[str]) -> list[dict]:
     }]
 
 
-def _weighted(layers: list[dict]) -> list[dict]:
+def _weighted(layers: list[LayerRecord]) -> list[LayerRecord]:
     """The layers with params or ops (pools, LRN and dropout would be empty bars)."""
     return [x for x in layers if x["params"] or x["ops"]]
 
@@ -61,7 +63,7 @@ def _weighted(layers: list[dict]) -> list[dict]:
 # --- profile ---------------------------------------------------------------------------------
 
 
-def layer_bars(data: dict) -> go.Figure:
+def layer_bars(data: ProfileData) -> go.Figure:
     """Params and ops per weighted layer (two panels, one x axis), with a linear/log toggle; for a
     paper comparison, Table 1's published numbers beside them, coloured by agreement."""
     layers = _weighted(data["layers"])
@@ -80,7 +82,7 @@ def layer_bars(data: dict) -> go.Figure:
         shown: set[str] = set()
         for row, key, unit, scale in ((1, "params", "K", 1024), (2, "ops", "M", 1e6)):
             for status, label in (("match", "agrees"), ("near", "within 2%"), ("disagrees", "disagrees")):
-                group = [x for x in layers if "paper" in x and x["paper"][f"{key}_status"] == status]
+                group = [x for x in layers if x["paper"] is not None and x["paper"][f"{key}_status"] == status]
                 if not group:
                     continue
                 fig.add_bar(
@@ -99,7 +101,7 @@ def layer_bars(data: dict) -> go.Figure:
     return _layout(fig, title, height=560, barmode="group", updatemenus=log_toggle(["yaxis", "yaxis2"]))
 
 
-def ops_sunburst(data: dict, title: str | None = None) -> go.Figure:
+def ops_sunburst(data: ProfileData, title: str | None = None) -> go.Figure:
     """Where the multiply-adds are: stage -> layer -> branch -> sub-branch -> ... (as deep as the
     splits nest; see `archkit.report.data.sunburst`)."""
     tree = data["sunburst"]
@@ -115,7 +117,7 @@ def ops_sunburst(data: dict, title: str | None = None) -> go.Figure:
                    f"total {total:,.1f}M)", height=560, margin={"l": 10, "r": 10, "t": 60, "b": 10})
 
 
-def activations_bars(data: dict) -> go.Figure:
+def activations_bars(data: ProfileData) -> go.Figure:
     """Output elements per layer (what a forward pass keeps in memory), linear/log toggle."""
     layers = data["layers"]
     fig = go.Figure(go.Bar(
@@ -137,13 +139,13 @@ KIND_PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"
 LATENCY_AXIS = "measured latency (ms per batch, median)"
 
 
-def _measured_on(lat: dict) -> str:
+def _measured_on(lat: LatencyData) -> str:
     w = lat["where"]
     return (f"measured on {_esc(w['device_name'])} ({_esc(w['device'])}), batch {w['batch']}, {_esc(w['precision'])}, "
             f"{w['threads']} thread{'s' if w['threads'] != 1 else ''}")
 
 
-def _latency_hover(r: dict) -> str:
+def _latency_hover(r: LatencyLayer) -> str:
     intensity = f"{r['intensity']:,.1f} multiply-adds/byte" if r["intensity"] is not None else "no bytes moved"
     if r["slowdown"] is not None:
         pace = f"{r['slowdown']:,.1f}x the time its ops take at the layers' mean rate"
@@ -159,7 +161,7 @@ def _latency_hover(r: dict) -> str:
     ])
 
 
-def ops_latency(data: dict) -> go.Figure:
+def ops_latency(data: ProfileData) -> go.Figure:
     """Ops vs measured latency, one point per layer of the inference path (x: the batch's
     multiply-adds, y: the median latency with the quartiles as error bars), coloured by layer
     kind; the dashed line is the latency each layer's ops would take at the layers' mean rate, so
@@ -200,7 +202,7 @@ def ops_latency(data: dict) -> go.Figure:
                    margin={"l": 70, "r": 30, "t": 120, "b": 60})
 
 
-def latency_share(data: dict) -> go.Figure:
+def latency_share(data: ProfileData) -> go.Figure:
     """Each layer's share of the measured latency (of the layers' summed latency) beside its share
     of the multiply-adds: where the time goes vs where the ops are."""
     lat = data["latency"]
@@ -222,7 +224,7 @@ def latency_share(data: dict) -> go.Figure:
 # --- two profiles ----------------------------------------------------------------------------
 
 
-def compare_bars(data: dict) -> go.Figure:
+def compare_bars(data: CompareData) -> go.Figure:
     """Params and ops per layer of both specs overlaid (grouped bars), linear/log toggle."""
     layers = [x for x in data["layers"] if x["params_a"] or x["params_b"] or x["ops_a"] or x["ops_b"]]
     names = [x["name"] for x in layers]
@@ -243,7 +245,7 @@ def compare_bars(data: dict) -> go.Figure:
                    height=560, barmode="group", updatemenus=log_toggle(["yaxis", "yaxis2"]))
 
 
-def compare_deltas(data: dict) -> go.Figure:
+def compare_deltas(data: CompareData) -> go.Figure:
     """B - A per layer: params and ops."""
     layers = [x for x in data["layers"] if x["params_delta"] or x["ops_delta"]]
     names = [x["name"] for x in layers]
@@ -263,7 +265,7 @@ def compare_deltas(data: dict) -> go.Figure:
     return _layout(fig, title, height=500)
 
 
-def compare_activations(data: dict) -> go.Figure:
+def compare_activations(data: CompareData) -> go.Figure:
     layers = data["layers"]
     fig = go.Figure()
     for side in ("a", "b"):
@@ -276,7 +278,7 @@ def compare_activations(data: dict) -> go.Figure:
                    updatemenus=log_toggle(["yaxis"]))
 
 
-def cumulative_ops(data: dict) -> go.Figure:
+def cumulative_ops(data: CompareData) -> go.Figure:
     """Multiply-adds summed along the network: where the two specs part ways."""
     fig = go.Figure()
     for side in ("a", "b"):
@@ -300,7 +302,7 @@ COST = {"ops": ("ops (M multiply-adds)", 1e6, "M"), "params": ("params (M weight
         "latency_ms": ("predicted latency (ms)", 1.0, " ms")}
 
 
-def trial_hover(t: dict) -> str:
+def trial_hover(t: TrialRecord) -> str:
     """A candidate in a hover label: trial, kind, widths, depths, costs, accuracy."""
     name, *_ = CATEGORY_STYLE.get(t["category"], (t["category"],))
     acc = f"val top-1 {100 * t['val_top1']:.2f}%" if t["val_top1"] is not None else "not trained"
@@ -313,7 +315,7 @@ def trial_hover(t: dict) -> str:
     return "<br>".join(x for x in lines if x)
 
 
-def _latency_text(t: dict) -> str:
+def _latency_text(t: TrialRecord) -> str:
     """'latency 2.88 ms predicted, 3.04 ms measured' (empty for a study that predicts none)."""
     if t.get("latency_ms") is None:
         return ""
@@ -321,7 +323,7 @@ def _latency_text(t: dict) -> str:
     return f"latency {t['latency_ms']:.3g} ms predicted" + (f", {measured:.3g} ms measured" if measured else "")
 
 
-def pareto(data: dict, cost: str) -> go.Figure:
+def pareto(data: StudyData, cost: str) -> go.Figure:
     """Accuracy vs cost, one point per finished trial: trained candidates, the reference (a star),
     pruned trials, over-budget ones (x, at 0: never trained); the Pareto front as a step line; the
     budget as a dashed line."""
@@ -357,7 +359,7 @@ def pareto(data: dict, cost: str) -> go.Figure:
                    height=480, hovermode="closest")
 
 
-def history(data: dict) -> go.Figure:
+def history(data: StudyData) -> go.Figure:
     """Accuracy per trial in order, with the best within-budget accuracy so far."""
     h = data["history"]
     by_number = {t["number"]: t for t in data["trials"]}
@@ -380,7 +382,7 @@ def history(data: dict) -> go.Figure:
 MAX_BARS = 15  # importances shown
 
 
-def importances(data: dict) -> go.Figure:
+def importances(data: StudyData) -> go.Figure:
     """The largest importances (up to MAX_BARS), largest at the top."""
     values = data["importances"]["values"]
     names = sorted(values, key=lambda n: -values[n])[:MAX_BARS][::-1]
@@ -393,7 +395,7 @@ def importances(data: dict) -> go.Figure:
     return _layout(fig, f"hyperparameter importances{shown}", height=max(300, 120 + 28 * len(names)))
 
 
-def parallel(data: dict) -> go.Figure:
+def parallel(data: StudyData) -> go.Figure:
     """Sampled parameters, costs and accuracy of the trained candidates, one line each."""
     by_number = {t["number"]: t for t in data["trials"]}
     trials = [by_number[n] for n in data["parallel"]["numbers"]]
@@ -420,7 +422,7 @@ def parallel(data: dict) -> go.Figure:
                    margin={"l": 70, "r": 90, "t": 110, "b": 40})
 
 
-def best_vs_base(data: dict) -> go.Figure:
+def best_vs_base(data: StudyData) -> go.Figure:
     """The best candidate's ops per layer beside the base spec's (linear/log toggle)."""
     cmp = data["best_layers"]
     layers = [x for x in cmp["layers"] if x["ops_a"] or x["ops_b"]]
@@ -439,7 +441,7 @@ def best_vs_base(data: dict) -> go.Figure:
 ROLE_COLORS = {"reference": "#d62728", "best": "#2ca02c", "candidate": "#4c72b0"}
 
 
-def confirmation(data: dict) -> go.Figure:
+def confirmation(data: StudyData) -> go.Figure:
     """The confirmation stage: one row per confirmed trial (the reference on top, then the best),
     each seed's test top-1 a filled dot and its val top-1 an open one, the mean test top-1 with its
     95% t interval as a bar; the reference's mean as a dashed line to compare against."""

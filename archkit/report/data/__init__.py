@@ -4,6 +4,9 @@ Each function here turns a profile, a pair of profiles or an Optuna study into w
 tables draw, so that what a report shows is tested without a browser or a plotting library. The
 drawing (figures.py) and the page (page.py) only lay this data out.
 
+Each function returns a typed record (a `TypedDict`: still a plain dict, by key, JSON as it is),
+declared once in `records` with what its fields mean; see records.py for why TypedDict.
+
 Units follow the text tables (`archkit.profile.render`): params in K = 1024 weights (Table 1's
 convention), ops in M = 10^6 multiply-adds; every number is also kept exact.
 """
@@ -16,6 +19,16 @@ from .compare import COMPARE_HEADERS, align, compare_data, delta_pct, side_label
 from .confirmation import CONFIRM_HEADERS, ROLE_WORDS, VERDICT_ATTR, confirm_hint, confirmation
 from .layers import BRANCH_HEADERS, branch_record, branch_rows, nested, size_text, stage_names, sunburst
 from .profile import PAPER_HEADERS, STATUS_MARK, profile_data
+from .records import (
+    CompareData,
+    ConfirmationData,
+    History,
+    Importances,
+    LatencyData,
+    ProfileData,
+    StudyData,
+    TrialRecord,
+)
 from .study import (
     FINISHED,
     LATENCY_HEADERS,
@@ -39,16 +52,24 @@ __all__ = [
     "BRANCH_HEADERS",
     "COMPARE_HEADERS",
     "CONFIRM_HEADERS",
+    "CompareData",
+    "ConfirmationData",
     "FINISHED",
     "HEADERS",
     "LATENCY_HEADERS",
+    "History",
+    "Importances",
+    "LatencyData",
     "MAX_PARALLEL",
     "PAPER_HEADERS",
+    "ProfileData",
     "ROLE_WORDS",
     "STATE_WORDS",
     "STATUS_MARK",
+    "StudyData",
     "TRAINED",
     "TRIAL_HEADERS",
+    "TrialRecord",
     "VERDICT_ATTR",
     "WRAP_HEADERS",
     "align",

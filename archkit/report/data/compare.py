@@ -7,6 +7,7 @@ import difflib
 from ...profile.profiler import Profile
 from ...profile.render import fmt_k, fmt_m
 from .layers import layer_record, size_text, stage_names, totals_record
+from .records import CompareData, CompareLayer, CompareSide, CompareTotal, TableRow
 
 COMPARE_HEADERS = ("layer", "output A", "output B", "params A", "params B", "Δ params", "ops A", "ops B",
                    "Δ ops", "Δ ops %")
@@ -50,50 +51,54 @@ def _signed_m(n: int) -> str:
     return f"{n / 1e3:+,.1f}K" if abs(n) < 100_000 else f"{n / 1e6:+,.1f}M"
 
 
-def compare_data(profile_a: Profile, profile_b: Profile) -> dict:
+def compare_data(profile_a: Profile, profile_b: Profile) -> CompareData:
     """Two profiles layer by layer (aligned by layer name): output shapes, params and ops of each,
     their deltas (B - A), totals, and a side-by-side table."""
     la = [layer_record(r, s) for r, s in zip(profile_a.rows, stage_names(profile_a.rows), strict=True)]
     lb = [layer_record(r, s) for r, s in zip(profile_b.rows, stage_names(profile_b.rows), strict=True)]
-    layers, table = [], []
+    layers: list[CompareLayer] = []
+    table: list[TableRow] = []
     for i, j in align([x["name"] for x in la], [x["name"] for x in lb]):
         a = la[i] if i is not None else None
         b = lb[j] if j is not None else None
         name = (a or b)["name"]
-        entry = {"name": name, "in_a": a is not None, "in_b": b is not None}
-        for key in ("params", "ops", "activations"):
-            entry[f"{key}_a"] = a[key] if a else 0
-            entry[f"{key}_b"] = b[key] if b else 0
-            entry[f"{key}_delta"] = entry[f"{key}_b"] - entry[f"{key}_a"]
-        entry["output_a"] = a["output"] if a else ""
-        entry["output_b"] = b["output"] if b else ""
+        params_a, params_b = (a["params"] if a else 0), (b["params"] if b else 0)
+        ops_a, ops_b = (a["ops"] if a else 0), (b["ops"] if b else 0)
+        act_a, act_b = (a["activations"] if a else 0), (b["activations"] if b else 0)
+        entry = CompareLayer(name=name, in_a=a is not None, in_b=b is not None,
+                             params_a=params_a, params_b=params_b, params_delta=params_b - params_a,
+                             ops_a=ops_a, ops_b=ops_b, ops_delta=ops_b - ops_a,
+                             activations_a=act_a, activations_b=act_b, activations_delta=act_b - act_a,
+                             output_a=a["output"] if a else "", output_b=b["output"] if b else "")
         layers.append(entry)
         changed = entry["output_a"] != entry["output_b"] or entry["params_delta"] or entry["ops_delta"]
-        table.append({
-            "cells": [name, entry["output_a"] or "—", entry["output_b"] or "—",
-                      fmt_k(entry["params_a"]), fmt_k(entry["params_b"]), _signed_k(entry["params_delta"]),
-                      fmt_m(entry["ops_a"]), fmt_m(entry["ops_b"]), _signed_m(entry["ops_delta"]),
-                      delta_pct(entry["ops_a"], entry["ops_b"]) if entry["ops_a"] or entry["ops_b"] else ""],
-            "status": ("only-a" if b is None else "only-b" if a is None else "changed" if changed else ""),
-        })
+        table.append(TableRow(
+            cells=[name, entry["output_a"] or "—", entry["output_b"] or "—",
+                   fmt_k(entry["params_a"]), fmt_k(entry["params_b"]), _signed_k(entry["params_delta"]),
+                   fmt_m(entry["ops_a"]), fmt_m(entry["ops_b"]), _signed_m(entry["ops_delta"]),
+                   delta_pct(entry["ops_a"], entry["ops_b"]) if entry["ops_a"] or entry["ops_b"] else ""],
+            status=("only-a" if b is None else "only-b" if a is None else "changed" if changed else ""),
+        ))
     ta, tb = totals_record(profile_a.total), totals_record(profile_b.total)
-    total = {f"{k}_{side}": t[k] for k in ta for side, t in (("a", ta), ("b", tb))}
-    total.update({f"{k}_delta": tb[k] - ta[k] for k in ta})
+    total = CompareTotal(params_a=ta["params"], params_b=tb["params"], ops_a=ta["ops"], ops_b=tb["ops"],
+                         activations_a=ta["activations"], activations_b=tb["activations"],
+                         params_delta=tb["params"] - ta["params"], ops_delta=tb["ops"] - ta["ops"],
+                         activations_delta=tb["activations"] - ta["activations"])
     total_cells = ["total", "", "", fmt_k(ta["params"]), fmt_k(tb["params"]), _signed_k(total["params_delta"]),
                    fmt_m(ta["ops"]), fmt_m(tb["ops"]), _signed_m(total["ops_delta"]),
                    delta_pct(ta["ops"], tb["ops"])]
     label_a, label_b = side_labels(profile_a.spec, profile_b.spec)
-    return {
-        "a": {"spec": profile_a.spec, "label": label_a, "input": size_text(profile_a.input), "total": ta},
-        "b": {"spec": profile_b.spec, "label": label_b, "input": size_text(profile_b.input), "total": tb},
-        "layers": layers,
-        "headers": list(COMPARE_HEADERS),
-        "table": table,
-        "total_cells": total_cells,
-        "total": total,
-        "only_a": [x["name"] for x in layers if not x["in_b"]],
-        "only_b": [x["name"] for x in layers if not x["in_a"]],
-        "changed": sum(1 for row in table if row["status"]),
-    }
+    return CompareData(
+        a=CompareSide(spec=profile_a.spec, label=label_a, input=size_text(profile_a.input), total=ta),
+        b=CompareSide(spec=profile_b.spec, label=label_b, input=size_text(profile_b.input), total=tb),
+        layers=layers,
+        headers=list(COMPARE_HEADERS),
+        table=table,
+        total_cells=total_cells,
+        total=total,
+        only_a=[x["name"] for x in layers if not x["in_b"]],
+        only_b=[x["name"] for x in layers if not x["in_a"]],
+        changed=sum(1 for row in table if row["status"]),
+    )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...util.stats import t_interval
 from .layers import num, pct
+from .records import ConfirmationData, ConfirmedRow, TableRow, TrialRecord
 
 VERDICT_ATTR = "verdict"  # archkit.search.confirm.VERDICT_ATTR (not imported: reading a study needs no search)
 CONFIRM_HEADERS = ("trial", "role", "seeds", "search val top-1 (%)", "val top-1, mean (%)", "test top-1, mean (%)",
@@ -26,7 +27,8 @@ def _recipe_text(recipe: dict | None, other: dict | None = None) -> str:
     return ", ".join(x for x in (_length(recipe), *rest) if x)
 
 
-def confirmation(verdict: dict, trials: list[dict] | None = None, search_recipe: dict | None = None) -> dict:
+def confirmation(verdict: dict, trials: list[TrialRecord] | None = None,
+                 search_recipe: dict | None = None) -> ConfirmationData:
     """The confirmation stage's verdict (a study's `verdict` attr, see archkit.search.confirm) as
     plain data: its headline, and one row per confirmed trial, the reference first, then the best
     (the verdict's), then the other candidates in the verdict's order. Each row has its seeds' val
@@ -43,7 +45,8 @@ def confirmation(verdict: dict, trials: list[dict] | None = None, search_recipe:
              + [("candidate", c) for c in candidates if c["trial"] != best])
     if not any(role == "best" for role, _ in order):  # an older verdict: the best alone
         order.insert(1, ("best", verdict["best"]))
-    rows, table = [], []
+    rows: list[ConfirmedRow] = []
+    table: list[TableRow] = []
     for role, entry in order:
         number = entry["trial"]
         val, test = [float(x) for x in entry["val_top1"]], [float(x) for x in entry["test_top1"]]
@@ -51,19 +54,20 @@ def confirmation(verdict: dict, trials: list[dict] | None = None, search_recipe:
         if len(seeds) != len(test):
             seeds = [None] * len(test)  # the runs are not stored with it: seeds unknown
         mean, lo, hi = t_interval(test)
-        trial = by_number.get(number, {})
+        trial = by_number.get(number)
         label = (f"reference (trial {number})" if role == "reference"
                  else f"trial {number} (best)" if role == "best" else f"trial {number}")
-        row = {"trial": number, "role": role, "label": label, "seeds": seeds, "val_top1": val, "test_top1": test,
-               "val_mean": sum(val) / len(val), "test_mean": mean, "test_ci95": [lo, hi],
-               "search_val_top1": trial.get("val_top1"), "ops": trial.get("ops"), "params": trial.get("params"),
-               "widths": trial.get("widths", "")}
+        row = ConfirmedRow(trial=number, role=role, label=label, seeds=seeds, val_top1=val, test_top1=test,
+                           val_mean=sum(val) / len(val), test_mean=mean, test_ci95=[lo, hi],
+                           search_val_top1=trial["val_top1"] if trial else None,
+                           ops=trial["ops"] if trial else None, params=trial["params"] if trial else None,
+                           widths=trial["widths"] if trial else "")
         rows.append(row)
-        table.append({"cells": [str(number), ROLE_WORDS[role], str(len(test)), pct(row["search_val_top1"]),
-                                pct(row["val_mean"]), pct(mean),
-                                f"{100 * lo:.2f} .. {100 * hi:.2f}" if lo is not None else "one seed: none",
-                                ", ".join(f"{100 * x:.1f}" for x in test), num(row["ops"], 1e6, 1)],
-                      "status": "reference" if role == "reference" else ""})
+        table.append(TableRow(cells=[str(number), ROLE_WORDS[role], str(len(test)), pct(row["search_val_top1"]),
+                                     pct(row["val_mean"]), pct(mean),
+                                     f"{100 * lo:.2f} .. {100 * hi:.2f}" if lo is not None else "one seed: none",
+                                     ", ".join(f"{100 * x:.1f}" for x in test), num(row["ops"], 1e6, 1)],
+                              status="reference" if role == "reference" else ""))
     sizes = next((r["split_sizes"] for r in runs if r.get("split_sizes")), None)
     delta, (lo, hi) = verdict["delta"], verdict["ci95"]
     n = verdict["seeds"]
@@ -85,10 +89,10 @@ def confirmation(verdict: dict, trials: list[dict] | None = None, search_recipe:
         + (f", {verdict.get('interval', '95% interval')}: {100 * lo:+.1f} .. {100 * hi:+.1f}." if lo is not None
            else ", no interval with one seed each."),
     ]
-    return {"headline": headline(verdict), "conclusion": verdict["conclusion"], "delta": delta, "ci95": [lo, hi],
-            "interval": verdict.get("interval", ""), "seeds": n, "best": best,
-            "reference": verdict["reference"]["trial"], "rows": rows, "headers": list(CONFIRM_HEADERS),
-            "table": table, "notes": notes, "recipe": verdict.get("recipe"), "split_sizes": sizes}
+    return ConfirmationData(headline=headline(verdict), conclusion=verdict["conclusion"], delta=delta, ci95=[lo, hi],
+                            interval=verdict.get("interval", ""), seeds=n, best=best,
+                            reference=verdict["reference"]["trial"], rows=rows, headers=list(CONFIRM_HEADERS),
+                            table=table, notes=notes, recipe=verdict.get("recipe"), split_sizes=sizes)
 
 
 def confirm_hint(study, location: str | None) -> str:

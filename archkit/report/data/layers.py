@@ -6,6 +6,7 @@ import math
 
 from ...profile.profiler import FILTER_COLUMNS, MODULE_TYPES, Row
 from ...profile.render import fmt_k, fmt_m
+from .records import BranchRecord, BranchTableRow, LayerRecord, Sunburst, Totals
 
 
 def size_text(shape) -> str:
@@ -48,47 +49,50 @@ def _branch_label(name: str, role: str = "branch") -> str:
     return name.removeprefix("branch_") or "branch"
 
 
-def branch_record(branch, parent: str) -> dict:
+def branch_record(branch, parent: str) -> BranchRecord:
     """A `BranchRow` as plain data, with the sub-branches of its splits nested the same way (a
     tree as deep as the splits nest). `path` is its dotted name under `parent` (the layer's name,
     or the enclosing branch's path), as in the text table; `at` the index of its split among the
     enclosing branch's ops (None for a module's own parts)."""
     path = f"{parent}.{branch.name}"
-    return {"name": branch.name, "label": _branch_label(branch.name, branch.role), "path": path,
-            "role": branch.role, "at": branch.at, "output": size_text(branch.output),
-            "output_shape": list(branch.output), "depth": branch.depth, "params": branch.params,
-            "ops": branch.ops, "activations": branch.activations,
-            "branches": [branch_record(b, path) for b in branch.branches]}
+    return BranchRecord(name=branch.name, label=_branch_label(branch.name, branch.role), path=path,
+                        role=branch.role, at=branch.at, output=size_text(branch.output),
+                        output_shape=list(branch.output), depth=branch.depth, params=branch.params,
+                        ops=branch.ops, activations=branch.activations,
+                        branches=[branch_record(b, path) for b in branch.branches])
 
 
-def layer_record(row: Row, stage: str) -> dict:
-    return {
-        "name": row.name,
-        "type": row.type,
-        "patch": row.patch,
-        "output": size_text(row.output),
-        "output_shape": list(row.output),
-        "depth": row.depth,
-        "filters": {k: row.filters[k] for k in FILTER_COLUMNS if k in row.filters},
-        "params": row.params,
-        "ops": row.ops,
-        "activations": row.activations,
-        "stage": stage,
-        "branches": [branch_record(b, row.name) for b in row.branches],
-    }
+def layer_record(row: Row, stage: str) -> LayerRecord:
+    """A profile `Row` as plain data, in `stage`; `paper` is None (profile_data sets it when it
+    compares with the paper)."""
+    return LayerRecord(
+        name=row.name,
+        type=row.type,
+        patch=row.patch,
+        output=size_text(row.output),
+        output_shape=list(row.output),
+        depth=row.depth,
+        filters={k: row.filters[k] for k in FILTER_COLUMNS if k in row.filters},
+        params=row.params,
+        ops=row.ops,
+        activations=row.activations,
+        stage=stage,
+        branches=[branch_record(b, row.name) for b in row.branches],
+        paper=None,
+    )
 
 
-def table1_cells(layer: dict) -> list[str]:
+def table1_cells(layer: LayerRecord) -> list[str]:
     filters = [str(layer["filters"][k]) if k in layer["filters"] else "" for k in FILTER_COLUMNS]
     return [layer["name"], layer["type"], layer["patch"], layer["output"], str(layer["depth"]), *filters,
             fmt_k(layer["params"]), fmt_m(layer["ops"])]
 
 
-def totals_record(total) -> dict:
-    return {"params": total.params, "ops": total.ops, "activations": total.activations}
+def totals_record(total) -> Totals:
+    return Totals(params=total.params, ops=total.ops, activations=total.activations)
 
 
-def _sibling_keys(parts: list[dict]) -> list[str]:
+def _sibling_keys(parts: list[BranchRecord]) -> list[str]:
     """The id segment of each of a node's parts: its name, unique among a module's branches and
     within one split. Where two parts share a name (each split of a branch numbers its unnamed
     sub-branches from 0; a branch may be named like the module's projection), each of those gets
@@ -101,7 +105,7 @@ def _sibling_keys(parts: list[dict]) -> list[str]:
 OWN = "(own)"  # the id segment of a node's own ops besides its parts' (no name holds parentheses)
 
 
-def _add_parts(tree: dict, parent: str, parts: list[dict], ops: int, own_label: str) -> None:
+def _add_parts(tree: Sunburst, parent: str, parts: list[BranchRecord], ops: int, own_label: str) -> None:
     """The slices of a node's parts (a layer's branches, residual projection and shortcut; a
     branch's sub-branches), nested as deep as the splits nest. A node whose ops are more than its
     parts' (a branch with a conv before or after its split) gets a leaf for the rest, `own_label`,
@@ -118,20 +122,20 @@ def _add_parts(tree: dict, parent: str, parts: list[dict], ops: int, own_label: 
         _add_parts(tree, pid, p["branches"], p["ops"], f"{p['label']} {OWN}")
 
 
-def _node(tree: dict, node: str, label: str, parent: str, value: int) -> None:
+def _node(tree: Sunburst, node: str, label: str, parent: str, value: int) -> None:
     tree["ids"].append(node)
     tree["labels"].append(label)
     tree["parents"].append(parent)
     tree["values"].append(value)
 
 
-def sunburst(layers: list[dict]) -> dict:
+def sunburst(layers: list[LayerRecord]) -> Sunburst:
     """Ops as a tree, stage -> layer -> branch -> sub-branch -> ... (as deep as a module's splits
     nest; a residual module's projection and shortcut are parts of it, labelled by their role), for
     a sunburst (parallel lists: ids, labels, parents, values; a parent's value is the sum of its
     children's: a branch's ops besides its sub-branches' are a leaf `<branch> (own)`). Rows and
     branches without ops are left out: a pool or a dropout would be a slice of width zero."""
-    tree: dict[str, list] = {"ids": [], "labels": [], "parents": [], "values": []}
+    tree = Sunburst(ids=[], labels=[], parents=[], values=[])
     stage_ops: dict[str, int] = {}
     for layer in layers:
         if layer["ops"]:
@@ -147,7 +151,7 @@ def sunburst(layers: list[dict]) -> dict:
     return tree
 
 
-def nested(layers: list[dict]) -> bool:
+def nested(layers: list[LayerRecord]) -> bool:
     """Whether any module's branch splits again (the sunburst then goes deeper than branches)."""
     return any(b["branches"] for layer in layers for b in layer["branches"])
 
@@ -155,27 +159,27 @@ def nested(layers: list[dict]) -> bool:
 BRANCH_HEADERS = ("layer / branch", "type", "output size", "depth", "params", "ops", "activations")
 
 
-def branch_rows(layers: list[dict], prefix: str = "") -> list[dict]:
+def branch_rows(layers: list[LayerRecord], prefix: str = "") -> list[BranchTableRow]:
     """The modules' parts as table rows: each module's own row, then its branches (and residual
     projection or shortcut), each followed by the sub-branches of its splits, by dotted path and
     indented one step per level (the text table's `--branches` rows). Layers without parts are
-    left out. A row is {"cells", "status": "module" for a layer, "level": 0 for a layer, 1 for its
-    parts, 2 for theirs, ...}."""
-    rows = []
+    left out. A row is a `BranchTableRow` (status "module" for a layer; level 0 for a layer, 1 for
+    its parts, 2 for theirs, ...)."""
+    rows: list[BranchTableRow] = []
 
-    def add(part: dict, level: int) -> None:
-        rows.append({"cells": [prefix + part["path"], part["role"], part["output"], str(part["depth"]),
-                               fmt_k(part["params"]), fmt_m(part["ops"]), f"{part['activations']:,}"],
-                     "status": "", "level": level})
+    def add(part: BranchRecord, level: int) -> None:
+        rows.append(BranchTableRow(cells=[prefix + part["path"], part["role"], part["output"], str(part["depth"]),
+                                          fmt_k(part["params"]), fmt_m(part["ops"]), f"{part['activations']:,}"],
+                                   status="", level=level))
         for b in part["branches"]:
             add(b, level + 1)
 
     for layer in layers:
         if not layer["branches"]:
             continue
-        rows.append({"cells": [prefix + layer["name"], layer["type"], layer["output"], str(layer["depth"]),
-                               fmt_k(layer["params"]), fmt_m(layer["ops"]), f"{layer['activations']:,}"],
-                     "status": "module", "level": 0})
+        rows.append(BranchTableRow(cells=[prefix + layer["name"], layer["type"], layer["output"], str(layer["depth"]),
+                                          fmt_k(layer["params"]), fmt_m(layer["ops"]), f"{layer['activations']:,}"],
+                                   status="module", level=0))
         for b in layer["branches"]:
             add(b, 1)
     return rows

@@ -19,6 +19,18 @@ from .layers import (
     table1_cells,
     totals_record,
 )
+from .records import (
+    AuxHeadRecord,
+    LatencyData,
+    LatencyLayer,
+    LatencyTotal,
+    LayerPaper,
+    LayerRecord,
+    MeasuredWhere,
+    PaperSummary,
+    ProfileData,
+    TableRow,
+)
 
 if TYPE_CHECKING:  # the latency package is only read here (and imports no torch either way)
     from ...latency import LayerLatencies, LayerTraffic
@@ -30,7 +42,7 @@ COST_HEADERS = ("bytes", "ops/byte", "latency ms", "latency IQR ms")
 
 
 def profile_data(profile: Profile, compare_rows: list[CompareRow] | None = None,
-                 measured: LayerLatencies | None = None, traffic: list[LayerTraffic] | None = None) -> dict:
+                 measured: LayerLatencies | None = None, traffic: list[LayerTraffic] | None = None) -> ProfileData:
     """A profile as plain data: its layers (with stages and branches), the Table 1-style table
     (formatted cells; with `compare_rows` from `compare_paper`, the published numbers beside the
     computed ones and each row's status), the aux heads, totals, the ops tree and the table of the
@@ -47,7 +59,7 @@ def profile_data(profile: Profile, compare_rows: list[CompareRow] | None = None,
     layers = [layer_record(row, stage) for row, stage in zip(profile.rows, stages, strict=True)]
     by_name = {r.name: r for r in compare_rows or []}
     headers = list(HEADERS) + (list(PAPER_HEADERS) if compare_rows is not None else [])
-    table = []
+    table: list[TableRow] = []
     for layer in layers:
         cells = table1_cells(layer)
         status = ""
@@ -60,10 +72,10 @@ def profile_data(profile: Profile, compare_rows: list[CompareRow] | None = None,
                 status = worst
                 # The notes are sentences: the report prints them above the table, not in a cell.
                 cells += [fmt_k(paper.paper_params), fmt_m(paper.paper_ops), STATUS_MARK[worst]]
-                layer["paper"] = {"params": paper.paper_params, "ops": paper.paper_ops,
-                                  "params_status": paper.params_status, "ops_status": paper.ops_status,
-                                  "status": worst, "note": paper.note}
-        table.append({"cells": cells, "status": status})
+                layer["paper"] = LayerPaper(params=paper.paper_params, ops=paper.paper_ops,
+                                            params_status=paper.params_status, ops_status=paper.ops_status,
+                                            status=worst, note=paper.note)
+        table.append(TableRow(cells=cells, status=status))
     total_cells = ["total", "", "", "", "", *[""] * len(FILTER_COLUMNS), fmt_k(profile.total.params),
                    fmt_m(profile.total.ops)] + (["", "", ""] if compare_rows is not None else [])
     latency = None
@@ -76,38 +88,39 @@ def profile_data(profile: Profile, compare_rows: list[CompareRow] | None = None,
     aux = []
     for head in profile.aux:
         head_layers = [layer_record(row, head.name) for row in head.rows]
-        aux.append({"name": head.name, "after": head.after, "weight": head.weight, "layers": head_layers,
-                    "table": [{"cells": table1_cells(lay), "status": ""} for lay in head_layers],
-                    "total": totals_record(head.total)})
+        aux.append(AuxHeadRecord(name=head.name, after=head.after, weight=head.weight, layers=head_layers,
+                                 table=[TableRow(cells=table1_cells(lay), status="") for lay in head_layers],
+                                 total=totals_record(head.total)))
     paper = None
     if compare_rows is not None:
         numbers = paper_numbers()
-        paper = {"source": numbers.source, "budget_ops": numbers.budget_ops,
-                 "flagged": [r.name for r in compare_rows if r.flagged],
-                 "disagrees": [r.name for r in compare_rows if "disagrees" in (r.params_status, r.ops_status)],
-                 "summary": compare_summary(compare_rows, profile)}
-    return {
-        "spec": profile.spec,
-        "convention": profile.convention,
-        "input": size_text(profile.input),
-        "layers": layers,
-        "headers": headers,
-        "table": table,
-        "total_cells": total_cells,
-        "total": totals_record(profile.total),
-        "aux": aux,
-        "aux_total": totals_record(profile.aux_total),
-        "sunburst": sunburst(layers),
-        "nested": nested(layers),
-        "branch_headers": list(BRANCH_HEADERS),
-        "branch_table": branch_rows(layers) + [row for head in aux for row in branch_rows(head["layers"],
-                                                                                          f"{head['name']}.")],
-        "paper": paper,
-        "latency": latency,
-    }
+        paper = PaperSummary(
+            source=numbers.source, budget_ops=numbers.budget_ops,
+            flagged=[r.name for r in compare_rows if r.flagged],
+            disagrees=[r.name for r in compare_rows if "disagrees" in (r.params_status, r.ops_status)],
+            summary=compare_summary(compare_rows, profile))
+    return ProfileData(
+        spec=profile.spec,
+        convention=profile.convention,
+        input=size_text(profile.input),
+        layers=layers,
+        headers=headers,
+        table=table,
+        total_cells=total_cells,
+        total=totals_record(profile.total),
+        aux=aux,
+        aux_total=totals_record(profile.aux_total),
+        sunburst=sunburst(layers),
+        nested=nested(layers),
+        branch_headers=list(BRANCH_HEADERS),
+        branch_table=branch_rows(layers) + [row for head in aux for row in branch_rows(head["layers"],
+                                                                                        f"{head['name']}.")],
+        paper=paper,
+        latency=latency,
+    )
 
 
-def latency_data(layers: list[dict], measured: LayerLatencies, traffic: list[LayerTraffic]) -> dict:
+def latency_data(layers: list[LayerRecord], measured: LayerLatencies, traffic: list[LayerTraffic]) -> LatencyData:
     """What `archkit profile --measure` adds to the report, as plain data: where it was measured
     (`where`, `facts`, `headline`), per layer (spec order; the `layers` of `profile_data`) the
     multiply-adds of the batch, memory traffic, intensity (multiply-adds per byte), the measured
@@ -123,34 +136,35 @@ def latency_data(layers: list[dict], measured: LayerLatencies, traffic: list[Lay
     if missing:
         raise ValueError(f"latency_data: no traffic or timing for {', '.join(missing)}")
     batch = measured.batch
-    rows = []
-    for x in layers:
-        t, timing = costs[x["name"]], measured.layers[x["name"]]
-        rows.append({"name": x["name"], "type": x["type"], "stage": x["stage"], "ops": x["ops"] * batch,
-                     "bytes": t.bytes, "intensity": t.intensity, "latency_ms": timing.median_ms,
-                     "latency_iqr_ms": timing.iqr_ms, "q1_ms": timing.q1_ms, "q3_ms": timing.q3_ms})
-    ops_total = sum(r["ops"] for r in rows)
-    layers_ms = sum(r["latency_ms"] for r in rows)
-    weighted_ms = sum(r["latency_ms"] for r in rows if r["ops"])
+    timed = [(x, costs[x["name"]], measured.layers[x["name"]]) for x in layers]
+    ops_total = sum(x["ops"] * batch for x, _, _ in timed)
+    layers_ms = sum(timing.median_ms for _, _, timing in timed)
+    weighted_ms = sum(timing.median_ms for x, _, timing in timed if x["ops"] * batch)
     rate = ops_total / weighted_ms if ops_total and weighted_ms > 0 else None  # multiply-adds per ms
-    for r in rows:
-        r["ops_share"] = r["ops"] / ops_total if ops_total else 0.0
-        r["latency_share"] = r["latency_ms"] / layers_ms if layers_ms > 0 else 0.0
-        r["expected_ms"] = r["ops"] / rate if rate and r["ops"] else None
-        r["slowdown"] = r["latency_ms"] / r["expected_ms"] if r["expected_ms"] else None
-        r["bytes_text"] = fmt_si(r["bytes"]) + "B"
-        r["latency_text"] = (f"{fmt_ms(r['latency_ms'])} ms (IQR {fmt_ms(r['latency_iqr_ms'])} ms: quartiles "
-                             f"{fmt_ms(r['q1_ms'])} .. {fmt_ms(r['q3_ms'])} ms)")
+    rows: list[LatencyLayer] = []
+    for x, t, timing in timed:
+        ops = x["ops"] * batch
+        expected_ms = ops / rate if rate and ops else None
+        rows.append(LatencyLayer(
+            name=x["name"], type=x["type"], stage=x["stage"], ops=ops, bytes=t.bytes, intensity=t.intensity,
+            latency_ms=timing.median_ms, latency_iqr_ms=timing.iqr_ms, q1_ms=timing.q1_ms, q3_ms=timing.q3_ms,
+            ops_share=ops / ops_total if ops_total else 0.0,
+            latency_share=timing.median_ms / layers_ms if layers_ms > 0 else 0.0,
+            expected_ms=expected_ms,
+            slowdown=timing.median_ms / expected_ms if expected_ms else None,
+            bytes_text=fmt_si(t.bytes) + "B",
+            latency_text=(f"{fmt_ms(timing.median_ms)} ms (IQR {fmt_ms(timing.iqr_ms)} ms: quartiles "
+                          f"{fmt_ms(timing.q1_ms)} .. {fmt_ms(timing.q3_ms)} ms)")))
     total = measured.total
-    where = {"device": measured.device, "device_name": measured.device_name, "batch": batch,
-             "precision": measured.precision, "threads": measured.threads, "torch": measured.torch}
+    where = MeasuredWhere(device=measured.device, device_name=measured.device_name, batch=batch,
+                          precision=measured.precision, threads=measured.threads, torch=str(measured.torch))
     images = f"batch of {batch} image{'s' if batch != 1 else ''}"
     headline = (f"Latency measured on {measured.device_name} ({measured.device}, {images}, {measured.precision}, "
                 f"{measured.threads} thread{'s' if measured.threads != 1 else ''}, torch {measured.torch}): "
                 f"whole forward pass {fmt_ms(total.median_ms)} ms (IQR {fmt_ms(total.iqr_ms)} ms), the median "
                 f"of {total.repeats} repeats.")
     facts = [("device", f"{measured.device_name} ({measured.device})"), ("batch", str(batch)),
-             ("precision", measured.precision), ("threads", str(measured.threads)), ("torch", measured.torch),
+             ("precision", measured.precision), ("threads", str(measured.threads)), ("torch", str(measured.torch)),
              ("repeats", f"{total.repeats} per layer and for the whole model (median; spread: the IQR)"),
              ("whole forward pass", f"{fmt_ms(total.median_ms)} ms (IQR {fmt_ms(total.iqr_ms)} ms, quartiles "
                                     f"{fmt_ms(total.q1_ms)} .. {fmt_ms(total.q3_ms)} ms)"),
@@ -162,18 +176,18 @@ def latency_data(layers: list[dict], measured: LayerLatencies, traffic: list[Lay
                                                 "multiply-adds: their ops over their summed latency)"))
     cells = {r["name"]: [r["bytes_text"], f"{r['intensity']:.1f}" if r["intensity"] is not None else "",
                          fmt_ms(r["latency_ms"]), fmt_ms(r["latency_iqr_ms"])] for r in rows}
-    return {
-        "where": where,
-        "headline": headline,
-        "facts": facts,
-        "layers": rows,
-        "total": {"ops": ops_total, "bytes": sum(r["bytes"] for r in rows), "latency_ms": total.median_ms,
-                  "latency_iqr_ms": total.iqr_ms, "q1_ms": total.q1_ms, "q3_ms": total.q3_ms,
-                  "repeats": total.repeats, "layers_ms": layers_ms},
-        "rate": rate,
-        "cells": cells,
-        "total_cells": [fmt_si(sum(r["bytes"] for r in rows)) + "B", "", fmt_ms(total.median_ms),
-                        fmt_ms(total.iqr_ms)],
-    }
+    return LatencyData(
+        where=where,
+        headline=headline,
+        facts=facts,
+        layers=rows,
+        total=LatencyTotal(ops=ops_total, bytes=sum(r["bytes"] for r in rows), latency_ms=total.median_ms,
+                           latency_iqr_ms=total.iqr_ms, q1_ms=total.q1_ms, q3_ms=total.q3_ms,
+                           repeats=total.repeats, layers_ms=layers_ms),
+        rate=rate,
+        cells=cells,
+        total_cells=[fmt_si(sum(r["bytes"] for r in rows)) + "B", "", fmt_ms(total.median_ms),
+                     fmt_ms(total.iqr_ms)],
+    )
 
 

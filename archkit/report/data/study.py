@@ -7,6 +7,17 @@ from collections import Counter
 from .compare import compare_data
 from .confirmation import VERDICT_ATTR, confirm_hint, confirmation
 from .layers import num, pct
+from .records import (
+    CompareData,
+    Fronts,
+    History,
+    Importances,
+    Parallel,
+    StudyData,
+    StudyLatency,
+    TrialRecord,
+    TrialTableRow,
+)
 
 FINISHED = ("COMPLETE", "PRUNED")
 MAX_PARALLEL = 8  # parameter axes in the parallel-coordinates plot
@@ -31,7 +42,7 @@ STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RU
                "WAITING": "waiting"}
 
 
-def states_text(trials: list[dict]) -> str:
+def states_text(trials: list[TrialRecord]) -> str:
     """'9 complete, 3 pruned, 1 failed': trials by state, in that order."""
     states = Counter(t["state"] for t in trials)
     order = [s for s in STATE_WORDS if s in states] + sorted(s for s in states if s not in STATE_WORDS)
@@ -54,47 +65,48 @@ def _category(state: str, a: dict) -> str:
     return "reference" if a.get("reference") else "trained"
 
 
-def _trial(t, stage_labels: list[str]) -> dict:
+def _trial(t, stage_labels: list[str]) -> TrialRecord:
     a = t.user_attrs
     state = t.state.name
     widths = a.get("widths") or ""
     depths = depths_of(widths) if widths else []
     acc = a.get("val_top1")
-    row = {
-        "number": t.number,
-        "state": state,
-        "category": _category(state, a),
-        "reference": bool(a.get("reference")),
-        "feasible": a.get("feasible"),
-        "trained": bool(a.get("trained")),
-        "val_top1": float(acc) if acc is not None else None,
-        "val_top5": float(a["val_top5"]) if a.get("val_top5") is not None else None,
-        "ops": a.get("ops"),
-        "params": a.get("params"),
-        "activations": a.get("activations"),
-        "latency_ms": a.get("latency_ms"),  # predicted before training
-        "measured_latency_ms": a.get("measured_latency_ms"),  # timed after training (the fastest block)
-        "measured_latency_iqr_ms": a.get("measured_latency_iqr_ms"),
-        "width_scale": a.get("width_scale"),
-        "widths": widths,
-        "depths": depths,
-        "depths_text": (", ".join(f"{s} {d}" for s, d in zip(stage_labels, depths, strict=True))
-                        if len(stage_labels) == len(depths) else "/".join(map(str, depths))),
-        "sampled": dict(t.params),
-        "train_seconds": a.get("train_seconds"),
-        "device": a.get("device"),
-        "precision": a.get("precision"),
-        "duplicate_of": a.get("duplicate_of"),
-        "pruned_at_epoch": a.get("pruned_at_epoch"),
-        "error": a.get("error"),
-        "start": t.datetime_start.isoformat(sep=" ", timespec="seconds") if t.datetime_start else None,
-        "seconds": t.duration.total_seconds() if t.duration else None,
-    }
+    row = TrialRecord(
+        number=t.number,
+        state=state,
+        category=_category(state, a),
+        reference=bool(a.get("reference")),
+        feasible=a.get("feasible"),
+        trained=bool(a.get("trained")),
+        val_top1=float(acc) if acc is not None else None,
+        val_top5=float(a["val_top5"]) if a.get("val_top5") is not None else None,
+        ops=a.get("ops"),
+        params=a.get("params"),
+        activations=a.get("activations"),
+        latency_ms=a.get("latency_ms"),  # predicted before training
+        measured_latency_ms=a.get("measured_latency_ms"),  # timed after training (the fastest block)
+        measured_latency_iqr_ms=a.get("measured_latency_iqr_ms"),
+        width_scale=a.get("width_scale"),
+        widths=widths,
+        depths=depths,
+        depths_text=(", ".join(f"{s} {d}" for s, d in zip(stage_labels, depths, strict=True))
+                     if len(stage_labels) == len(depths) else "/".join(map(str, depths))),
+        sampled=dict(t.params),
+        train_seconds=a.get("train_seconds"),
+        device=a.get("device"),
+        precision=a.get("precision"),
+        duplicate_of=a.get("duplicate_of"),
+        pruned_at_epoch=a.get("pruned_at_epoch"),
+        error=a.get("error"),
+        start=t.datetime_start.isoformat(sep=" ", timespec="seconds") if t.datetime_start else None,
+        seconds=t.duration.total_seconds() if t.duration else None,
+        note="",  # set below, from the others
+    )
     row["note"] = _trial_note(row)
     return row
 
 
-def _trial_note(t: dict) -> str:
+def _trial_note(t: TrialRecord) -> str:
     if t["error"]:
         return t["error"]
     if t["state"] == "PRUNED":
@@ -119,10 +131,10 @@ def _ms(value) -> str:
     return f"{value:.3f}" if value is not None else ""
 
 
-def trial_table(trials: list[dict], latency: bool = False) -> list[dict]:
+def trial_table(trials: list[TrialRecord], latency: bool = False) -> list[TrialTableRow]:
     """The trial table (columns as `trial_headers(latency)`): formatted cells, and for each cell the
     value it sorts by."""
-    rows = []
+    rows: list[TrialTableRow] = []
     for t in trials:
         kind = "reference" if t["reference"] else "duplicate" if t["duplicate_of"] is not None else "searched"
         sampled = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["sampled"].items())
@@ -139,11 +151,11 @@ def trial_table(trials: list[dict], latency: bool = False) -> list[dict]:
         cells += [f"{t['width_scale']:.3f}" if t["width_scale"] is not None else "", t["widths"], sampled,
                   f"{t['train_seconds']:.1f}" if t["train_seconds"] is not None else "", device, t["note"]]
         sort += [t["width_scale"], t["widths"], sampled, t["train_seconds"], device, t["note"]]
-        rows.append({"cells": cells, "sort": ["" if v is None else v for v in sort], "status": t["category"]})
+        rows.append(TrialTableRow(cells=cells, sort=["" if v is None else v for v in sort], status=t["category"]))
     return rows
 
 
-def searched(trials: list[dict]) -> tuple[list[dict], list[str]]:
+def searched(trials: list[TrialRecord]) -> tuple[list[TrialRecord], list[str]]:
     """The trained, within-budget searched trials (the reference samples nothing; over-budget and
     pruned trials have no final accuracy) and the parameters every one of them sampled (a module
     that only deeper candidates have is not common to all; Optuna's importances use the same)."""
@@ -152,21 +164,21 @@ def searched(trials: list[dict]) -> tuple[list[dict], list[str]]:
     return pool, sorted(common)
 
 
-def importances(trials: list[dict], evaluator=None) -> dict:
+def importances(trials: list[TrialRecord], evaluator=None) -> Importances:
     """Hyperparameter importances for validation accuracy (optuna.importance, fANOVA with a fixed
-    seed by default) over the `searched` trials and their common parameters. Returns {"values":
-    {param: importance, largest first}, "note": why there are none, or ""}."""
+    seed by default) over the `searched` trials and their common parameters: `values` {param:
+    importance, largest first}, `note` why there are none, or ""."""
     pool, names = searched(trials)
     if len(pool) < 2:
-        return {"values": {}, "note": f"hyperparameter importances need at least 2 trained, within-budget trials "
-                                      f"with sampled parameters; this study has {len(pool)}"}
+        return Importances(values={}, note=f"hyperparameter importances need at least 2 trained, within-budget "
+                                           f"trials with sampled parameters; this study has {len(pool)}")
     if len(names) < 2:
-        return {"values": {}, "note": f"only one parameter was sampled by every trained trial "
-                                      f"({', '.join(names) or 'none'}): its importance is 1 by definition"}
+        return Importances(values={}, note=f"only one parameter was sampled by every trained trial "
+                                           f"({', '.join(names) or 'none'}): its importance is 1 by definition")
     import optuna
 
     distributions = _distributions(pool, names)
-    pool = [dict(t, sampled={k: t["sampled"][k] for k in names}) for t in pool]
+    sampled = [{k: t["sampled"][k] for k in names} for t in pool]
     # In memory: the stored study is only read. Optuna logs every study it creates; not this one.
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -174,18 +186,18 @@ def importances(trials: list[dict], evaluator=None) -> dict:
         study = optuna.create_study(direction="maximize")
     finally:
         optuna.logging.set_verbosity(verbosity)
-    study.add_trials([optuna.trial.create_trial(params=t["sampled"], distributions=distributions,
-                                                value=t["val_top1"]) for t in pool])
+    study.add_trials([optuna.trial.create_trial(params=params, distributions=distributions, value=t["val_top1"])
+                      for t, params in zip(pool, sampled, strict=True)])
     if evaluator is None:
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     try:
         values = optuna.importance.get_param_importances(study, evaluator=evaluator)
     except (RuntimeError, ValueError) as exc:  # e.g. every trial has the same accuracy
-        return {"values": {}, "note": f"importances could not be computed: {exc}"}
-    return {"values": {k: float(v) for k, v in values.items()}, "note": ""}
+        return Importances(values={}, note=f"importances could not be computed: {exc}")
+    return Importances(values={k: float(v) for k, v in values.items()}, note="")
 
 
-def _distributions(pool: list[dict], names: list[str]) -> dict:
+def _distributions(pool: list[TrialRecord], names: list[str]) -> dict:
     """Distributions wide enough for the values seen (the study's own are on its frozen trials;
     the observed range is what the importance evaluator fits on anyway)."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -202,12 +214,12 @@ def _distributions(pool: list[dict], names: list[str]) -> dict:
     return out
 
 
-def _best(trials: list[dict]) -> dict | None:
+def _best(trials: list[TrialRecord]) -> TrialRecord | None:
     pool = [t for t in trials if t["category"] in TRAINED]
     return max(pool, key=lambda t: (t["val_top1"], -t["number"])) if pool else None
 
 
-def _facts(study, frozen: list, trials: list[dict], location: str | None) -> list[tuple[str, str]]:
+def _facts(study, frozen: list, trials: list[TrialRecord], location: str | None) -> list[tuple[str, str]]:
     from ...search.storage import describe
 
     trained = [t for t in trials if t["train_seconds"] is not None and t["duplicate_of"] is None]
@@ -288,7 +300,13 @@ def load_base(study):
                   if tried else "the study does not name its base spec")
 
 
-def study_data(study, location: str | None = None) -> dict:
+def _latency_where(attr: dict) -> StudyLatency:
+    """The study's `latency` user attr as a record (a key it lacks: None)."""
+    return StudyLatency(device=attr.get("device"), device_name=attr.get("device_name"), batch=attr.get("batch"),
+                        precision=attr.get("precision"), threads=attr.get("threads"))
+
+
+def study_data(study, location: str | None = None) -> StudyData:
     """A study as plain data: every trial (with its category for drawing), the Pareto fronts of
     accuracy vs ops and vs params, budget limits, the optimization history, importances, the
     parallel-coordinates table, the best candidate's layers vs the base spec, run facts and the
@@ -323,10 +341,12 @@ def study_data(study, location: str | None = None) -> dict:
     pool = [f for f, t in zip(frozen, trials, strict=True) if t["category"] in TRAINED]
     latency = any(t["latency_ms"] is not None for t in trials)
     costs = ("ops", "params", "latency_ms") if latency else ("ops", "params")
-    fronts = {cost: [t.number for t in pareto_front([f for f in pool if cost in f.user_attrs], cost)]
-              for cost in costs}
-    imp = importances(trials) if finished else {"values": {}, "note": "no finished trials"}
-    pool, common = searched(trials)
+    front = {cost: [t.number for t in pareto_front([f for f in pool if cost in f.user_attrs], cost)] for cost in costs}
+    fronts = Fronts(ops=front["ops"], params=front["params"])
+    if latency:
+        fronts["latency_ms"] = front["latency_ms"]
+    imp = importances(trials) if finished else Importances(values={}, note="no finished trials")
+    searched_pool, common = searched(trials)
     # Parallel coordinates stay readable up to a few axes: the most important parameters first.
     ranked = sorted(common, key=lambda p: -imp["values"].get(p, 0.0))
     confirmed, hint = None, ""
@@ -339,31 +359,32 @@ def study_data(study, location: str | None = None) -> dict:
                          f"the confirmation is not shown; run archkit confirm {study.study_name} again")
     elif best is not None and study.user_attrs.get("config"):
         hint = confirm_hint(study, location)
-    return {
-        "study": study.study_name,
-        "message": message,
-        "notes": notes,
-        "trials": trials,
-        "finished": [t["number"] for t in finished],
-        "budget": dict(study.user_attrs.get("budget") or {}),
-        "fronts": fronts,
-        "reference": next((t["number"] for t in finished if t["reference"]), None),
-        "history": history(trials),
-        "importances": imp,
-        "parallel": {"params": ranked[:MAX_PARALLEL], "of": len(ranked), "numbers": [t["number"] for t in pool]},
-        "best": best,
-        "best_layers": best_layers,
-        "latency": study.user_attrs.get("latency") if latency else None,  # where latency was predicted
-        "table": trial_table(trials, latency),
-        "headers": trial_headers(latency),
-        "facts": _facts(study, frozen, trials, location),
-        "config": study.user_attrs.get("config"),
-        "confirmation": confirmed,  # the verdict of the confirmation stage, None before it
-        "confirm_hint": hint,  # how to confirm, for a study without a verdict
-    }
+    where = study.user_attrs.get("latency")
+    return StudyData(
+        study=study.study_name,
+        message=message,
+        notes=notes,
+        trials=trials,
+        finished=[t["number"] for t in finished],
+        budget=dict(study.user_attrs.get("budget") or {}),
+        fronts=fronts,
+        reference=next((t["number"] for t in finished if t["reference"]), None),
+        history=history(trials),
+        importances=imp,
+        parallel=Parallel(params=ranked[:MAX_PARALLEL], of=len(ranked), numbers=[t["number"] for t in searched_pool]),
+        best=best,
+        best_layers=best_layers,
+        latency=_latency_where(where) if latency and where else None,  # where latency was predicted
+        table=trial_table(trials, latency),
+        headers=trial_headers(latency),
+        facts=_facts(study, frozen, trials, location),
+        config=study.user_attrs.get("config"),
+        confirmation=confirmed,  # the verdict of the confirmation stage, None before it
+        confirm_hint=hint,  # how to confirm, for a study without a verdict
+    )
 
 
-def history(trials: list[dict]) -> dict:
+def history(trials: list[TrialRecord]) -> History:
     """Accuracy per finished trial in order (pruned ones at their last epoch) and the best final
     accuracy so far (trained, within-budget trials only; None before the first)."""
     shown = [t for t in trials if t["val_top1"] is not None and t["state"] in FINISHED]
@@ -372,11 +393,11 @@ def history(trials: list[dict]) -> dict:
         if t["category"] in TRAINED and (running is None or t["val_top1"] > running):
             running = t["val_top1"]
         best.append(running)
-    return {"numbers": [t["number"] for t in shown], "values": [t["val_top1"] for t in shown],
-            "categories": [t["category"] for t in shown], "best": best}
+    return History(numbers=[t["number"] for t in shown], values=[t["val_top1"] for t in shown],
+                   categories=[t["category"] for t in shown], best=best)
 
 
-def _best_vs_base(trial, study_name: str, base, base_note: str) -> tuple[dict | None, str]:
+def _best_vs_base(trial, study_name: str, base, base_note: str) -> tuple[CompareData | None, str]:
     """compare_data of the base spec (A) and the best trial's spec (B), or None and why not."""
     from ... import profile as profile_spec
     from ...spec import SpecError, spec_from_yaml
