@@ -55,7 +55,8 @@ def export(study_name: str, out_dir: str | Path, storage: str | None = None, par
     if cost == "latency":
         cost = "latency_ms"  # the trial attr: the predicted latency
     if trial is not None:
-        return _write(study_name, location, [_any_trial(study, trial)], out_dir)
+        return _write(study_name, location, [_any_trial(study, trial)], out_dir,
+                      where=study.user_attrs.get("latency"))
     trials = ranked(study)
     if not trials:
         raise ExportError(f"study {study_name!r} has no finished, trained, within-budget trials to export")
@@ -71,7 +72,7 @@ def export(study_name: str, out_dir: str | Path, storage: str | None = None, par
         chosen = [confirmed]  # the confirmation stage's best, retrained with several seeds
     else:
         chosen = trials[:1]
-    return _write(study_name, location, chosen, out_dir, confirmed, verdict)
+    return _write(study_name, location, chosen, out_dir, confirmed, verdict, study.user_attrs.get("latency"))
 
 
 def _any_trial(study, number: int):
@@ -86,7 +87,8 @@ def _any_trial(study, number: int):
     return found
 
 
-def _write(study_name: str, location: str, chosen: list, out_dir, confirmed=None, verdict=None) -> list[Path]:
+def _write(study_name: str, location: str, chosen: list, out_dir, confirmed=None, verdict=None,
+           where: dict | None = None) -> list[Path]:
     out = Path(out_dir)
     written = []
     for t in chosen:
@@ -101,7 +103,10 @@ def _write(study_name: str, location: str, chosen: list, out_dir, confirmed=None
                   f"activations {a['activations']:,}"
                   + (f"; latency {a['latency_ms']:.4g} ms predicted" if a.get("latency_ms") is not None else "")
                   + (f", {a['measured_latency_ms']:.4g} ms measured" if a.get("measured_latency_ms") is not None
-                     else "") + "\n")
+                     else "")
+                  + (f" (on {where.get('device_name')}, {where.get('device')}, batch {where.get('batch')}, "
+                     f"{where.get('precision')}, {where.get('threads')} threads)"
+                     if where and a.get("latency_ms") is not None else "") + "\n")
         if t is confirmed:
             from .confirm import headline
 

@@ -300,6 +300,7 @@ def test_export_pareto_front_by_latency(latency_study, cli, workdir):
     assert len(paths) == len(front) >= 1
     text = (workdir / paths[0]).read_text()
     assert "ms predicted" in text and "ms measured" in text
+    assert f"(on {latency_study.table.key['device_name']}, cpu, batch 1, fp32, {THREADS} threads)" in text
 
 
 def test_export_by_latency_needs_a_study_that_predicts_it(cli, write_config, fake):
