@@ -323,7 +323,8 @@ def bench_profile(
 def bench_search(
     config: Annotated[Path, typer.Option(help="The search config whose base, space, data and trial recipe "
                                                 "are benchmarked.")] = Path("studies/demo.yaml"),
-    budgets: Annotated[str, typer.Option(help="Comma-separated multiply-add budgets.")] = "2M,20M",
+    budgets: Annotated[str, typer.Option(help="Comma-separated budgets: multiply-adds (2M) or predicted latency "
+                                              "on the config's latency: device (4ms).")] = "2M,20M",
     seeds: Annotated[int, typer.Option(min=1, help="Study seeds per budget (two studies each: default sampler "
                                                    "and random).")] = 10,
     first_seed: Annotated[int, typer.Option(min=0, help="The first study seed: run seeds N, N+1, ... (split a "
@@ -341,8 +342,7 @@ def bench_search(
 ) -> None:
     """The search against random sampling and uniform scaling at equal compute, each study's best
     confirmed on the test split with several seeds; win rates, mean gain, proxy tau, overhead."""
-    from .bench.search_bench import print_results, run
-    from .search.numbers import parse_count
+    from .bench.search_bench import budget_of, print_results, run
 
     if merge:
         results = _merged_bench_search(merge)
@@ -356,7 +356,7 @@ def bench_search(
     names = [b.strip() for b in budgets.split(",") if b.strip()]
     try:
         for name in names:
-            parse_count(name)
+            budget_of(name)
     except ValueError as exc:
         raise UserError(f"--budgets: {exc}") from None
     if not names:

@@ -29,8 +29,24 @@ from ..util.stats import kendall_tau, t_interval
 
 DEFAULT_CONFIG = Path("studies/demo.yaml")  # whose base, space, data and trial recipe are benchmarked
 # What the benchmark takes from the config; name, seed, trials, budget, sampler and final are its own.
-TAKEN = ("base", "space", "data", "train", "fill_budget")
+TAKEN = ("base", "space", "data", "train", "fill_budget", "latency")
 BUDGETS = ("2M", "20M")  # the demo's tight budget and a looser one (multiply-adds)
+
+
+def budget_of(text: str) -> dict:
+    """A budget as the benchmark names it: '2M' -> {"ops": 2000000} (multiply-adds), '4ms' ->
+    {"latency_ms": 4.0} (predicted latency on the config's `latency:` device). ValueError if neither."""
+    from ..search.numbers import parse_count
+
+    if text.lower().endswith("ms"):
+        try:
+            ms = float(text[:-2])
+        except ValueError:
+            raise ValueError(f"expected a latency like 4ms, got {text!r}") from None
+        if not 0 < ms < float("inf"):
+            raise ValueError(f"a latency budget must be a positive number of ms, got {text!r}")
+        return {"latency_ms": ms}
+    return {"ops": parse_count(text)}
 SAMPLERS = ("default", "random")
 
 
@@ -49,7 +65,7 @@ def bench_config(path: Path) -> dict:
 
 def _config(base: dict, name: str, sampler: str, seed: int, trials: int, budget: str, recipe: dict,
             final: dict) -> dict:
-    config = dict(base, name=name, seed=seed, trials=trials, train=recipe, budget={"ops": budget}, final=final)
+    config = dict(base, name=name, seed=seed, trials=trials, train=recipe, budget=budget_of(budget), final=final)
     if sampler != "default":
         # plain random sampling: no structured priors either (the default keeps archkit's warm start)
         config.update(sampler=sampler, warm_start=False)

@@ -134,3 +134,25 @@ def one_error_line(result, code: int = 2) -> str:
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     return lines[0]
+
+
+# --- latency, measured for real but lightly ------------------------------------------------------
+
+LATENCY_THREADS = 1  # the thread count of the `latency:` sections in these tests (studies/latency.yaml's too)
+
+
+@pytest.fixture
+def quick_table(tmp_path, monkeypatch):
+    """The cpu/fp32/1-thread latency table a search will open, in a private cache, with light timing
+    and the identity calibration (no probe networks: seconds, not tens of seconds)."""
+    from archkit.latency import get_table
+    from archkit.latency.calibrate import Calibration
+    from archkit.latency.model import _OPEN
+
+    monkeypatch.setenv("ARCHKIT_CACHE_DIR", str(tmp_path / "cache"))
+    _OPEN.clear()
+    table = get_table("cpu", "fp32", threads=LATENCY_THREADS)
+    table.warmup, table.rounds, table.repeats, table.block_s = 1, 1, 2, 0.0002
+    table.calibration = Calibration(1.0, 0.0, 0, None)
+    yield table
+    _OPEN.clear()

@@ -158,3 +158,39 @@ def test_merge_through_the_command_prints_and_writes_the_joined_summary(tmp_path
     data = json.loads(out.read_text())
     assert data["summary"]["3M"]["studies"] == 2 and data["summary"]["3M"]["default"]["better"] == 0.5
     assert "per budget" in result.stdout
+
+
+@pytest.mark.parametrize(("text", "budget"), [("2M", {"ops": 2_000_000}), ("1.5G", {"ops": 1_500_000_000}),
+                                              ("4ms", {"latency_ms": 4.0}), ("2.5MS", {"latency_ms": 2.5})])
+def test_budgets_are_multiply_adds_or_milliseconds(text, budget):
+    from archkit.bench.search_bench import budget_of
+
+    assert budget_of(text) == budget
+
+
+@pytest.mark.parametrize("text", ["0ms", "-1ms", "fastms", "infms", "12Q"])
+def test_bad_budgets_are_one_line(text):
+    bad = CliRunner().invoke(app, ["bench", "search", "--budgets", text, "--config", str(STUDIES / "latency.yaml")])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --budgets: ") and len(bad.stderr.splitlines()) == 1
+
+
+def test_a_tiny_bench_under_a_latency_budget(quick_table):
+    from archkit.latency import predict
+    from archkit.search.space import candidate
+    from archkit.spec import load_spec
+
+    # a budget every machine can meet: googlenet-32 thinned to a quarter, as this machine's table predicts it
+    ms = predict(candidate(load_spec("googlenet-32"), {}, 4, 0.25, "g"), table=quick_table).total_ms
+    budget = f"{ms:.6f}ms"
+    fake = FakeTrainer()
+    r = run(budgets=(budget,), seeds=1, trials=3, final_seeds=2, recipe={"epochs": 1, "batch_size": 16}, train=fake,
+            config=STUDIES / "latency.yaml")
+    # the config's latency section was taken, the budget is a latency budget, every part ran
+    assert r["config"]["latency"] == {"device": "cpu", "batch": 1, "precision": "fp32", "threads": 1}
+    assert [(x["budget"], x["seed"]) for x in r["rows"]] == [(budget, 0)]
+    assert set(r["summary"]) == {budget} and r["summary"][budget]["studies"] == 1
+    # every trained network (trials and confirmations) fits the budget by the same table's prediction
+    trained = {id(c["spec"]): c["spec"] for c in fake.calls}
+    assert trained
+    for spec in trained.values():
+        assert predict(spec, table=quick_table, measure_missing=False).total_ms <= float(budget[:-2]) + 1e-9

@@ -18,7 +18,6 @@ import pytest
 import archkit
 from archkit.latency import LatencyTable, predict
 from archkit.latency.calibrate import Calibration
-from archkit.latency.model import _OPEN
 from archkit.search import budget as B
 from archkit.search.config import LatencySettings, load_search_config
 from archkit.search.latency_cost import LatencyCost
@@ -26,25 +25,10 @@ from archkit.search.runner import run_worker
 from archkit.search.storage import open_storage
 from archkit.spec.resolve import resolve
 
+from .conftest import LATENCY_THREADS as THREADS
 from .conftest import FakeTrainer, one_error_line
 
 G32 = archkit.load_spec("googlenet-32")
-THREADS = 1
-
-
-@pytest.fixture
-def quick_table(tmp_path, monkeypatch):
-    """The cpu/fp32/1-thread table the search will open, in a private cache, with light timing
-    and the identity calibration (no probe networks: seconds, not tens of seconds)."""
-    monkeypatch.setenv("ARCHKIT_CACHE_DIR", str(tmp_path / "cache"))
-    _OPEN.clear()
-    from archkit.latency import get_table
-
-    table = get_table("cpu", "fp32", threads=THREADS)
-    table.warmup, table.rounds, table.repeats, table.block_s = 1, 1, 2, 0.0002
-    table.calibration = Calibration(1.0, 0.0, 0, None)
-    yield table
-    _OPEN.clear()
 
 
 def settled_ms(spec, table: LatencyTable) -> float:
