@@ -114,58 +114,61 @@ def _train(spec: Spec, data, config: TrainConfig, options: RunOptions, saved: di
     batches = make_batches(data, workers=_workers(config, info), batch_size=config.batch_size, hw=spec.input.hw,
                            device=device, channels_last=config.channels_last, seed=config.seed, rank=info.rank,
                            world=info.world, skip_bad=config.skip_bad_images)
-    spe = batches.steps_per_epoch
-    total = config.steps if config.steps is not None else config.target_epochs * spe
-    progress = RichProgress() if options.progress and info.is_main else Quiet()
-    engine = Engine(model, batches, config, device=device, precision=precision, total_steps=total, info=info,
-                    progress=progress)
-    if saved is not None:
-        engine.load_state_dict(saved)
-        if engine.step > total:
-            raise ResumeError(f"--resume {options.resume}: the checkpoint is at step {engine.step}, past the "
-                              f"run's end ({total} steps); give a larger --epochs or --steps")
-    out_dir = options.checkpoint or options.resume
+    try:
+        spe = batches.steps_per_epoch
+        total = config.steps if config.steps is not None else config.target_epochs * spe
+        progress = RichProgress() if options.progress and info.is_main else Quiet()
+        engine = Engine(model, batches, config, device=device, precision=precision, total_steps=total, info=info,
+                        progress=progress)
+        if saved is not None:
+            engine.load_state_dict(saved)
+            if engine.step > total:
+                raise ResumeError(f"--resume {options.resume}: the checkpoint is at step {engine.step}, past the "
+                                  f"run's end ({total} steps); give a larger --epochs or --steps")
+        out_dir = options.checkpoint or options.resume
 
-    def save_checkpoint(e: Engine) -> None:
-        state = e.state_dict()  # collective under DDP: every process takes part
-        if out_dir is not None and info.is_main:
-            ckpt.save(out_dir, {**state, "config": config.to_dict(), "spec": spec_fingerprint(spec),
-                                "world": info.world})
-        ddp.barrier()
+        def save_checkpoint(e: Engine) -> None:
+            state = e.state_dict()  # collective under DDP: every process takes part
+            if out_dir is not None and info.is_main:
+                ckpt.save(out_dir, {**state, "config": config.to_dict(), "spec": spec_fingerprint(spec),
+                                    "world": info.world})
+            ddp.barrier()
 
-    def on_epoch_end(e: Engine) -> None:
-        save_checkpoint(e)
-        if options.on_epoch is not None:
-            options.on_epoch(e.history[-1]["epoch"] - 1, dict(e.history[-1]))
+        def on_epoch_end(e: Engine) -> None:
+            save_checkpoint(e)
+            if options.on_epoch is not None:
+                options.on_epoch(e.history[-1]["epoch"] - 1, dict(e.history[-1]))
 
-    timer = engine.fit(on_epoch_end=on_epoch_end)
-    last = engine.history[-1] if engine.history else None
-    if last is None or last["step"] != engine.step:  # stopped mid-epoch (--steps): score it now
-        metrics = engine.evaluate()
-        save_checkpoint(engine)
-    else:
-        metrics = {k: last[k] for k in ("val_loss", "val_top1", "val_top5")}
-    if options.score_test:  # after the last checkpoint: scoring test changes nothing a resumed run sees
-        metrics.update(engine.evaluate("test"))
-    skipped = getattr(batches, "skipped", [])
-    seen, paths = set(), []
-    for s in skipped:  # a bad file is met every epoch: listed once
-        if s.path not in seen:
-            seen.add(s.path)
-            paths.append(s.path)
-    result = TrainResult(
-        spec=spec.name, data=str(data.source), classes=spec.classes, train_images_per_s=timer.images_per_s,
-        seconds=engine.seconds, epochs=engine.step / spe, steps=engine.step, batch_size=config.batch_size,
-        device=str(device), precision=precision, world_size=info.world, config=config.to_dict(),
-        history=engine.history, split_sizes=data.split_sizes, model=model,
-        skipped_images=int(ddp.all_sum(torch.tensor(float(len(seen)), device=device)).item()),
-        skipped_paths=paths[:10], **metrics)
-    if options.metrics_out is not None and info.is_main:
-        try:
-            result.write_json(options.metrics_out)
-        except OSError as exc:
-            raise ConfigError(f"--metrics-out {options.metrics_out}: cannot write: {exc.strerror or exc}") from None
-    return result
+        timer = engine.fit(on_epoch_end=on_epoch_end)
+        last = engine.history[-1] if engine.history else None
+        if last is None or last["step"] != engine.step:  # stopped mid-epoch (--steps): score it now
+            metrics = engine.evaluate()
+            save_checkpoint(engine)
+        else:
+            metrics = {k: last[k] for k in ("val_loss", "val_top1", "val_top5")}
+        if options.score_test:  # after the last checkpoint: scoring test changes nothing a resumed run sees
+            metrics.update(engine.evaluate("test"))
+        skipped = getattr(batches, "skipped", [])
+        seen, paths = set(), []
+        for s in skipped:  # a bad file is met every epoch: listed once
+            if s.path not in seen:
+                seen.add(s.path)
+                paths.append(s.path)
+        result = TrainResult(
+            spec=spec.name, data=str(data.source), classes=spec.classes, train_images_per_s=timer.images_per_s,
+            seconds=engine.seconds, epochs=engine.step / spe, steps=engine.step, batch_size=config.batch_size,
+            device=str(device), precision=precision, world_size=info.world, config=config.to_dict(),
+            history=engine.history, split_sizes=data.split_sizes, model=model,
+            skipped_images=int(ddp.all_sum(torch.tensor(float(len(seen)), device=device)).item()),
+            skipped_paths=paths[:10], **metrics)
+        if options.metrics_out is not None and info.is_main:
+            try:
+                result.write_json(options.metrics_out)
+            except OSError as exc:
+                raise ConfigError(f"--metrics-out {options.metrics_out}: cannot write: {exc.strerror or exc}") from None
+        return result
+    finally:
+        batches.close()  # no worker process outlives the run
 
 
 def _workers(config: TrainConfig, info: ddp.DistInfo) -> int:

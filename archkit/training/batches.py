@@ -59,6 +59,9 @@ class Batches(ABC):
             raise DataError(f"--batch-size {batch_size} is larger than the {len(data.train)} training images "
                             f"of {data.source}")
 
+    def close(self) -> None:  # noqa: B027 - deliberately empty: in-memory batches hold nothing else
+        """Release what the batches hold beyond memory (worker processes): called when a run ends."""
+
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The permutation of training images for an epoch (the same in every process)."""
         return torch.randperm(len(self.data.train), generator=generator(self.seed, epoch))
@@ -230,6 +233,17 @@ class LoaderBatches(Batches):
         self.workers = workers
         self.val_loader = self._eval_loader(data.val)
         self.test_loader = None  # made when test() is first called
+
+    def close(self) -> None:
+        """Stop the loaders' worker processes now. The training loader's are persistent (kept across
+        epochs); left to the garbage collector, they outlive the run wherever a reference cycle or a
+        traceback holds the loader, and a forked worker keeps copies of every file descriptor of
+        this process (pipes to other programs included) open for as long as it lives."""
+        for loader in (self.train_loader, self.val_loader, self.test_loader):
+            iterator = getattr(loader, "_iterator", None)  # a persistent loader's live worker pool
+            if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+                iterator._shutdown_workers()
+                loader._iterator = None
 
     def _eval_loader(self, split: FolderSet):
         from torch.utils.data import DataLoader, Subset

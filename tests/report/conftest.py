@@ -167,9 +167,11 @@ def chromium_path() -> str:
     pytest.fail(f"no Chromium at {' or '.join(c for c in candidates if c)}: {INSTALL_HINT}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser_context(tmp_path_factory):
-    """One headless Chromium for the whole session (a fresh profile, no network services)."""
+    """One headless Chromium for the report tests (a fresh profile, no network services), closed when
+    they are done: Playwright's driver exits when its stdin pipe closes, and a process forked later
+    in the session (a DataLoader worker) would hold a copy of that pipe and keep it from closing."""
     executable = chromium_path()
     try:
         from playwright.sync_api import sync_playwright

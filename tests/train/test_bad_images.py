@@ -84,6 +84,22 @@ def test_a_bad_file_stops_the_run_with_one_line_naming_it(tmp_path, plain, worke
     assert not (tmp_path / "ckpt" / "last.pt").exists()  # stopped in its first epoch: nothing written
 
 
+def test_no_loader_worker_outlives_a_run(tmp_path, plain):
+    # Persistent loader workers are stopped when train() ends, whether it returned or raised (a
+    # raised error's traceback keeps the loader alive; a forked worker holds this process's pipes).
+    import multiprocessing
+
+    bad = make_folder(tmp_path / "data")
+    assert multiprocessing.active_children() == []
+    with pytest.raises(DataError):
+        archkit.train(plain, f"imagefolder:{tmp_path / 'data'}", epochs=1, batch_size=4, workers=2, precision="fp32")
+    assert multiprocessing.active_children() == []
+    result = archkit.train(plain, f"imagefolder:{tmp_path / 'data'}", steps=2, batch_size=4, workers=2,
+                           precision="fp32", skip_bad_images=True, score_test=True)
+    assert result.steps == 2 and result.skipped_images <= len(bad)
+    assert multiprocessing.active_children() == []
+
+
 @pytest.mark.slow  # trains on real data for 10+ s: left out of make test-fast
 def test_skip_bad_images_counts_and_lists_them(tmp_path, plain):
     bad = make_folder(tmp_path / "data")
