@@ -120,7 +120,7 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
     trial's); `train` replaces `archkit.train`."""
     import optuna
 
-    from ..search.confirm import confirm
+    from ..search.confirm import ConfirmError, confirm
     from ..search.runner import _default_train
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -136,24 +136,33 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
         folder = Path(tmp)
         for budget in budgets:
             for seed in range(first_seed, first_seed + seeds):
-                verdicts, studies = {}, {}
+                verdicts, studies, unconfirmed = {}, {}, {}
                 for sampler in SAMPLERS:
                     name = f"b{budget}-{sampler}-{seed}"
                     study_config = _config(base, name, sampler, seed, trials, budget, recipe, final)
                     loaded, study = _run_study(folder, study_config, train)
-                    if sampler == "random" and "default" in verdicts:
-                        _share_reference_runs(studies["default"], study, verdicts["default"])
-                    verdicts[sampler] = confirm(study, loaded.config, loaded.config.final, train)
                     studies[sampler] = study
                     overheads += _overheads(study)
                     if sampler == "default":
                         chosen_sampler = study.user_attrs.get("sampler", loaded.config.sampler)
+                    if sampler == "random" and "default" in verdicts:
+                        _share_reference_runs(studies["default"], study, verdicts["default"])
+                    try:
+                        verdicts[sampler] = confirm(study, loaded.config, loaded.config.final, train)
+                    except ConfirmError as exc:
+                        # e.g. uniform scaling cannot meet the budget: this seed has no comparison,
+                        # which is recorded and said, not averaged in, and the benchmark goes on.
+                        unconfirmed[sampler] = str(exc)
                     if progress:
-                        progress(f"{budget} seed {seed} {sampler}: {verdicts[sampler]['conclusion']} "
-                                 f"({100 * verdicts[sampler]['delta']:+.1f} points), "
-                                 f"{time.perf_counter() - started:.0f} s")
-                rows.append({"budget": budget, "seed": seed,
-                             **{s: _row(studies[s], verdicts[s]) for s in SAMPLERS}})
+                        v = verdicts.get(sampler)
+                        result = (f"{v['conclusion']} ({100 * v['delta']:+.1f} points)" if v
+                                  else f"not confirmed: {unconfirmed[sampler]}")
+                        progress(f"{budget} seed {seed} {sampler}: {result}, {time.perf_counter() - started:.0f} s")
+                if unconfirmed:
+                    rows.append({"budget": budget, "seed": seed, "unconfirmed": unconfirmed})
+                else:
+                    rows.append({"budget": budget, "seed": seed,
+                                 **{s: _row(studies[s], verdicts[s]) for s in SAMPLERS}})
     return _results(
         rows, budgets=list(budgets), trials=trials, final_seeds=final_seeds, recipe=recipe,
         default_sampler=chosen_sampler, overheads=overheads, bench_seconds=time.perf_counter() - started,
@@ -170,7 +179,7 @@ def _results(rows: list[dict], *, budgets: list[str], trials: int, final_seeds: 
         "trials_per_study": trials,
         "final_seeds": final_seeds,
         "recipe": recipe,
-        "final_recipe": rows[0]["default"]["recipe"] if rows else None,
+        "final_recipe": next((r["default"]["recipe"] for r in rows if "default" in r), None),
         "default_sampler": default_sampler,
         "rows": rows,
         "summary": {b: summarize([r for r in rows if r["budget"] == b]) for b in budgets},
@@ -234,11 +243,17 @@ def _row(study, verdict: dict) -> dict:
 
 
 def summarize(rows: list[dict]) -> dict:
-    """Win rates, the mean gain with its interval, and the proxy's tau over one budget's rows."""
+    """Win rates, the mean gain with its interval, and the proxy's tau over one budget's rows.
+    Seeds that could not be confirmed (`unconfirmed`: no feasible reference, nothing trained) are
+    counted apart and left out of the rates and means."""
     if not rows:
         return {}
+    skipped = [r for r in rows if "unconfirmed" in r]
+    rows = [r for r in rows if "unconfirmed" not in r]
+    out = {"studies": len(rows), "unconfirmed": len(skipped)}
+    if not rows:
+        return out
     n = len(rows)
-    out = {"studies": n}
     for s in SAMPLERS:
         deltas = [r[s]["delta"] for r in rows]
         mean, lo, hi = t_interval(deltas)
@@ -277,6 +292,10 @@ def print_results(r: dict) -> None:
                 "gain (points)", "95% CI", "verdict"):
         table.add_column(col, justify="left" if col in ("sampler", "verdict", "budget") else "right")
     for row in r["rows"]:
+        if "unconfirmed" in row:
+            reason = "; ".join(f"{s}: {why}" for s, why in row["unconfirmed"].items())
+            table.add_row(row["budget"], str(row["seed"]), "both", "", "", "", "", "", "", f"not confirmed ({reason})")
+            continue
         for s in SAMPLERS:
             x = row[s]
             lo, hi = x["ci95"]
@@ -290,7 +309,10 @@ def print_results(r: dict) -> None:
                 "default beats random", "mean gain (points, 95% CI)", "proxy tau (pairs)"):
         summary.add_column(col, justify="left" if col == "budget" else "right")
     for budget, s in r["summary"].items():
-        if not s:
+        if s.get("unconfirmed"):
+            console.print(f"{budget}: {s['unconfirmed']} study seed(s) could not be confirmed (see the rows), "
+                          f"left out of the summary")
+        if not s or "default" not in s:
             continue
         d = s["default"]
         lo, hi = d["gain_ci95"]
@@ -298,7 +320,8 @@ def print_results(r: dict) -> None:
         tau = "—" if s["proxy_tau"] is None else f"{s['proxy_tau']:.2f} ({s['proxy_pairs']})"
         summary.add_row(budget, str(s["studies"]), f"{d['better']:.0%}", f"{d['worse']:.0%}",
                         f"{s['random']['better']:.0%}", f"{s['default_over_random']:.0%}", gain, tau)
-    console.print(summary)
+    if summary.row_count:
+        console.print(summary)
     console.print(f"per-trial overhead (all but archkit.train): {r['overhead_share']:.2%} of trial time "
                   f"(median {r['overhead_seconds_median']:.2f} s of {r['trial_seconds_median']:.1f} s); target < 2%")
     console.print(f"bench took {r['bench_seconds']:.0f} s")

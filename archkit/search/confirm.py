@@ -52,15 +52,39 @@ def recipe_key(data: str, recipe: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+def _over_budget(trial, config: SearchConfig) -> str:
+    """The limits a trial exceeds, e.g. '4.12 ms predicted > 4 ms'."""
+    from .numbers import format_count
+
+    parts = []
+    for key, limit in config.budget.limits().items():
+        value = trial.user_attrs.get(key)
+        if value is None or value <= limit:
+            continue
+        if key == "latency_ms":
+            parts.append(f"{value:.2f} ms predicted > {limit:g} ms")
+        else:
+            parts.append(f"{format_count(value)} {key} > {format_count(limit)}")
+    return ", ".join(parts) or "over the budget"
+
+
 def plan(study, config: SearchConfig, final: FinalRecipe) -> Plan:
     """The reference and the `final.top` best distinct searched candidates (by the search's score:
     val top-1 unless the config chose another proxy; a duplicate architecture counts once), each to
     be retrained `final.seeds` times."""
     trials = ranked(study)
+    refs = [t for t in trials if t.user_attrs.get(REFERENCE_ATTR)]
+    if not refs:
+        over = [t for t in study.get_trials(deepcopy=False)
+                if t.user_attrs.get(REFERENCE_ATTR) and t.user_attrs.get("feasible") is False]
+        if over:
+            raise ConfirmError(f"study {study.study_name!r}: uniform scaling cannot meet the budget — its reference "
+                               f"(trial {over[0].number}, the base at its smallest widths) is over it "
+                               f"({_over_budget(over[0], config)}), so no network of the base's shape is there "
+                               f"to compare with; a larger budget gives it room")
     if not trials:
         raise ConfirmError(f"study {study.study_name!r} has no finished, trained trial within the budget to confirm "
                            f"(run archkit search first)")
-    refs = [t for t in trials if t.user_attrs.get(REFERENCE_ATTR)]
     if not refs:
         raise ConfirmError(f"study {study.study_name!r} has no trained uniform-scaling reference to compare with "
                            f"(run or resume the search first)")

@@ -87,6 +87,34 @@ def test_a_tiny_bench_with_a_fake_trainer_runs_every_part(capsys):
     assert "per budget" in out and "per-trial overhead" in out and "bench took" in out
 
 
+def test_a_seed_uniform_scaling_cannot_confirm_is_recorded_and_the_bench_goes_on(capsys):
+    import archkit
+    from archkit.search.budget import MIN_SCALE
+    from archkit.search.space import candidate
+
+    # demo.yaml's base at the smallest widths budget filling reaches (1/64, divisor 4) is over 700K
+    # multiply-adds: that budget has no uniform-scaling reference; 3M has one.
+    smallest = archkit.profile(candidate(archkit.load_spec("googlenet-32"), {}, 4, MIN_SCALE, "g")).total.ops
+    assert 700_000 < smallest < 3_000_000
+    fake = FakeTrainer()
+    r = run(budgets=("700K", "3M"), seeds=1, trials=3, final_seeds=2, recipe={"epochs": 1, "batch_size": 16},
+            train=fake, config=STUDIES / "demo.yaml")
+    skipped, kept = r["rows"]
+    assert (skipped["budget"], kept["budget"]) == ("700K", "3M") and set(kept) >= {"default", "random"}
+    assert set(skipped["unconfirmed"]) == {"default", "random"} and "default" not in skipped
+    for why in skipped["unconfirmed"].values():
+        assert "uniform scaling cannot meet the budget" in why and "ops > 700K" in why
+    assert r["summary"]["700K"] == {"studies": 0, "unconfirmed": 1}
+    assert r["summary"]["3M"]["studies"] == 1 and r["summary"]["3M"]["unconfirmed"] == 0
+    assert r["final_recipe"] == kept["default"]["recipe"]
+    # nothing under 700K was retrained for a verdict; the 3M seed was
+    assert all(archkit.profile(c["spec"]).total.ops > 700_000 for c in fake.calls if c["score_test"])
+    print_results(r)
+    out = capsys.readouterr().out
+    assert "not confirmed" in out and "700K: 1 study seed(s) could not be confirmed" in out
+    assert merge([r])["summary"] == r["summary"]
+
+
 def test_bench_search_quick_through_the_command(tmp_path):
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(app, ["bench", "search", "--quick", "--budgets", "3M", "-o", str(out),

@@ -206,3 +206,29 @@ def test_bad_final_sections_and_options(write_config, cli, fake):
         "error: study 'conf' has no finished, trained trial within the budget to confirm (run archkit search first)")
     assert cli("confirm", "conf", "--seeds", "0").exit_code == 2
     assert cli("confirm", "conf", "--top", "-1").exit_code == 2
+
+
+def test_a_budget_uniform_scaling_cannot_meet_is_said_in_one_line(write_config, cli, fake):
+    # googlenet-32 at the smallest widths budget filling goes to (1/64, divisor 8: 2.95M multiply-adds)
+    # is over 2.5M; candidates with fewer modules fit under it (1 + 1 modules in stages 3-4: 1.3M).
+    from archkit.search.budget import MIN_SCALE
+    from archkit.search.numbers import format_count
+    from archkit.search.space import candidate
+
+    smallest = archkit.profile(candidate(archkit.load_spec("googlenet-32"), {}, 8, MIN_SCALE, "g")).total.ops
+    assert smallest > 2_500_000
+    text = CONFIG.replace("budget: {ops: 30M}", "budget: {ops: 2.5M}\nfill_budget: true").replace(
+        "trials: 6", "trials: 8")
+    result = cli("search", write_config(text, "conf.yaml"), "--no-progress")
+    assert result.exit_code == 0, result.output
+    study = study_of()
+    reference = study.trials[0]
+    assert reference.user_attrs["reference"] and reference.user_attrs["feasible"] is False
+    assert reference.user_attrs["ops"] == smallest
+    trained = [t for t in study.trials if t.user_attrs.get("trained")]
+    assert trained and all(t.user_attrs["ops"] <= 2_500_000 for t in trained)  # the search still found some
+    said = [line for line in result.stderr.splitlines() if line.startswith("not confirmed: ")]
+    assert said == [f"not confirmed: study 'conf': uniform scaling cannot meet the budget — its reference "
+                    f"(trial 0, the base at its smallest widths) is over it ({format_count(smallest)} ops > 2.5M), "
+                    f"so no network of the base's shape is there to compare with; a larger budget gives it room"]
+    assert "verdict" not in study.user_attrs and not any(c["score_test"] for c in fake.calls)
