@@ -46,9 +46,9 @@ test: install system-deps
 	$(BIN)/python -m pytest -q
 
 # The quick lane (under 2 minutes on 2 cores): no browser, PostgreSQL, kill/DDP or long property
-# tests. `make test` stays the whole suite.
+# tests, spread over the cores (pytest-xdist). `make test` stays the whole suite, in one process.
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not browser and not postgres and not slow"
+	$(BIN)/python -m pytest -q -n auto -m "not browser and not postgres and not slow"
 
 # The CUDA paths in one prepared command (minutes on one GPU); one line and exit 0 without CUDA.
 gpu-check: install

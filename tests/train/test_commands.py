@@ -30,6 +30,7 @@ def error_line(runner, code: int, *args) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # ~10 s: `archkit train` end to end, several epochs with metrics files
 def test_train_writes_metrics_and_a_summary(runner, tiny_file, tmp_path):
     out = tmp_path / "m.json"
     result = invoke(runner, "train", tiny_file, "--data", "synthetic", "--steps", 3, "--batch-size", 16,
