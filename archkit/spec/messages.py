@@ -45,6 +45,8 @@ def _message(err: dict) -> str:
         return f"must be {op} {_number(bound)}, got {_describe(value)}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return f"must be an integer, got {_describe(value)}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {_describe(value)}"
     if kind in ("float_type", "float_parsing"):
         return f"must be a number, got {_describe(value)}"
     if kind in ("bool_type", "bool_parsing"):

@@ -22,7 +22,10 @@ Rounding = Literal["floor", "ceil"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
+    # allow_inf_nan=False: YAML's .inf and .nan are floats, and one in a scale or a dropout rate would
+    # only show as a NaN loss deep into training.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True,
+                              allow_inf_nan=False)
 
 
 class Conv(_Model):

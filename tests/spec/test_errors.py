@@ -57,6 +57,18 @@ CASES = [
      "6 layers[1].lrn.alpha: must be a positive number, got -0.5"),
     ("negative-aux-weight", doc(CONV, GAP, FC, tail="aux: [{after: conv1, weight: -1}]\n"),
      "8 aux[0].weight: must be a number >= 0, got -1"),
+    # --- non-finite numbers: YAML's .inf and .nan are floats, refused where any number goes -----
+    ("residual-scale-inf", doc(CONV, "{name: res, module: {branches: [[{conv: {out: 8}}]], residual: {scale: .inf}}}",
+                               GAP, FC),
+     "6 layers[1].module.residual.scale: must be a finite number, got inf"),
+    ("dropout-p-nan", doc(CONV, GAP, "{name: drop, dropout: {p: .nan}}", FC),
+     "7 layers[2].dropout.p: must be a finite number, got nan"),
+    ("lrn-k-inf", doc(CONV, "{name: norm, lrn: {k: .Inf}}", GAP, FC),
+     "6 layers[1].lrn.k: must be a finite number, got inf"),
+    ("aux-weight-minus-inf", doc(CONV, GAP, FC, tail="aux: [{after: conv1, weight: -.inf}]\n"),
+     "8 aux[0].weight: must be a finite number, got -inf"),
+    ("batch-norm-eps-nan", doc(tail="defaults: {batch_norm_eps: .NaN}\n"),
+     "8 defaults.batch_norm_eps: must be a finite number, got nan"),
     ("activation-unknown", doc(CONV.replace("kernel: 3", "kernel: 3, activation: gelu"), GAP, FC),
      "5 layers[0].conv.activation: must be one of 'relu' or 'none', got 'gelu'"),
     # --- keys ---------------------------------------------------------------------------------
