@@ -26,13 +26,15 @@ demo: install
 	$(BIN)/archkit profile googlenet --format html -o reports/googlenet.html
 	@echo "reports written: reports/demo.html reports/googlenet.html"
 
-# The browser tests drive Debian's Chromium and the concurrency tests start a throwaway PostgreSQL
-# cluster. Install them when missing and we can (root with apt, as on CI); otherwise the tests that
-# need them fail with a message saying how to install them.
+# The browser tests drive Debian's Chromium, the concurrency tests start a throwaway PostgreSQL
+# cluster, and `--data fashion-mnist` reads Debian's dataset-fashion-mnist. Install them when missing
+# and we can (root with apt, as on CI); otherwise the tests that need them fail with a message
+# saying how to install them.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || missing="$$missing dataset-fashion-mnist"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "installing Debian packages:$$missing"; \

@@ -332,6 +332,18 @@ class SearchConfig(_Model):
                              "fill_budget: false")
         return value
 
+    @field_validator("data")
+    @classmethod
+    def _known_data(cls, value: str) -> str:
+        from ..training.errors import DataError
+        from ..training.sources import parse_data
+
+        try:
+            parse_data(value)  # the name only: the files are read when the search starts
+        except DataError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("proxy")
     @classmethod
     def _known_proxy(cls, value: str, info: ValidationInfo) -> str:

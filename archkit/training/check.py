@@ -1,8 +1,8 @@
 """`archkit data check`: read every file of a data set once, before a long run meets a bad one.
 
 Image folders: every file torchvision's ImageFolder would load, decoded in full on all cores (the
-same `check_image` the training loader's `read_image` uses). CIFAR: the batch files, read as a run
-reads them. The result lists what cannot be read; nothing is changed.
+same `check_image` the training loader's `read_image` uses). CIFAR, Fashion-MNIST and MNIST: the
+batch or IDX files, read as a run reads them. The result lists what cannot be read; nothing is changed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .data import CIFAR, DataSource, cifar_folder, load_data, parse_data
+from .data import CIFAR, IDX_SETS, DataSource, cifar_folder, idx_folder, load_data, parse_data
 from .errors import DataError
 from .images import check_image
 
@@ -54,6 +54,12 @@ def check(text: str, workers: int | None = None, on_progress: Callable[[int, int
         except DataError as exc:
             return CheckResult(str(source), len(names), [(str(folder), str(exc))])
         return CheckResult(str(source), len(names))
+    if source.kind in IDX_SETS:  # four IDX files: read and checked in full, as a run reads them
+        try:
+            load_data(source, channels=1, hw=(28, 28), classes=10, val_fraction=0.2, batch_size=1)
+        except DataError as exc:
+            return CheckResult(str(source), 4, [(str(source.root or idx_folder(source)), str(exc))])
+        return CheckResult(str(source), 4)
     if source.kind != "imagefolder":
         return CheckResult(str(source), 0)  # digits and synthetic are made in memory: nothing to read
     files = image_files(source)

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from .sources import DATA_CHOICES
+
 
 class Schedule(str, Enum):
     paper = "paper"
@@ -33,7 +35,7 @@ def _value(option):
 def train(
     spec: Annotated[str, typer.Argument(help="A built-in spec name or a YAML spec file.")],
     data: Annotated[str | None, typer.Option(
-        help="digits (default), synthetic, cifar10:ROOT, cifar100:ROOT or imagefolder:PATH.",
+        help=f"{DATA_CHOICES} (default: digits).",
         show_default=False)] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Epochs to train (default: 10).",
                                                show_default=False)] = None,
@@ -130,7 +132,8 @@ def train(
 
 
 def data_check(
-    data: Annotated[str, typer.Argument(help="imagefolder:PATH, cifar10:ROOT or cifar100:ROOT (as --data).")],
+    data: Annotated[str, typer.Argument(
+        help="imagefolder:PATH, fashion-mnist[:DIR], mnist:DIR, cifar10:ROOT or cifar100:ROOT (as --data).")],
     workers: Annotated[int | None, typer.Option(min=1, help="Processes reading files (default: every core).",
                                                 show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,

@@ -9,6 +9,10 @@ Sources (the `--data` value):
 - `imagefolder:PATH`: torchvision's ImageFolder layout, PATH/train/CLASS/*.png with PATH/val/CLASS/*
   and PATH/test/CLASS/* where present (what is missing is carved from train/ by a seeded draw),
   or PATH/CLASS/* split three ways by a seeded draw.
+- `fashion-mnist`: Fashion-MNIST (Xiao et al. 2017: 60,000 + 10,000 28x28 gray images of clothing,
+  10 classes) from Debian's `dataset-fashion-mnist` package; `fashion-mnist:DIR` and `mnist:DIR` read
+  the same four IDX files (gzip or not) from any folder. The official test files are the test split;
+  a seeded, stratified `val_fraction` of the official training images is the validation split.
 - `synthetic`: random images of the spec's input shape and random labels (for throughput only).
 
 Three splits: the loop trains on `train`, scores every epoch on `val` (what a search selects on),
@@ -29,25 +33,14 @@ import torch
 
 from .errors import DataError
 from .images import read_image
+from .sources import IDX_SETS, KINDS, DataSource, idx_folder, parse_data  # noqa: F401 (re-exported)
 
-KINDS = ("digits", "synthetic", "cifar10", "cifar100", "imagefolder")
 # The held-out split does not follow --seed, so runs with different seeds are scored on the same images.
 SPLIT_SEED = 0
 # ImageNet statistics (torchvision's), for image folders whose statistics are not computed.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SYNTHETIC_VAL = 256
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """A parsed `--data` value: the kind and, for file-backed kinds, the folder (user-expanded)."""
-
-    kind: str
-    root: Path | None = None
-
-    def __str__(self) -> str:
-        return self.kind if self.root is None else f"{self.kind}:{self.root}"
 
 
 @dataclass
@@ -99,37 +92,32 @@ class Data:
 
 def reduced(data: Data, fraction: float) -> Data:
     """`data` with only `fraction` of its training split (a draw seeded apart from --seed, so every
-    run and every candidate trains on the same images; at least one image); val and test unchanged."""
+    run and every candidate trains on the same images; at least one image); val and test unchanged.
+    In-memory sets are drawn by class (round(n_class * fraction) of each, at least one), so a small
+    subset keeps the classes' shares; image folders by a plain draw."""
     if fraction >= 1.0:
         return data
     import dataclasses
 
     n = len(data.train)
-    keep = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED + 1))[:max(1, round(n * fraction))]
-    keep = keep.sort().values
+    generator = torch.Generator().manual_seed(SPLIT_SEED + 1)
     if isinstance(data.train, TensorSet):
+        keep = stratified_subset(data.train.labels, fraction, generator)
         train = TensorSet(data.train.images[keep], data.train.labels[keep])
     else:
+        keep = torch.randperm(n, generator=generator)[:max(1, round(n * fraction))].sort().values
         from torch.utils.data import Subset
 
         train = FolderSet(Subset(data.train.dataset, keep.tolist()))
     return dataclasses.replace(data, train=train)
 
 
-def parse_data(text: str) -> DataSource:
-    """`digits` | `synthetic` | `cifar10:ROOT` | `cifar100:ROOT` | `imagefolder:PATH` -> DataSource."""
-    kind, sep, rest = text.partition(":")
-    kind = kind.strip().lower()
-    if kind not in KINDS:
-        raise DataError(f"unknown data {text!r}: use digits, synthetic, cifar10:ROOT, cifar100:ROOT "
-                        f"or imagefolder:PATH")
-    if kind in ("digits", "synthetic"):
-        if sep:
-            raise DataError(f"{kind} takes no folder, but got {text!r}")
-        return DataSource(kind)
-    if not rest.strip():
-        raise DataError(f"{kind} needs a folder: {kind}:ROOT, but got {text!r}")
-    return DataSource(kind, Path(rest.strip()).expanduser())
+def stratified_subset(labels: torch.Tensor, fraction: float, generator: torch.Generator) -> torch.Tensor:
+    """Sorted indices of round(n_c * fraction) images of each class c (at least one), drawn by `generator`."""
+    perm = torch.randperm(len(labels), generator=generator)
+    keep = [group[:max(1, round(len(group) * fraction))]
+            for group in (perm[labels[perm] == c] for c in torch.unique(labels).tolist())]
+    return torch.cat(keep).sort().values
 
 
 def load_data(source: DataSource, *, channels: int, hw: tuple[int, int], classes: int,
@@ -146,6 +134,8 @@ def load_data(source: DataSource, *, channels: int, hw: tuple[int, int], classes
         return _synthetic(source, channels, hw, classes, batch_size)
     if source.kind in CIFAR:
         return _cifar(source, channels, download, val_fraction)
+    if source.kind in IDX_SETS:
+        return _idx_set(source, channels, val_fraction)
     return _imagefolder(source, channels, val_fraction, test_fraction)
 
 
@@ -167,6 +157,31 @@ def _digits(source: DataSource, channels: int, val_fraction: float, test_fractio
     mean, std = channel_stats(train_set.images)
     return Data(source, 10, train_set, TensorSet(images[val], labels[val]), TensorSet(images[test], labels[test]),
                 mean, std, flip=False)
+
+
+# --- Fashion-MNIST and MNIST (IDX files) -------------------------------------------------------
+
+
+def _idx_set(source: DataSource, channels: int, val_fraction: float) -> Data:
+    from .idx import find_files, read_split
+
+    files = find_files(idx_folder(source), str(source), IDX_SETS[source.kind])
+    official = read_split(files["train_images"], files["train_labels"], classes=10)
+    test = read_split(files["test_images"], files["test_labels"], classes=10)
+
+    def tensors(split) -> tuple[torch.Tensor, torch.Tensor]:
+        images = torch.from_numpy(split.images.copy()).unsqueeze(1)  # (N, 1, 28, 28) uint8
+        return match_channels(images, channels, str(source)), torch.from_numpy(split.labels)
+
+    images, labels = tensors(official)
+    # The official test files are the test split; validation is carved from the official training
+    # images, by class (60,000 x 0.2 = 12,000 by default: 1,200 of each class).
+    train_idx, val_idx, _ = split_indices(len(labels), val_fraction, 0.0, str(source), labels=labels)
+    train = TensorSet(images[train_idx], labels[train_idx])
+    mean, std = channel_stats(train.images)
+    # A mirrored shirt is still a shirt (digits are the ones a flip would change).
+    return Data(source, 10, train, TensorSet(images[val_idx], labels[val_idx]), TensorSet(*tensors(test)),
+                mean, std, flip=source.kind == "fashion-mnist")
 
 
 # --- synthetic -------------------------------------------------------------------------------
@@ -393,16 +408,18 @@ def seeded_split(n: int, val_fraction: float) -> tuple[torch.Tensor, torch.Tenso
 
 
 def match_channels(images: torch.Tensor, channels: int, what: str) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> the spec's channel count: gray is repeated, RGB -> gray by luminance."""
+    """uint8 (N, C, H, W) -> the spec's channel count: gray is repeated into RGB, RGB -> gray by
+    luminance; any other count (a 4-channel input for gray images) is a DataError."""
     have = images.shape[1]
     if have == channels:
         return images
-    if have == 1:
+    if have == 1 and channels == 3:
         return images.expand(-1, channels, -1, -1).contiguous()
     if have == 3 and channels == 1:
         weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
         return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-    raise DataError(f"{what}: images have {have} channels, but the spec's input has {channels}")
+    raise DataError(f"{what}: images have {have} channel{'' if have == 1 else 's'}, but the spec's input has "
+                    f"{channels} (use 1 or 3)")
 
 
 def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -55,3 +55,33 @@ def write_pngs(folder: Path, classes: dict[str, int], size: tuple[int, int] = (2
         for k in range(count):
             pixels = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
             Image.fromarray(pixels).save(folder / name / f"img_{k}.png")
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An array of unsigned bytes in the IDX format, written from LeCun's description: magic
+    0x00000800 + number of dimensions, one big-endian 32-bit size per dimension, then the bytes."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def write_idx_set(folder: Path, train: int = 40, test: int = 20, compress: bool = True,
+                  size: int = 28) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The four MNIST/Fashion-MNIST files in `folder` (gzip-compressed by default): random images,
+    labels cycling 0..9. Returns (train images, train labels, test images, test labels)."""
+    import gzip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, size=(train, size, size), dtype=np.uint8),
+        "train-labels-idx1-ubyte": np.arange(train, dtype=np.uint8) % 10,
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, size=(test, size, size), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": (np.arange(test, dtype=np.uint8) * 3) % 10,
+    }
+    for name, array in arrays.items():
+        data = idx_bytes(array)
+        if compress:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+        else:
+            (folder / name).write_bytes(data)
+    return tuple(arrays.values())

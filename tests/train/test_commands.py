@@ -77,7 +77,7 @@ def test_train_checkpoint_then_resume(runner, tiny_file, tmp_path):
 
 
 def test_train_errors_are_one_line(runner, tiny_file, tmp_path):
-    assert error_line(runner, 2, "train", tiny_file, "--data", "mnist").startswith("error: unknown data 'mnist'")
+    assert error_line(runner, 2, "train", tiny_file, "--data", "svhn").startswith("error: unknown data 'svhn'")
     assert error_line(runner, 2, "train", tiny_file, "--data", f"cifar10:{tmp_path / 'x'}").endswith(
         "no such folder (add --download to fetch it)")
     assert error_line(runner, 2, "train", tiny_file, "--epochs", 1, "--steps", 1) == (

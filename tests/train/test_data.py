@@ -30,8 +30,8 @@ def test_parse_data_kinds_and_errors(tmp_path):
     assert parse_data("Synthetic") == DataSource("synthetic")
     assert parse_data(f"cifar10:{tmp_path}") == DataSource("cifar10", tmp_path)
     assert parse_data("imagefolder:~/x").root == Path("~/x").expanduser()
-    with pytest.raises(DataError, match="unknown data 'mnist': use digits, synthetic"):
-        parse_data("mnist")
+    with pytest.raises(DataError, match="unknown data 'svhn': use digits, fashion-mnist, synthetic"):
+        parse_data("svhn")
     with pytest.raises(DataError, match="cifar100 needs a folder: cifar100:ROOT, but got 'cifar100'"):
         parse_data("cifar100")
     with pytest.raises(DataError, match="digits takes no folder"):
