@@ -7,6 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..profile.memory import check_build
 from ..spec.models import Spec
 from ..spec.resolve import ResolvedLayer, resolved
 from .blocks import Chain, Concat, Named, branch_module, op_module, residual_module
@@ -42,6 +43,7 @@ class InceptionNet(Named):
     """
 
     def __init__(self, spec: Spec):
+        check_build(spec)  # before any tensor: a spec too large for the memory is one line, not a traceback
         super().__init__()
         r = resolved(spec)
         # Attributes first, children after: a layer may be named like any of them.
@@ -88,7 +90,10 @@ def _init_weights(model: nn.Module) -> None:
 
 
 def build(spec: Spec, seed: int | None = None) -> InceptionNet:
-    """The torch model of a spec. With `seed`, the initial weights are reproducible."""
+    """The torch model of a spec. With `seed`, the initial weights are reproducible.
+
+    Raises DoesNotFitError (one line with the bytes) before any tensor exists when the spec's
+    parameters and one forward pass at batch 1 cannot fit in this machine's available memory."""
     if seed is None:
         return InceptionNet(spec)
     with torch.random.fork_rng(devices=[]):

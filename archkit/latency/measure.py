@@ -89,13 +89,17 @@ def measure_layers(spec: Spec, device: str = "cpu", batch: int = 1, precision: s
     docstring). `threads` sets torch's intra-op threads while measuring (default: as they are).
 
     Raises LatencyError (one line) for an unknown precision or device, a batch below 1, or
-    `device="cuda"` on a machine without a GPU; SpecError for a spec that cannot be resolved."""
+    `device="cuda"` on a machine without a GPU; SpecError for a spec that cannot be resolved, and
+    its DoesNotFitError for one whose parameters and activations at `batch` exceed the device's
+    free memory (before any tensor is made)."""
     import torch
 
     from ..builder import build
+    from ..builder.memory import check_forward
 
     dev = checked(device, batch, precision)
     r = resolved(spec)
+    check_forward(spec, dev, batch, precision)
     model = build(spec, seed=seed).eval().to(dev)
     with threads_set(threads) as n_threads, torch.inference_mode():
         x = torch.randn(batch, *r.input_shape, device=dev)
@@ -126,9 +130,11 @@ def measure_model(spec: Spec, device: str = "cpu", batch: int = 1, precision: st
     import torch
 
     from ..builder import build
+    from ..builder.memory import check_forward
 
     dev = checked(device, batch, precision)
     r = resolved(spec)
+    check_forward(spec, dev, batch, precision)
     model = build(spec, seed=seed).eval().to(dev)
     with threads_set(threads), torch.inference_mode():
         x = torch.randn(batch, *r.input_shape, device=dev)

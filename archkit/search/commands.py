@@ -102,7 +102,7 @@ def _confirm(study_name: str, location: str, config, final, resume: str) -> dict
     import optuna
 
     from ..commandline import UserError
-    from ..training.errors import TrainError
+    from ..training.errors import DoesNotFitError, TrainError
     from . import runner
     from .confirm import confirm
     from .storage import describe, open_storage
@@ -124,7 +124,7 @@ def _confirm(study_name: str, location: str, config, final, resume: str) -> dict
         typer.echo(f"interrupted: finished retrainings are kept in {describe(location)}. Resume with: {resume}",
                    err=True)
         raise typer.Exit(130) from None
-    except TrainError as exc:  # the data, an option, memory: something the user can fix (a bug is not)
+    except (TrainError, DoesNotFitError) as exc:  # the data, an option, memory: what the user can fix (not a bug)
         raise UserError(f"confirmation stopped: {exc}".splitlines()[0]
                         + f" (finished retrainings are kept; resume with: {resume})") from None
 

@@ -136,6 +136,7 @@ def _spawned(spec, config: TrainConfig, options, saved, nproc: int) -> TrainResu
     import os
 
     from ..builder import build
+    from ..profile.memory import check_build
     from . import ddp
     from .api import run_worker
     from .data import load_data, parse_data
@@ -143,6 +144,7 @@ def _spawned(spec, config: TrainConfig, options, saved, nproc: int) -> TrainResu
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         raise ConfigError(f"--nproc {nproc} under torchrun: torchrun already started the processes; "
                           f"leave --nproc out")
+    check_build(spec)  # the model is built here at the end; each process checks its own device
     # Check the data here, once, so a bad --data is a plain error instead of N failed processes.
     data = load_data(parse_data(config.data), channels=spec.input.channels, hw=spec.input.hw,
                      classes=spec.classes, val_fraction=config.val_fraction, batch_size=config.batch_size,

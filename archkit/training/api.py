@@ -74,6 +74,9 @@ def run(spec: Spec, config: TrainConfig, options: RunOptions, saved: dict | None
         # Processes sharing the CPU: split its cores instead of oversubscribing them.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // info.local_world))
     device = pick_device(options.device, info)
+    precision = resolve_precision(config.precision, device)
+    # Before the data too: a synthetic set is made at the spec's input size.
+    check_fits(spec, config.batch_size // info.world, precision, device)
 
     source = parse_data(config.data)
     data = load_data(source, channels=spec.input.channels, hw=spec.input.hw, classes=spec.classes,
@@ -85,12 +88,10 @@ def run(spec: Spec, config: TrainConfig, options: RunOptions, saved: dict | None
             print(f"note: {source} has {data.classes} classes and {spec.name} {spec.classes}: the classifier "
                   f"(and any aux heads) follow the data ({data.classes} outputs)", file=sys.stderr)
         spec = spec.with_classes(data.classes)
+        check_fits(spec, config.batch_size // info.world, precision, device)  # the classifier follows the data
     if saved is not None and saved.get("spec") != spec_fingerprint(spec):
         raise ResumeError(f"--resume {options.resume}: the checkpoint is of another spec than {spec.name} "
                           f"(or of the same name with other layers)")
-
-    precision = resolve_precision(config.precision, device)
-    check_fits(spec, config.batch_size // info.world, precision, device)
 
     created = ddp.init(info, device)
     try:

@@ -89,8 +89,8 @@ def free_port() -> int:
 
 def launch(nproc: int, target, args: tuple, result_dir: Path | None = None):
     """Run `target(*args)` in `nproc` spawned processes on this machine (ranks 0..nproc-1) and return
-    rank 0's return value, which must be picklable by torch.save. A TrainError raised in a process is
-    raised again here with its type and message."""
+    rank 0's return value, which must be picklable by torch.save. A TrainError (or the memory
+    check's DoesNotFitError) raised in a process is raised again here with its type and message."""
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory(prefix="archkit-ddp-") as tmp:
@@ -115,7 +115,7 @@ def _entry(rank: int, nproc: int, port: int, target, args: tuple, tmp: str) -> N
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     try:
         result = target(*args)
-    except errors.TrainError as exc:
+    except (errors.TrainError, errors.DoesNotFitError) as exc:
         info = {"type": type(exc).__name__, "message": str(exc),
                 "epoch": getattr(exc, "epoch", None), "step": getattr(exc, "step", None)}
         Path(tmp, f"error-{rank}.json").write_text(json.dumps(info))

@@ -2,9 +2,13 @@
 
 The CLI prints `DataError`, `ConfigError`, `ResumeError` and `DoesNotFitError` as one line and exits
 with status 2 (the user can fix the input); `DivergedError` exits with 1 (the run itself failed).
+`DoesNotFitError` is the memory check's (`archkit.profile.memory`, shared by every path that builds
+a model): a SpecError, not a TrainError.
 """
 
 from __future__ import annotations
+
+from ..profile.memory import DoesNotFitError  # noqa: F401 - re-exported: archkit.training.DoesNotFitError
 
 
 class TrainError(ValueError):
@@ -21,10 +25,6 @@ class ConfigError(TrainError):
 
 class ResumeError(TrainError):
     """A checkpoint that is missing, unreadable, or from a different spec, data set or setting."""
-
-
-class DoesNotFitError(TrainError):
-    """The memory guard's refusal: the estimated training memory exceeds what the device has free."""
 
 
 class DivergedError(TrainError):

@@ -11,14 +11,15 @@ a run into a one-line refusal with numbers, not to predict usage to the byte.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+from ..builder.memory import available_bytes, where
 from ..profile import profile
 from ..profile.counts import activations
+from ..profile.memory import MemoryNeed
+from ..profile.memory import check_fits as check_fits_memory
 from ..spec.models import Spec
 from ..spec.resolve import ConvOp, resolved
-from .errors import DoesNotFitError
 
 BACKWARD_FACTOR = 2
 
@@ -63,43 +64,16 @@ def estimate(spec: Spec, batch_size: int, precision: str) -> MemoryEstimate:
     )
 
 
-def cpu_available_bytes() -> int | None:
-    """MemAvailable from /proc/meminfo (what Linux can give without swapping), else None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return None
-
-
-def available_bytes(device) -> int | None:
-    """Free memory of a torch device (None when unknown, e.g. MPS)."""
-    if device.type == "cuda":
-        import torch
-
-        return torch.cuda.mem_get_info(device)[0]
-    if device.type == "cpu":
-        return cpu_available_bytes()
-    return None
-
-
-def gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB"
-
-
 def check_fits(spec: Spec, batch_size: int, precision: str, device, free: int | None = None) -> MemoryEstimate:
-    """Raise DoesNotFitError when the estimate exceeds the free memory (`free`, or the device's)."""
+    """DoesNotFitError (the one memory check's, `archkit.profile.memory`) when the estimate exceeds
+    the free memory (`free`, or the device's)."""
     est = estimate(spec, batch_size, precision)
     free = available_bytes(device) if free is None else free
-    if free is not None and est.total_bytes > free:
-        raise DoesNotFitError(
-            f"{spec.name} at batch {batch_size} ({precision}) needs about {gib(est.total_bytes)} "
-            f"({gib(est.param_bytes)} weights, gradients and momentum; {gib(est.activation_bytes)} activations) "
-            f"but {device} has {gib(free)} free: lower --batch-size")
+    # A smaller batch is the way out only where one image would fit.
+    smaller = free is not None and est.param_bytes + est.activation_bytes // batch_size <= free
+    need = MemoryNeed(spec.name, "training it", est.param_bytes, est.activation_bytes,
+                      params="weights, gradients and momentum", activations="activations kept for backward",
+                      at=f"at batch {batch_size}, {precision}", bound="about",
+                      hint="lower --batch-size" if smaller else "too large for this device even at batch 1")
+    check_fits_memory(need, free, where(device))
     return est

@@ -18,6 +18,8 @@ import json, sys
 import archkit
 p = archkit.profile(archkit.load_spec("googlenet"))
 full = archkit.profile(archkit.load_spec("googlenet-32"), convention="full")
+from archkit.profile.memory import check_build
+check_build(archkit.load_spec("googlenet"))  # the memory check made before a build: no torch either
 heavy = sorted(m for m in ("torch", "pandas", "fvcore", "optuna", "plotly") if m in sys.modules)
 print(json.dumps({"heavy": heavy, "ops": p.total.ops, "params": p.total.params}))
 """

@@ -27,8 +27,10 @@ def test_aux_heads_count(tiny_aux):
 
 
 def test_guard_refuses_with_numbers(googlenet):
-    with pytest.raises(DoesNotFitError, match=r"googlenet at batch 256 \(fp32\) needs about .* GiB .* "
-                                              r"but cpu has 1.0 GiB free: lower --batch-size"):
+    with pytest.raises(DoesNotFitError, match=r"^googlenet: training it needs about [\d.,]+ GB \(weights, gradients "
+                                              r"and momentum [\d.]+ MB \+ activations kept for backward [\d.,]+ GB at "
+                                              r"batch 256, fp32\) but this machine has 1.1 GB available: "
+                                              r"lower --batch-size$"):
         memory.check_fits(googlenet, 256, "fp32", torch.device("cpu"), free=2**30)
     assert memory.check_fits(googlenet, 1, "fp32", torch.device("cpu"), free=2**40).total_bytes > 0
     assert memory.available_bytes(torch.device("cpu")) > 0
@@ -41,5 +43,5 @@ def test_train_refuses_before_building_the_model(tiny, monkeypatch):
         raise AssertionError("the guard must refuse before a model is built")
 
     monkeypatch.setattr(api, "build", no_build)
-    with pytest.raises(DoesNotFitError, match="tiny at batch 64"):
+    with pytest.raises(DoesNotFitError, match="tiny: training it .* at batch 64, fp32"):
         archkit.train(tiny, "synthetic", steps=1)
