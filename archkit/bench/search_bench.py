@@ -25,6 +25,8 @@ from pathlib import Path
 
 import yaml
 
+from ..search import record as R
+from ..search.results import score
 from ..util.stats import kendall_tau, t_interval
 
 DEFAULT_CONFIG = Path("studies/demo.yaml")  # whose base, space, data and trial recipe are benchmarked
@@ -92,9 +94,9 @@ def _share_reference_runs(source, target, verdict: dict) -> None:
     from ..search.confirm import run_attr
 
     ref = verdict["reference"]["trial"]
-    target_ref = next(t for t in target.trials if t.user_attrs.get("reference"))
-    if target_ref.number != ref or target_ref.user_attrs.get("arch") != \
-            source.trials[ref].user_attrs.get("arch"):
+    target_ref = next(t for t in target.trials if t.user_attrs.get(R.REFERENCE))
+    if target_ref.number != ref or target_ref.user_attrs.get(R.ARCH) != \
+            source.trials[ref].user_attrs.get(R.ARCH):
         return
     for run in verdict["runs"]:
         if run["trial"] == ref:
@@ -105,9 +107,9 @@ def _overheads(study) -> list[dict]:
     out = []
     for t in study.trials:
         a = t.user_attrs
-        if t.state.name == "COMPLETE" and "train_call_seconds" in a and t.datetime_complete:
+        if t.state.name == "COMPLETE" and R.TRAIN_CALL_SECONDS in a and t.datetime_complete:
             total = (t.datetime_complete - t.datetime_start).total_seconds()
-            out.append({"total": total, "overhead": total - a["train_call_seconds"]})
+            out.append({"total": total, "overhead": total - a[R.TRAIN_CALL_SECONDS]})
     return out
 
 
@@ -231,12 +233,15 @@ def merge(parts: list[dict], names: list[str] | None = None) -> dict:
 
 
 def _row(study, verdict: dict) -> dict:
-    """One study's result: its best (search and confirmed), the reference's, the proxy pairs."""
+    """One study's result: its best (search and confirmed), the reference's, the proxy pairs.
+    `search_val` is the trial's score in the search (`results.score`): val top-1 after the short
+    recipe, the proxy of every study the benchmark runs (its configs take no `proxy:`)."""
     best, ref = verdict["best"], verdict["reference"]
-    pairs = [{"trial": c["trial"], "search_val": study.trials[c["trial"]].user_attrs["val_top1"],
+    pairs = [{"trial": c["trial"], "search_val": score(study.trials[c["trial"]]),
               "final_val": statistics.mean(c["val_top1"])} for c in (ref, *verdict["candidates"])]
-    return {"best_trial": best["trial"], "widths": study.trials[best["trial"]].user_attrs.get("widths", ""),
-            "search_val": study.trials[best["trial"]].user_attrs["val_top1"],
+    found = study.trials[best["trial"]]
+    return {"best_trial": best["trial"], "widths": R.widths_text(R.read_widths(found.user_attrs.get(R.WIDTHS))),
+            "search_val": score(found),
             "best_test": statistics.mean(best["test_top1"]), "reference_test": statistics.mean(ref["test_top1"]),
             "delta": verdict["delta"], "ci95": verdict["ci95"], "conclusion": verdict["conclusion"],
             "recipe": verdict["recipe"], "proxy_pairs": pairs}

@@ -214,10 +214,14 @@ def study_report_html(study, location: str | None = None) -> tuple[str, StudyDat
     if not d["message"]:
         best = d["best"]
         if best is not None:
+            val = (f"val top-1 {100 * best['val_top1']:.2f}% (validation split, the search's short recipe)"
+                   if best["val_top1"] is not None else "")
+            # The score the study ranked by first, when it is another proxy's than val top-1.
+            found = val if d["score_label"] == "val top-1" else (
+                f"{d['score_label']} {best['score']:.4g} (what the study ranked by)" + (f", {val}" if val else ""))
             parts.append(P.note(
                 f"Best in the search within the budget: trial {best['number']}"
-                f"{' (the uniform-scaling reference)' if best['reference'] else ''}, val top-1 "
-                f"{100 * best['val_top1']:.2f}% (validation split, the search's short recipe), "
+                f"{' (the uniform-scaling reference)' if best['reference'] else ''}, {found}, "
                 f"{best['ops'] / 1e6:,.1f}M ops, {best['params'] / 1e6:,.3f}M params; widths {best['widths']}."))
         latency = []
         if "latency_ms" in d["fronts"]:

@@ -21,6 +21,7 @@ ACT_AXIS = "activations (K output elements)"
 CATEGORY_STYLE = {
     "trained": ("trained candidate", "circle", "#4c72b0", 9),
     "reference": ("uniform-scaling reference", "star", "#d62728", 17),
+    "scored": ("scored untrained (zero-cost proxy)", "circle-open", "#4c72b0", 9),
     "pruned": ("pruned (accuracy when stopped)", "diamond-open", "#8172b3", 9),
     "over budget": ("over budget (not trained; drawn at 0)", "x", "#9a9a9a", 9),
     "complete": ("complete, no accuracy (drawn at 0)", "square-open", "#9a9a9a", 9),
@@ -302,14 +303,17 @@ COST = {"ops": ("ops (M multiply-adds)", 1e6, "M"), "params": ("params (M weight
         "latency_ms": ("predicted latency (ms)", 1.0, " ms")}
 
 
-def trial_hover(t: TrialRecord) -> str:
-    """A candidate in a hover label: trial, kind, widths, depths, costs, accuracy."""
+def trial_hover(t: TrialRecord, score_label: str = "val top-1") -> str:
+    """A candidate in a hover label: trial, kind, widths, depths, costs, accuracy, and the score the
+    study ranks by when it is not val top-1 (`score_label`: StudyData.score_label)."""
     name, *_ = CATEGORY_STYLE.get(t["category"], (t["category"],))
     acc = f"val top-1 {100 * t['val_top1']:.2f}%" if t["val_top1"] is not None else "not trained"
+    score = (f"{_esc(score_label)} {t['score']:.4g}"
+             if score_label != "val top-1" and t.get("score") is not None else "")
     lines = [f"<b>trial {t['number']}</b>: {_esc(name)}", f"widths: {_esc(t['widths'])}",
              f"depths: {_esc(t['depths_text'])}",
              f"ops {t['ops'] / 1e6:,.1f}M, params {t['params'] / 1e6:,.3f}M" if t["ops"] is not None else "",
-             _latency_text(t), acc]
+             _latency_text(t), score, acc]
     if t["note"] and t["category"] not in ("reference", "over budget"):
         lines.append(_esc(t["note"]))
     return "<br>".join(x for x in lines if x)
@@ -323,27 +327,52 @@ def _latency_text(t: TrialRecord) -> str:
     return f"latency {t['latency_ms']:.3g} ms predicted" + (f", {measured:.3g} ms measured" if measured else "")
 
 
+def _percent(data: StudyData) -> bool:
+    """Whether the study's score is val top-1 (drawn in %) rather than another proxy's value."""
+    return data["score_label"] == "val top-1"
+
+
+def score_axis(data: StudyData) -> str:
+    """The y axis of the score the study ranks by."""
+    if _percent(data):
+        return "validation top-1 accuracy (%)"
+    return f"{data['score_label']} (the study's proxy, higher is better)"
+
+
 def pareto(data: StudyData, cost: str) -> go.Figure:
-    """Accuracy vs cost, one point per finished trial: trained candidates, the reference (a star),
-    pruned trials, over-budget ones (x, at 0: never trained); the Pareto front as a step line; the
-    budget as a dashed line."""
+    """The score the study ranks by (val top-1 by default) vs cost, one point per finished trial:
+    trained candidates, the reference (a star), pruned trials, over-budget ones (x, at the bottom:
+    never trained); the Pareto front (`archkit export --pareto`'s) as a step line; the budget as a
+    dashed line."""
     label, scale, unit = COST[cost]
     by_number = {t["number"]: t for t in data["trials"]}
     fig = go.Figure()
     finished = [by_number[n] for n in data["finished"]]
+    percent = _percent(data)
+    scored = [t["score"] for t in finished if t["score"] is not None]
+    # Val top-1 in %, trials without a score at 0; another proxy's own values, those at its lowest.
+    floor = 0.0 if percent or not scored else min(scored)
+
+    def y(t: TrialRecord) -> float:
+        value = t["score"] if t["score"] is not None else floor
+        return 100 * value if percent else value
+
     for category, (name, symbol, color, size) in CATEGORY_STYLE.items():
         group = [t for t in finished if t["category"] == category and t[cost] is not None]
         if not group:
             continue
+        if not percent:
+            name = name.replace("drawn at 0", "drawn at the lowest score")
         fig.add_scatter(
-            x=[t[cost] / scale for t in group], y=[100 * (t["val_top1"] or 0) for t in group], mode="markers",
+            x=[t[cost] / scale for t in group], y=[y(t) for t in group], mode="markers",
             name=name, marker={"symbol": symbol, "color": color, "size": size, "line": {"width": 1}},
-            customdata=[t["number"] for t in group], hovertext=[trial_hover(t) for t in group],
+            customdata=[t["number"] for t in group],
+            hovertext=[trial_hover(t, data["score_label"]) for t in group],
             hovertemplate="%{hovertext}<extra></extra>",
         )
     front = [by_number[n] for n in data["fronts"][cost]]
     if front:
-        fig.add_scatter(x=[t[cost] / scale for t in front], y=[100 * t["val_top1"] for t in front],
+        fig.add_scatter(x=[t[cost] / scale for t in front], y=[y(t) for t in front],
                         mode="lines", line={"shape": "hv", "color": "#2ca02c", "width": 2}, name="Pareto front",
                         hoverinfo="skip")
     limit = data["budget"].get(cost)
@@ -352,29 +381,32 @@ def pareto(data: StudyData, cost: str) -> go.Figure:
                       annotation={"text": f"budget {limit / scale:,.4g}{unit}", "font": {"color": "#d62728"}},
                       annotation_position="top left")
     fig.update_xaxes(title_text=label, rangemode="tozero")
-    # Fixed, a little below 0: over-budget trials sit at 0 and would be cut in half by the axis.
-    fig.update_yaxes(title_text="validation top-1 accuracy (%)", range=[-4, 103])
+    # Val top-1: fixed, a little below 0, where over-budget trials sit (the axis would cut them in
+    # half). Another proxy's scale is its own: Plotly's autorange.
+    fig.update_yaxes(title_text=score_axis(data), **({"range": [-4, 103]} if percent else {}))
     what = "latency" if cost == "latency_ms" else cost
-    return _layout(fig, f"accuracy vs {what}: {len(finished)} finished trials, Pareto front in green",
-                   height=480, hovermode="closest")
+    return _layout(fig, f"{'accuracy' if percent else _esc(data['score_label'])} vs {what}: {len(finished)} "
+                        f"finished trials, Pareto front in green", height=480, hovermode="closest")
 
 
 def history(data: StudyData) -> go.Figure:
-    """Accuracy per trial in order, with the best within-budget accuracy so far."""
+    """The score the study ranks by (val top-1 by default) per trial in order, with the best
+    within-budget score so far."""
     h = data["history"]
     by_number = {t["number"]: t for t in data["trials"]}
+    k = 100 if _percent(data) else 1
     fig = go.Figure()
     for category, (name, symbol, color, size) in CATEGORY_STYLE.items():
         idx = [i for i, c in enumerate(h["categories"]) if c == category]
         if idx:
-            fig.add_scatter(x=[h["numbers"][i] for i in idx], y=[100 * h["values"][i] for i in idx], mode="markers",
+            fig.add_scatter(x=[h["numbers"][i] for i in idx], y=[k * h["values"][i] for i in idx], mode="markers",
                             name=name, marker={"symbol": symbol, "color": color, "size": min(size, 12)},
-                            hovertext=[trial_hover(by_number[h["numbers"][i]]) for i in idx],
+                            hovertext=[trial_hover(by_number[h["numbers"][i]], data["score_label"]) for i in idx],
                             hovertemplate="%{hovertext}<extra></extra>")
-    fig.add_scatter(x=h["numbers"], y=[100 * b if b is not None else None for b in h["best"]], mode="lines",
+    fig.add_scatter(x=h["numbers"], y=[k * b if b is not None else None for b in h["best"]], mode="lines",
                     line={"shape": "hv", "color": "#2ca02c"}, name="best so far", hoverinfo="skip")
     fig.update_xaxes(title_text="trial number")
-    fig.update_yaxes(title_text="validation top-1 accuracy (%)")
+    fig.update_yaxes(title_text=score_axis(data))
     return _layout(fig, "optimization history (over-budget trials are not trained and not shown)",
                    hovermode="closest")
 

@@ -143,6 +143,7 @@ def _latency_line(latency, config) -> str:
 def _print_summary(summary, loaded, verdict: dict | None = None, latency=None) -> None:
     from .confirm import headline
     from .numbers import format_count
+    from .results import DEFAULT_PROXY, score_label
     from .storage import describe
 
     typer.echo(f"study {summary.study} in {describe(summary.storage)}: {summary.finished} of {summary.asked} "
@@ -156,10 +157,10 @@ def _print_summary(summary, loaded, verdict: dict | None = None, latency=None) -
         typer.echo("no trained candidate within the budget yet")
         return
     what = "the uniform-scaling reference" if best["reference"] else "a searched candidate"
-    if best["proxy"] == "val_top1":
+    if best["proxy"] == DEFAULT_PROXY:
         found = f"val top-1 {best['val_top1']:.4f} after {_recipe_length(loaded.config.train)}"
     else:
-        found = f"proxy {best['proxy']} {best['score']:.4g}" + (
+        found = f"{score_label(best['proxy'])} {best['score']:.4g}" + (
             f" (val top-1 {best['val_top1']:.4f})" if best["val_top1"] is not None else "")
     cost = f"{format_count(best['ops'])} ops, {format_count(best['params'])} params"
     if best.get("latency_ms") is not None:

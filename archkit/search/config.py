@@ -266,8 +266,8 @@ class _FinalBase(_Model):
 # scratch `seeds` times each under the final recipe, which is `train:` with these keys overridden.
 # Without `epochs` (or `steps`), the final recipe trains FINAL_LENGTH times as long as a trial.
 FinalRecipe = create_model("FinalRecipe", __base__=_FinalBase, __doc__=(
-    "`final:` the confirmation stage: `top` candidates (by val top-1) and the uniform-scaling reference, "
-    "each retrained `seeds` times under the final recipe (`train:` with any of its keys overridden here)."),
+    "`final:` the confirmation stage: `top` candidates (by the search's score, `proxy:`) and the uniform-scaling "
+    "reference, each retrained `seeds` times under the final recipe (`train:` with any of its keys overridden here)."),
     **_as_overrides(TrainRecipe))
 FINAL_LENGTH = 3
 

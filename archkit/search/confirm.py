@@ -1,10 +1,12 @@
 """The confirmation stage: is the search's answer really better than uniform width scaling?
 
-A search selects on validation accuracy after a short proxy recipe, so its best trial is partly
-luck: of the seed, of the split, of a proxy that ranks convergence speed. Here the top candidates
-and the uniform-scaling reference are each retrained from scratch with several seeds under the
-final recipe and scored on the validation split and on a test split the search never saw. The
-verdict compares the confirmed best with the reference on test, with a 95% interval.
+A search selects on a proxy score (validation accuracy after a short recipe by default), so its best
+trial is partly luck: of the seed, of the split, of a proxy that ranks convergence speed. Here the
+top candidates by that score (`results.ranked`) and the uniform-scaling reference are each retrained
+from scratch with several seeds under the final recipe and scored on the validation split and on a
+test split the search never saw. The confirmed best is the candidate with the highest mean
+validation top-1 after that retraining (selected on validation, never on test); the verdict compares
+it with the reference on test, with a 95% interval.
 
 Every retraining is stored in the study as soon as it finishes (user attr
 `confirm:<recipe>:<trial>:<seed>`), so an interrupted stage (Ctrl-C, kill -9) resumes where it
@@ -21,12 +23,12 @@ from dataclasses import dataclass
 
 from ..spec.loader import spec_from_yaml
 from ..util.stats import welch_interval
+from . import record as R
 from .config import FinalRecipe, SearchConfig, final_recipe
 from .results import ranked
-from .trial import REFERENCE_ATTR
 
 RUN_PREFIX = "confirm:"
-VERDICT_ATTR = "verdict"
+VERDICT_ATTR = R.VERDICT
 # Final seeds are apart from the search's trial seeds (config seed + trial number).
 FINAL_SEED_BASE = 100_000
 INTERVAL = "Welch's t (unequal variances), 95%"
@@ -41,7 +43,7 @@ class Plan:
     """What the stage retrains: `candidates` (trial numbers, the reference first), `seeds` each."""
 
     reference: int
-    candidates: tuple[int, ...]  # searched trials, best validation accuracy first
+    candidates: tuple[int, ...]  # searched trials, best score first (`results.ranked`)
     seeds: tuple[int, ...]
     recipe: dict
     key: str  # identifies the recipe: runs under another recipe are not mixed in
@@ -73,10 +75,10 @@ def plan(study, config: SearchConfig, final: FinalRecipe) -> Plan:
     val top-1 unless the config chose another proxy; a duplicate architecture counts once), each to
     be retrained `final.seeds` times."""
     trials = ranked(study)
-    refs = [t for t in trials if t.user_attrs.get(REFERENCE_ATTR)]
+    refs = [t for t in trials if t.user_attrs.get(R.REFERENCE)]
     if not refs:
         over = [t for t in study.get_trials(deepcopy=False)
-                if t.user_attrs.get(REFERENCE_ATTR) and t.user_attrs.get("feasible") is False]
+                if t.user_attrs.get(R.REFERENCE) and t.user_attrs.get(R.FEASIBLE) is False]
         if over:
             raise ConfirmError(f"study {study.study_name!r}: uniform scaling cannot meet the budget — its reference "
                                f"(trial {over[0].number}, the base at its smallest widths) is over it "
@@ -89,11 +91,11 @@ def plan(study, config: SearchConfig, final: FinalRecipe) -> Plan:
         raise ConfirmError(f"study {study.study_name!r} has no trained uniform-scaling reference to compare with "
                            f"(run or resume the search first)")
     reference = min(refs, key=lambda t: t.number)
-    seen = {reference.user_attrs.get("arch")}
+    seen = {reference.user_attrs.get(R.ARCH)}
     candidates = []
     for t in trials:
-        arch = t.user_attrs.get("arch")
-        if t.user_attrs.get(REFERENCE_ATTR) or arch in seen:
+        arch = t.user_attrs.get(R.ARCH)
+        if t.user_attrs.get(R.REFERENCE) or arch in seen:
             continue
         seen.add(arch)
         candidates.append(t.number)
@@ -130,7 +132,7 @@ def confirm(study, config: SearchConfig, final: FinalRecipe, train: Callable,
     p = plan(study, config, final)
     study.set_user_attr("final_recipe", {"data": config.data, **p.recipe, "key": p.key})
     done = runs_of(study, p.key)
-    specs = {t.number: t.user_attrs["spec"] for t in study.get_trials(deepcopy=False)
+    specs = {t.number: t.user_attrs[R.SPEC] for t in study.get_trials(deepcopy=False)
              if t.number in (p.reference, *p.candidates)}
     todo = [(trial, seed) for trial in (p.reference, *p.candidates) for seed in p.seeds if (trial, seed) not in done]
     for i, (trial, seed) in enumerate(todo, start=1):
@@ -158,8 +160,9 @@ def _no_epoch_report(epoch: int, metrics: dict) -> None:
 
 
 def verdict(p: Plan, runs: dict[tuple[int, int], dict]) -> dict:
-    """The confirmed best (highest mean val top-1 among the searched candidates) against the reference,
-    on test top-1: delta of the means and Welch's 95% interval."""
+    """The confirmed best (highest mean val top-1 after the final recipe among the searched candidates,
+    not their proxy score: the retraining is what the proxy stood in for; see `results`) against the
+    reference, on test top-1: delta of the means and Welch's 95% interval."""
 
     def scores(trial: int) -> dict:
         rs = [runs[(trial, seed)] for seed in p.seeds]

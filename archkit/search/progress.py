@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
+from . import record as R
 from .numbers import format_count
+from .results import DEFAULT_PROXY, proxy_of, ranked_trials, score, score_label
 
 MAX_ROWS = 14
 
@@ -25,53 +27,59 @@ def trials_table(study, title: str, current: dict | None = None, limits: dict | 
     from rich.table import Table
 
     trials = study.get_trials(deepcopy=False)
-    best = None
-    for t in trials:
-        acc = t.user_attrs.get("val_top1")
-        if t.state.name == "COMPLETE" and t.user_attrs.get("feasible") and t.user_attrs.get("trained") and \
-                acc is not None and (best is None or acc > best[1]):
-            best = (t.number, acc)
+    ranked = ranked_trials(trials)
+    best = ranked[0] if ranked else None
+    proxy = proxy_of(study)
     states: dict[str, int] = {}
     for t in trials:
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no trials yet"
-    caption = f"{summary}; best feasible: " + (f"#{best[0]} val top-1 {best[1]:.3f}" if best else "none yet")
+    caption = f"{summary}; best feasible: " + (
+        f"#{best.number} {score_label(proxy)} {_score(score(best), proxy)}" if best else "none yet")
     if limits:
         caption += "; budget " + ", ".join(limit_text(k, v) for k, v in limits.items())
     table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
-    # "top-1" is the val top-1 after the trial's training. Widths and notes may wrap, numbers may
-    # not; the widths column keeps a minimum width so that a narrow console wraps it instead of
-    # squeezing it to nothing.
+    # "top-1" is the val top-1 after the trial's training; a study ranked by another proxy shows
+    # that proxy's score beside it. Widths and notes may wrap, numbers may not; the widths column
+    # keeps a minimum width so that a narrow console wraps it instead of squeezing it to nothing.
     # Latency (predicted ms) when the study predicts it: a latency budget or objective.
-    latency = any("latency_ms" in t.user_attrs for t in trials)
+    latency = any(R.LATENCY_MS in t.user_attrs for t in trials)
+    other = proxy != DEFAULT_PROXY
     columns = (("#", "right"), ("state", "left"), ("widths (stem | per stage)", "left"), ("ops", "right"),
-               ("params", "right"), *((("ms", "right"),) if latency else ()), ("top-1", "right"), ("s", "right"),
-               ("note", "left"))
+               ("params", "right"), *((("ms", "right"),) if latency else ()), ("top-1", "right"),
+               *(((proxy, "right"),) if other else ()), ("s", "right"), ("note", "left"))
     for col, justify in columns:
         wraps = col in ("widths (stem | per stage)", "note")
         table.add_column(col, justify=justify, no_wrap=not wraps, overflow="fold" if wraps else "ellipsis",
                          min_width=14 if col.startswith("widths") else None)
     for t in trials[-MAX_ROWS:]:
-        a = t.user_attrs
+        r = R.read_trial(t)
         state = t.state.name.lower()
         note = []
-        if a.get("reference"):
+        if r.reference:
             note.append("reference: uniform scaling")
-        if a.get("feasible") is False:
+        if r.feasible is False:
             note.append("over budget, not trained")
-        if "duplicate_of" in a:
-            note.append(f"same as #{a['duplicate_of']}")
-        if "error" in a:
-            note.append(str(a["error"])[:60])
-        acc = a.get("val_top1")
+        if r.duplicate_of is not None:
+            note.append(f"same as #{r.duplicate_of}")
+        if r.error is not None:
+            note.append(str(r.error)[:60])
         if current and current.get("number") == t.number and state == "running":
             state = f"epoch {current.get('epoch', 0) + 1}" if "epoch" in current else "running"
-        style = "bold green" if best and t.number == best[0] else None
-        ms = (f"{a['latency_ms']:.3g}" if "latency_ms" in a else "",) if latency else ()
-        table.add_row(str(t.number), state, a.get("widths", ""), format_count(a["ops"]) if "ops" in a else "",
-                      format_count(a["params"]) if "params" in a else "", *ms, _acc(acc),
-                      f"{a['train_seconds']:.0f}" if "train_seconds" in a else "", "; ".join(note), style=style)
+        style = "bold green" if best and t.number == best.number else None
+        ms = (f"{r.latency_ms:.3g}" if r.latency_ms is not None else "",) if latency else ()
+        value = (_score(r.proxy_score, proxy),) if other else ()
+        table.add_row(str(t.number), state, R.widths_text(r.widths), format_count(r.ops) if r.ops is not None else "",
+                      format_count(r.params) if r.params is not None else "", *ms, _acc(r.val_top1), *value,
+                      f"{r.train_seconds:.0f}" if r.train_seconds is not None else "", "; ".join(note), style=style)
     return table
+
+
+def _score(value, proxy: str) -> str:
+    """A score as the table shows it: val top-1 to 3 decimals, another proxy's to 4 significant digits."""
+    if not isinstance(value, (int, float)):
+        return ""
+    return _acc(value) if proxy == DEFAULT_PROXY else f"{value:.4g}"
 
 
 class LiveView:

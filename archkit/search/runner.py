@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..training.errors import DataError
+from . import record as R
 from .config import LoadedConfig
 from .storage import default_location, describe, is_journal, retry_candidate
 from .studies import (
@@ -106,10 +107,10 @@ def run_worker(loaded: LoadedConfig, location: str, study_name: str, *, train=No
             mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
             view.event("end", {})
             for t in mine:
-                if t.state.name == "FAIL" and "surplus" not in str(t.user_attrs.get("error", "")):
+                if t.state.name == "FAIL" and "surplus" not in str(t.user_attrs.get(R.ERROR, "")):
                     failures += 1
             if failures >= MIN_FAILURES and failures / attempts > MAX_FAILURE_RATE:
-                errors = [str(t.user_attrs.get("error", "?")) for t in study.get_trials(deepcopy=False)
+                errors = [str(t.user_attrs.get(R.ERROR, "?")) for t in study.get_trials(deepcopy=False)
                           if t.state.name == "FAIL"][-3:]
                 raise SearchError(f"stopped: {failures} of {attempts} trials failed in this run "
                                   f"(last errors: {' | '.join(errors)})")
@@ -126,18 +127,18 @@ def _guarded(trial, ctx: TrialContext):
     except optuna.TrialPruned:
         raise
     except KeyboardInterrupt:
-        trial.set_user_attr("error", "interrupted (Ctrl-C); rerun the same command to resume")
+        trial.set_user_attr(R.ERROR, "interrupted (Ctrl-C); rerun the same command to resume")
         retry_candidate(trial.study, trial)  # the resumed run trains this candidate again
         raise
     except SurplusTrial:
         raise
     except DataError as exc:
-        trial.set_user_attr("error", f"data: {exc}".splitlines()[0][:300])
+        trial.set_user_attr(R.ERROR, f"data: {exc}".splitlines()[0][:300])
         retry_candidate(trial.study, trial)  # not the candidate's failure: trained again on resume
         ctx.data_error = str(exc).splitlines()[0]
         raise
     except Exception as exc:
-        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        trial.set_user_attr(R.ERROR, f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
         raise
 
 

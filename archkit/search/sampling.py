@@ -21,11 +21,11 @@ from typing import Any
 from optuna.samplers import BaseSampler
 from optuna.trial import TrialState
 
-from .trial import REFERENCE_ATTR
+from . import record as R
 
 
 def _sampled(trial) -> bool:
-    return REFERENCE_ATTR not in trial.user_attrs
+    return R.REFERENCE not in trial.user_attrs
 
 
 def _as_complete(trial):

@@ -23,6 +23,7 @@ import re
 
 from ..spec.models import Branch, Conv, Inception, Layer, Module, Spec
 from .config import FloatChoices, FloatRange, IntRange, Space
+from .record import Widths, widths_text
 from .stages import Stage, stages_of
 
 BRANCHES = ("1x1", "3x3", "5x5", "pool")
@@ -368,27 +369,31 @@ def candidate(base: Spec, params: dict, divisor: int = 8, scale: float = 1.0, na
     })
 
 
-def describe(spec: Spec) -> str:
-    """A short summary of a candidate's widths and depths, for progress views and hover text:
-    'stem 48/144 | 3: 208,384 | 4: 416,...' (each module's output channels)."""
+def widths_of(spec: Spec) -> Widths:
+    """A candidate's widths as the search stores them (the `widths` trial attr): the stem convs'
+    output channels, then per stage (modules between two other layers) each module's."""
     from ..spec.resolve import resolved
 
     r = resolved(spec)
-    parts: list[str] = []
-    stem = [str(layer.out_shape[0]) for layer in r.layers if layer.kind == "conv"]
-    if stem:
-        parts.append("stem " + "/".join(stem))
-    stage: list[str] = []
+    stem = [layer.out_shape[0] for layer in r.layers if layer.kind == "conv"]
+    stages: list[list[int]] = []
+    stage: list[int] = []
     for layer in r.layers:
         if layer.kind in ("inception", "module"):
-            stage.append(str(layer.out_shape[0]))
+            stage.append(layer.out_shape[0])
         elif stage:
-            parts.append(",".join(stage))
+            stages.append(stage)
             stage = []
     if stage:
-        parts.append(",".join(stage))
-    return " | ".join(parts)
+        stages.append(stage)
+    return Widths(stem=stem, stages=stages)
+
+
+def describe(spec: Spec) -> str:
+    """A short summary of a candidate's widths and depths, for progress views and hover text:
+    'stem 48/144 | 208,384 | 416,...' (each module's output channels; `record.widths_text`)."""
+    return widths_text(widths_of(spec))
 
 
 __all__ = ["BRANCHES", "FloatChoices", "Stage", "candidate", "describe", "module_name", "priors", "round_width",
-           "stage_widths", "stages_of", "suggest"]
+           "stage_widths", "stages_of", "suggest", "widths_of"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import record as R
+
 STUDIES_DIR = Path("studies")
 JOURNAL_SUFFIXES = (".journal", ".jsonl", ".log")
 # A worker writes a heartbeat this often; a RUNNING trial silent for GRACE seconds is declared
@@ -69,11 +71,11 @@ def retry_candidate(study, trial) -> None:
     """A trial whose worker died (heartbeat gone stale, or found RUNNING in a journal at start):
     enqueue its candidate once more, with the same sampled parameters. (Optuna's own retry callback
     would copy the dead trial's partial results along.) A retry that dies too is not retried."""
-    if "retry_of" in trial.user_attrs:
+    if R.RETRY_OF in trial.user_attrs:
         return
-    attrs = {"retry_of": trial.number}
-    if "reference" in trial.user_attrs:
-        attrs["reference"] = trial.user_attrs["reference"]
+    attrs = {R.RETRY_OF: trial.number}
+    if R.REFERENCE in trial.user_attrs:
+        attrs[R.REFERENCE] = trial.user_attrs[R.REFERENCE]
     study.enqueue_trial(trial.params, user_attrs=attrs)
 
 

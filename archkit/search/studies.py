@@ -6,11 +6,11 @@ worker processes is `workers`."""
 from __future__ import annotations
 
 from ..spec.yamlio import dump_yaml
+from . import record as R
 from .config import LoadedConfig
 from .latency_cost import LatencyCost
 from .samplers import choose_sampler, make_pruner, make_sampler
 from .storage import describe, is_journal, open_storage, retry_candidate
-from .trial import REFERENCE_ATTR
 
 
 class SearchError(RuntimeError):
@@ -94,13 +94,12 @@ def enqueue_reference(study) -> bool:
     from optuna.trial import TrialState
 
     states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-    if any(REFERENCE_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False, states=states)):
+    if any(R.REFERENCE in t.user_attrs for t in study.get_trials(deepcopy=False, states=states)):
         return False
-    study.enqueue_trial({}, user_attrs={REFERENCE_ATTR: "uniform width scaling of the base to the budget"})
+    study.enqueue_trial({}, user_attrs={R.REFERENCE: "uniform width scaling of the base to the budget"})
     return True
 
 
-PRIOR_ATTR = "prior"
 MIN_TRIALS_FOR_PRIORS = 6
 MAX_PRIORS = 3
 
@@ -122,11 +121,11 @@ def enqueue_priors(study, loaded: LoadedConfig) -> list[str]:
     cfg = loaded.config
     if not cfg.warm_start:
         return []
-    if any(REFERENCE_ATTR not in t.user_attrs for t in study.get_trials(deepcopy=False)):
+    if any(R.REFERENCE not in t.user_attrs for t in study.get_trials(deepcopy=False)):
         return []
     chosen = priors(cfg.space, loaded.base)[:prior_count(cfg.trials)]
     for description, params in chosen:
-        study.enqueue_trial(params, user_attrs={PRIOR_ATTR: description})
+        study.enqueue_trial(params, user_attrs={R.PRIOR: description})
     return [description for description, _ in chosen]
 
 
@@ -161,19 +160,18 @@ def fail_stale(study) -> None:
 
 
 def best_trial(study) -> dict | None:
-    """The best feasible trial by the study's proxy score (see `results`), as plain data."""
-    from .results import ranked, score
+    """The search's best trial (`results.best`: by the study's proxy score), as plain data."""
+    from .results import DEFAULT_PROXY, best, score
 
-    trials = ranked(study)
-    if not trials:
+    t = best(study)
+    if t is None:
         return None
-    t, a = trials[0], trials[0].user_attrs
-    return {"number": t.number, "score": score(t), "proxy": a.get("proxy", "val_top1"), "val_top1": a.get("val_top1"),
-            "ops": a.get("ops"), "params": a.get("params"), "widths": a.get("widths"),
-            "latency_ms": a.get("latency_ms"), "measured_latency_ms": a.get("measured_latency_ms"),
-            "reference": bool(a.get(REFERENCE_ATTR))}
+    r = R.read_trial(t)
+    return {"number": t.number, "score": score(t), "proxy": r.proxy or DEFAULT_PROXY, "val_top1": r.val_top1,
+            "ops": r.ops, "params": r.params, "widths": R.widths_text(r.widths), "latency_ms": r.latency_ms,
+            "measured_latency_ms": r.measured_latency_ms, "reference": bool(r.reference)}
 
 
-__all__ = ["MAX_PRIORS", "MIN_TRIALS_FOR_PRIORS", "PRIOR_ATTR", "SearchError", "best_trial", "counts",
+__all__ = ["MAX_PRIORS", "MIN_TRIALS_FOR_PRIORS", "SearchError", "best_trial", "counts",
            "enqueue_priors", "enqueue_reference", "finished", "latency_attr", "latency_cost", "open_study",
            "prior_count", "recover_interrupted"]

@@ -16,16 +16,15 @@ from dataclasses import dataclass
 from ..spec.loader import spec_from_data
 from ..spec.models import Spec
 from ..spec.yamlio import dump_yaml
+from . import record as R
 from .budget import OBJECTIVE_COST, Measured, constraint_values, feasible, fill_budget, measure
 from .config import LoadedConfig
 from .latency_cost import LatencyCost
 from .proxies import PROXIES, proxy_batch
-from .results import SCORE_ATTR, score
-from .space import candidate, describe, suggest
+from .results import DEFAULT_PROXY, score
+from .space import candidate, suggest, widths_of
 
-# user attrs every finished trial carries (the report and export read these)
-ATTR_SPEC = "spec"
-REFERENCE_ATTR = "reference"
+# The user attrs a trial carries are declared in `record`; the report and export read them there.
 
 
 class SurplusTrial(Exception):
@@ -42,7 +41,7 @@ def arch_key(spec: Spec) -> str:
 
 def constraints_of(trial) -> list[float]:
     """Optuna's `constraints_func`: the values stored by the trial (all 0 = feasible if none)."""
-    return list(trial.user_attrs.get("constraints", [0.0]))
+    return list(trial.user_attrs.get(R.CONSTRAINTS, [0.0]))
 
 
 @dataclass
@@ -55,11 +54,6 @@ class TrialContext:
     max_trials: int | None = None
     data_error: str | None = None  # set when a trial met bad data: the run stops (not the candidate's fault)
     latency: LatencyCost | None = None  # predicts (and measures) latency: a latency budget or objective
-
-
-# Attrs a duplicate trial takes over from the trial that trained the same network.
-TRAINED_ATTRS = ("val_top1", "val_top5", "train_seconds", "images_per_s", "device", "precision", SCORE_ATTR,
-                 "trained", "measured_latency_ms", "measured_latency_median_ms", "measured_latency_iqr_ms")
 
 
 def _values(ctx: TrialContext, accuracy: float, measured: Measured):
@@ -79,7 +73,7 @@ def _check_surplus(trial, max_trials: int | None) -> None:
     live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
     ahead = [t for t in trial.study.get_trials(deepcopy=False, states=live) if t.number < trial.number]
     if len(ahead) >= max_trials:
-        trial.set_user_attr("error", "surplus: the study already has its trials (not run)")
+        trial.set_user_attr(R.ERROR, "surplus: the study already has its trials (not run)")
         raise SurplusTrial(f"trial {trial.number} is surplus")
 
 
@@ -87,8 +81,8 @@ def _duplicate_of(trial, key: str):
     from optuna.trial import TrialState
 
     for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if other.number != trial.number and other.user_attrs.get("arch") == key and score(other) is not None \
-                and other.user_attrs.get("proxy", "val_top1") == trial.user_attrs.get("proxy", "val_top1"):
+        if other.number != trial.number and other.user_attrs.get(R.ARCH) == key and score(other) is not None \
+                and other.user_attrs.get(R.PROXY, DEFAULT_PROXY) == trial.user_attrs.get(R.PROXY, DEFAULT_PROXY):
             return other
     return None
 
@@ -107,7 +101,7 @@ def run_trial(trial, ctx: TrialContext):
     _check_surplus(trial, ctx.max_trials)
     loaded, cfg = ctx.loaded, ctx.loaded.config
     limits = cfg.budget.limits()
-    reference = bool(trial.user_attrs.get(REFERENCE_ATTR))
+    reference = bool(trial.user_attrs.get(R.REFERENCE))
     space = cfg.space
     if cfg.fill_budget and limits and space.width is not None:
         # Budget filling sets the global width itself; sampling it too would only make duplicates.
@@ -126,64 +120,65 @@ def run_trial(trial, ctx: TrialContext):
     spec = spec_from_data(spec.to_dict(), source=name)
     ok = feasible(measured, limits)
     key = arch_key(spec)
+    widths = widths_of(spec)
     attrs = {
-        ATTR_SPEC: dump_yaml(spec.to_dict()),
-        "ops": measured.ops,
-        "params": measured.params,
-        "activations": measured.activations,
-        "width_scale": scale,
-        "widths": describe(spec),
-        "arch": key,
-        "feasible": ok,
-        "constraints": constraint_values(measured, limits) if limits else [0.0],
+        R.SPEC: dump_yaml(spec.to_dict()),
+        R.OPS: measured.ops,
+        R.PARAMS: measured.params,
+        R.ACTIVATIONS: measured.activations,
+        R.WIDTH_SCALE: scale,
+        R.WIDTHS: widths,  # structured: {"stem": [...], "stages": [[...], ...]}
+        R.ARCH: key,
+        R.FEASIBLE: ok,
+        R.CONSTRAINTS: constraint_values(measured, limits) if limits else [0.0],
     }
     if measured.latency_ms is not None:
-        attrs["latency_ms"] = measured.latency_ms  # predicted, every op of the network in the table
+        attrs[R.LATENCY_MS] = measured.latency_ms  # predicted, every op of the network in the table
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
     if limits and hasattr(trial, "set_constraint"):  # Optuna >= 5; older ones call constraints_of
-        for k, value in zip(limits, attrs["constraints"], strict=True):
+        for k, value in zip(limits, attrs[R.CONSTRAINTS], strict=True):
             trial.set_constraint(k, value)
     if ctx.on_event:
-        ctx.on_event("start", {"number": trial.number, "widths": attrs["widths"], "ops": measured.ops,
+        ctx.on_event("start", {"number": trial.number, "widths": R.widths_text(widths), "ops": measured.ops,
                                "params": measured.params, "latency_ms": measured.latency_ms, "feasible": ok,
                                "reference": reference})
     if not ok:
         # Over budget: never trained. Recorded as complete with accuracy 0 and its constraint values.
-        trial.set_user_attr("trained", False)
-        trial.set_user_attr("overhead_seconds", time.perf_counter() - started)
+        trial.set_user_attr(R.TRAINED, False)
+        trial.set_user_attr(R.OVERHEAD_SECONDS, time.perf_counter() - started)
         return _values(ctx, 0.0, measured)
     proxy = PROXIES[cfg.proxy]
-    trial.set_user_attr("proxy", proxy.name)
+    trial.set_user_attr(R.PROXY, proxy.name)
     dup = _duplicate_of(trial, key)
     if dup is not None:
-        for k in TRAINED_ATTRS:
+        for k in R.TRAINED_KEYS:
             if k in dup.user_attrs:
                 trial.set_user_attr(k, dup.user_attrs[k])
-        trial.set_user_attr("duplicate_of", dup.number)
-        trial.set_user_attr("overhead_seconds", time.perf_counter() - started)
+        trial.set_user_attr(R.DUPLICATE_OF, dup.number)
+        trial.set_user_attr(R.OVERHEAD_SECONDS, time.perf_counter() - started)
         return _values(ctx, score(dup), measured)
     seed = cfg.seed + trial.number
     if not proxy.trains:
         # A zero-cost proxy: the untrained network (built with the trial's seed) is scored, nothing trained.
         images = proxy_batch(spec, cfg.data, seed=seed) if proxy.images else None
         value = proxy.score(spec, seed=seed, images=images)
-        trial.set_user_attr(SCORE_ATTR, value)
-        trial.set_user_attr("trained", False)
-        trial.set_user_attr("overhead_seconds", time.perf_counter() - started)
+        trial.set_user_attr(R.SCORE, value)
+        trial.set_user_attr(R.TRAINED, False)
+        trial.set_user_attr(R.OVERHEAD_SECONDS, time.perf_counter() - started)
         return _values(ctx, value, measured)
 
     # Pruning compares validation accuracies per epoch: it is for the val_top1 proxy only.
-    single = not cfg.multi_objective and proxy.name == "val_top1"
+    single = not cfg.multi_objective and proxy.name == DEFAULT_PROXY
 
     def on_epoch(epoch: int, metrics: dict) -> None:
         acc = float(metrics["val_top1"])
-        trial.set_user_attr("val_top1", acc)
+        trial.set_user_attr(R.VAL_TOP1, acc)
         # Kept per epoch, so a pruned trial carries them too.
         if "seconds" in metrics:
-            trial.set_user_attr("train_seconds", float(metrics["seconds"]))
+            trial.set_user_attr(R.TRAIN_SECONDS, float(metrics["seconds"]))
         if metrics.get("images_per_s"):
-            trial.set_user_attr("images_per_s", float(metrics["images_per_s"]))
+            trial.set_user_attr(R.IMAGES_PER_S, float(metrics["images_per_s"]))
         if ctx.on_event:
             ctx.on_event("epoch", {"number": trial.number, "epoch": epoch, **metrics})
         if single:
@@ -191,35 +186,35 @@ def run_trial(trial, ctx: TrialContext):
 
             trial.report(acc, epoch)
             if trial.should_prune():
-                trial.set_user_attr("pruned_at_epoch", epoch)
+                trial.set_user_attr(R.PRUNED_AT_EPOCH, epoch)
                 raise optuna.TrialPruned(f"pruned after epoch {epoch} at val top-1 {acc:.3f}")
 
     overhead = time.perf_counter() - started
-    trial.set_user_attr("device", _device_name(cfg.train.device))
-    trial.set_user_attr("overhead_seconds", overhead)
+    trial.set_user_attr(R.DEVICE, _device_name(cfg.train.device))
+    trial.set_user_attr(R.OVERHEAD_SECONDS, overhead)
     recipe = cfg.train.model_dump(exclude_none=True)
     if "steps" in recipe:
         recipe.pop("epochs")
     train_started = time.perf_counter()
     result = ctx.train(spec, data=cfg.data, seed=seed, on_epoch=on_epoch, **recipe)
     # The whole train() call (data, model, loop, evaluation): the rest of the trial is overhead.
-    trial.set_user_attr("train_call_seconds", time.perf_counter() - train_started)
-    trial.set_user_attr("trained", True)
-    trial.set_user_attr("val_top1", float(result.val_top1))
-    trial.set_user_attr("val_top5", float(result.val_top5))
-    trial.set_user_attr("train_seconds", float(result.seconds))
-    trial.set_user_attr("images_per_s", float(result.train_images_per_s))
-    trial.set_user_attr("device", str(result.device))
-    trial.set_user_attr("precision", str(result.precision))
-    trial.set_user_attr("overhead_seconds", overhead)
+    trial.set_user_attr(R.TRAIN_CALL_SECONDS, time.perf_counter() - train_started)
+    trial.set_user_attr(R.TRAINED, True)
+    trial.set_user_attr(R.VAL_TOP1, float(result.val_top1))
+    trial.set_user_attr(R.VAL_TOP5, float(result.val_top5))
+    trial.set_user_attr(R.TRAIN_SECONDS, float(result.seconds))
+    trial.set_user_attr(R.IMAGES_PER_S, float(result.train_images_per_s))
+    trial.set_user_attr(R.DEVICE, str(result.device))
+    trial.set_user_attr(R.PRECISION, str(result.precision))
+    trial.set_user_attr(R.OVERHEAD_SECONDS, overhead)
     if ctx.latency is not None:
         # The prediction's check: the network timed whole on the same device and settings.
         timing = ctx.latency.measure(spec)
-        trial.set_user_attr("measured_latency_ms", timing.min_ms)  # the fastest block, as the table's entries
-        trial.set_user_attr("measured_latency_median_ms", timing.median_ms)
-        trial.set_user_attr("measured_latency_iqr_ms", timing.iqr_ms)
+        trial.set_user_attr(R.MEASURED_LATENCY_MS, timing.min_ms)  # the fastest block, as the table's entries
+        trial.set_user_attr(R.MEASURED_LATENCY_MEDIAN_MS, timing.median_ms)
+        trial.set_user_attr(R.MEASURED_LATENCY_IQR_MS, timing.iqr_ms)
     value = proxy.score(spec, seed=seed, result=result)
     if value is None:
         raise ValueError(f"proxy {proxy.name}: the run gave no value (train_loss needs whole epochs)")
-    trial.set_user_attr(SCORE_ATTR, value)
+    trial.set_user_attr(R.SCORE, value)
     return _values(ctx, value, measured)

@@ -182,7 +182,10 @@ def test_study_trials_and_categories(demo, study):
     # the fixture study has every kind the plots draw
     assert {"reference", "trained", "pruned", "over budget"} <= set(cats.values())
     ref = demo["trials"][0]
-    assert ref["widths"] == frozen[0].user_attrs["widths"]
+    # Stored structured (a list per stage), shown as text.
+    assert frozen[0].user_attrs["widths"] == {"stem": [16, 56], "stages": [[64, 128], [144, 144, 136, 144, 224],
+                                                                            [224, 272]]}
+    assert ref["widths"] == "stem 16/56 | 64,128 | 144,144,136,144,224 | 224,272"
     assert ref["depths"] == [2, 5, 2] and ref["depths_text"] == "stage3 2, stage4 5, stage5 2"
 
 
@@ -202,7 +205,7 @@ def test_fronts_are_not_dominated(demo):
 
 
 def test_fronts_match_export(demo, study):
-    from archkit.search.export import pareto_front
+    from archkit.search.results import pareto_front
 
     trained = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"
                and t.user_attrs.get("feasible") and t.user_attrs.get("trained")]
@@ -382,6 +385,8 @@ def test_study_without_a_verdict(demo, study_file):
 def test_depths_of():
     assert D.depths_of("stem 16/56 | 64,128 | 144,144,136 | 224") == [2, 3, 1]
     assert D.depths_of("") == []
+    assert D.depths_of({"stem": [16, 56], "stages": [[64, 128], [144, 144, 136], [224]]}) == [2, 3, 1]
+    assert D.depths_of(None) == []
 
 
 def test_import_report_is_light():

@@ -294,12 +294,13 @@ class TrialRecord(TypedDict):
 
     number: int  # Optuna's trial number
     state: str  # Optuna's state name: "COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"
-    category: str  # how it is drawn: "reference", "trained", "pruned", "over budget", "failed", "complete", ...
+    category: str  # how it is drawn: "reference", "trained", "scored", "pruned", "over budget", "failed", ...
     reference: bool  # the uniform-width-scaling reference
     feasible: bool | None  # within the budget; None when not measured
     trained: bool  # trained to the end (or its duplicate's accuracy)
     val_top1: float | None  # validation top-1 (fraction); a pruned trial's: when it was stopped
     val_top5: float | None  # validation top-5 (fraction)
+    score: float | None  # the score the study ranks by (`archkit.search.results.score`; val top-1 by default)
     ops: int | None  # multiply-adds for one image
     params: int | None  # weights
     activations: int | None  # output elements for one image
@@ -331,8 +332,8 @@ class TrialTableRow(TypedDict):
 
 
 class Fronts(TypedDict):
-    """The Pareto fronts of validation top-1 vs each cost (`archkit export --pareto`'s): trial numbers,
-    by increasing cost."""
+    """The Pareto fronts of the score the study ranks by vs each cost (`archkit.search.results.fronts`,
+    `archkit export --pareto`'s): trial numbers, by increasing cost."""
 
     ops: list[int]
     params: list[int]
@@ -343,9 +344,9 @@ class History(TypedDict):
     """The optimization history: parallel lists, one entry per finished trial with an accuracy, in order."""
 
     numbers: list[int]  # trial numbers
-    values: list[float]  # validation top-1 (fraction; a pruned trial's when it was stopped)
+    values: list[float]  # the score the study ranks by (TrialRecord.score; a pruned trial's when it was stopped)
     categories: list[str]  # TrialRecord.category
-    best: list[float | None]  # the best trained within-budget val top-1 so far; None before the first
+    best: list[float | None]  # the best score so far of the trials that count (RANKED); None before the first
 
 
 class Importances(TypedDict):
@@ -425,7 +426,9 @@ class StudyData(TypedDict):
     history: History
     importances: Importances
     parallel: Parallel
-    best: TrialRecord | None  # the best trained within-budget trial by val top-1; None before one
+    proxy: str  # the proxy the study ranks by ("val_top1", "train_loss", ...; `archkit.search.results.proxy_of`)
+    score_label: str  # that score in words: "val top-1", "train_loss score", ...
+    best: TrialRecord | None  # the search's best (`archkit.search.results.best`: by score); None before one
     best_layers: CompareData | None  # the base spec (A) vs the best trial's spec (B); None when one does not load
     latency: StudyLatency | None  # where latency is predicted; None in a study that predicts none
     table: list[TrialTableRow]  # one per trial

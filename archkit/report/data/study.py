@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ...search import record as R
+from ...search import results
 from .compare import compare_data
 from .confirmation import VERDICT_ATTR, confirm_hint, confirmation
 from .layers import num, pct
@@ -26,16 +28,21 @@ TRIAL_HEADERS = ("trial", "state", "kind", "within budget", "val top-1 (%)", "va
                  "sampled parameters", "train time (s)", "device", "note")
 # After activations, in a study that predicts latency (a latency budget or objective).
 LATENCY_HEADERS = ("latency (ms, predicted)", "latency (ms, measured)")
+# After val top-5, in a study ranked by another proxy than val top-1: its score (`score_header`).
+SCORE_HEADER = "{label} (ranked by)"
 WRAP_HEADERS = ("widths (output channels per module)", "sampled parameters", "note")  # long text: may wrap
 
 
-def depths_of(widths: str) -> list[int]:
-    """Modules per stage from a trial's widths summary ('stem 16/56 | 64,128 | 144,144 | ...')."""
-    return [len(part.split(",")) for part in (p.strip() for p in widths.split("|"))
-            if part and not part.startswith("stem")]
+def depths_of(widths) -> list[int]:
+    """Modules per stage from a trial's stored `widths` attr: structured (`record.Widths`), or the
+    text of older studies ('stem 16/56 | 64,128 | 144,144 | ...'), which `record.read_widths` parses."""
+    found = R.read_widths(widths)
+    return [len(stage) for stage in found["stages"]] if found else []
 
 
-TRAINED = ("trained", "reference")  # the categories with a final accuracy (what fronts are made of)
+# The categories of the trials that `results.counts`: ranked by score, what the best and the fronts
+# are made of ("scored": by a zero-cost proxy, never trained).
+RANKED = ("trained", "reference", "scored")
 
 
 STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
@@ -49,57 +56,56 @@ def states_text(trials: list[TrialRecord]) -> str:
     return ", ".join(f"{states[s]} {STATE_WORDS.get(s, s.lower())}" for s in order)
 
 
-def _category(state: str, a: dict) -> str:
-    """How a trial is drawn: the reference, trained, pruned (partial accuracy), over budget (never
-    trained), failed, or its state (running, waiting; complete without an accuracy)."""
-    if state == "FAIL":
+def _category(t, r: R.StoredTrial) -> str:
+    """How a trial is drawn: the reference, trained, scored (a zero-cost proxy's, never trained),
+    pruned (partial accuracy), over budget (never trained), failed, or its state (running, waiting;
+    complete without a score). The first three are the trials `results.counts`."""
+    if r.state == "FAIL":
         return "failed"
-    if state == "PRUNED":
+    if r.state == "PRUNED":
         return "pruned"
-    if state != "COMPLETE":
-        return state.lower()
-    if a.get("feasible") is False:
+    if r.state != "COMPLETE":
+        return r.state.lower()
+    if r.feasible is False:
         return "over budget"
-    if not (a.get("trained") and a.get("val_top1") is not None and "spec" in a):
+    if not results.counts(t):
         return "complete"
-    return "reference" if a.get("reference") else "trained"
+    return "reference" if r.reference else "trained" if r.trained else "scored"
 
 
 def _trial(t, stage_labels: list[str]) -> TrialRecord:
-    a = t.user_attrs
-    state = t.state.name
-    widths = a.get("widths") or ""
-    depths = depths_of(widths) if widths else []
-    acc = a.get("val_top1")
+    r = R.read_trial(t)
+    depths = r.depths
     row = TrialRecord(
         number=t.number,
-        state=state,
-        category=_category(state, a),
-        reference=bool(a.get("reference")),
-        feasible=a.get("feasible"),
-        trained=bool(a.get("trained")),
-        val_top1=float(acc) if acc is not None else None,
-        val_top5=float(a["val_top5"]) if a.get("val_top5") is not None else None,
-        ops=a.get("ops"),
-        params=a.get("params"),
-        activations=a.get("activations"),
-        latency_ms=a.get("latency_ms"),  # predicted before training
-        measured_latency_ms=a.get("measured_latency_ms"),  # timed after training (the fastest block)
-        measured_latency_iqr_ms=a.get("measured_latency_iqr_ms"),
-        width_scale=a.get("width_scale"),
-        widths=widths,
+        state=r.state,
+        category=_category(t, r),
+        reference=bool(r.reference),
+        feasible=r.feasible,
+        trained=bool(r.trained),
+        val_top1=float(r.val_top1) if r.val_top1 is not None else None,
+        val_top5=float(r.val_top5) if r.val_top5 is not None else None,
+        score=results.score(t),
+        ops=r.ops,
+        params=r.params,
+        activations=r.activations,
+        latency_ms=r.latency_ms,  # predicted before training
+        measured_latency_ms=r.measured_latency_ms,  # timed after training (the fastest block)
+        measured_latency_iqr_ms=r.measured_latency_iqr_ms,
+        width_scale=r.width_scale,
+        widths=R.widths_text(r.widths),
         depths=depths,
         depths_text=(", ".join(f"{s} {d}" for s, d in zip(stage_labels, depths, strict=True))
                      if len(stage_labels) == len(depths) else "/".join(map(str, depths))),
-        sampled=dict(t.params),
-        train_seconds=a.get("train_seconds"),
-        device=a.get("device"),
-        precision=a.get("precision"),
-        duplicate_of=a.get("duplicate_of"),
-        pruned_at_epoch=a.get("pruned_at_epoch"),
-        error=a.get("error"),
-        start=t.datetime_start.isoformat(sep=" ", timespec="seconds") if t.datetime_start else None,
-        seconds=t.duration.total_seconds() if t.duration else None,
+        sampled=r.sampled,
+        train_seconds=r.train_seconds,
+        device=r.device,
+        precision=r.precision,
+        duplicate_of=r.duplicate_of,
+        pruned_at_epoch=r.pruned_at_epoch,
+        error=r.error,
+        start=r.start.isoformat(sep=" ", timespec="seconds") if r.start else None,
+        seconds=r.seconds,
         note="",  # set below, from the others
     )
     row["note"] = _trial_note(row)
@@ -121,19 +127,24 @@ def _trial_note(t: TrialRecord) -> str:
     return ""
 
 
-def trial_headers(latency: bool) -> list[str]:
-    """The trial table's headers; with `latency`, the predicted and measured latency after activations."""
+def trial_headers(latency: bool, proxy: str = results.DEFAULT_PROXY) -> list[str]:
+    """The trial table's headers; with `latency`, the predicted and measured latency after activations;
+    in a study ranked by another `proxy` than val top-1, its score after val top-5."""
+    top5 = TRIAL_HEADERS.index("val top-5 (%)") + 1
     at = TRIAL_HEADERS.index("activations (K)") + 1
-    return list(TRIAL_HEADERS[:at]) + (list(LATENCY_HEADERS) if latency else []) + list(TRIAL_HEADERS[at:])
+    score = [SCORE_HEADER.format(label=results.score_label(proxy))] if proxy != results.DEFAULT_PROXY else []
+    return (list(TRIAL_HEADERS[:top5]) + score + list(TRIAL_HEADERS[top5:at])
+            + (list(LATENCY_HEADERS) if latency else []) + list(TRIAL_HEADERS[at:]))
 
 
 def _ms(value) -> str:
     return f"{value:.3f}" if value is not None else ""
 
 
-def trial_table(trials: list[TrialRecord], latency: bool = False) -> list[TrialTableRow]:
-    """The trial table (columns as `trial_headers(latency)`): formatted cells, and for each cell the
-    value it sorts by."""
+def trial_table(trials: list[TrialRecord], latency: bool = False,
+                proxy: str = results.DEFAULT_PROXY) -> list[TrialTableRow]:
+    """The trial table (columns as `trial_headers(latency, proxy)`): formatted cells, and for each cell
+    the value it sorts by."""
     rows: list[TrialTableRow] = []
     for t in trials:
         kind = "reference" if t["reference"] else "duplicate" if t["duplicate_of"] is not None else "searched"
@@ -141,10 +152,13 @@ def trial_table(trials: list[TrialRecord], latency: bool = False) -> list[TrialT
         feasible = {True: "yes", False: "no", None: ""}[t["feasible"]]
         state = STATE_WORDS.get(t["state"], t["state"].lower())
         device = " ".join(x for x in (t["device"], t["precision"]) if x)
-        cells = [str(t["number"]), state, kind, feasible, pct(t["val_top1"]), pct(t["val_top5"]),
-                 num(t["ops"], 1e6, 1), num(t["params"], 1e6, 3), num(t["activations"], 1e3, 0)]
-        sort = [t["number"], t["state"], kind, feasible, t["val_top1"], t["val_top5"], t["ops"], t["params"],
-                t["activations"]]
+        cells = [str(t["number"]), state, kind, feasible, pct(t["val_top1"]), pct(t["val_top5"])]
+        sort = [t["number"], t["state"], kind, feasible, t["val_top1"], t["val_top5"]]
+        if proxy != results.DEFAULT_PROXY:
+            cells.append(f"{t['score']:.4g}" if t["score"] is not None else "")
+            sort.append(t["score"])
+        cells += [num(t["ops"], 1e6, 1), num(t["params"], 1e6, 3), num(t["activations"], 1e3, 0)]
+        sort += [t["ops"], t["params"], t["activations"]]
         if latency:
             cells += [_ms(t["latency_ms"]), _ms(t["measured_latency_ms"])]
             sort += [t["latency_ms"], t["measured_latency_ms"]]
@@ -212,11 +226,6 @@ def _distributions(pool: list[TrialRecord], names: list[str]) -> dict:
         else:
             out[name] = FloatDistribution(float(min(values)), float(max(values)))
     return out
-
-
-def _best(trials: list[TrialRecord]) -> TrialRecord | None:
-    pool = [t for t in trials if t["category"] in TRAINED]
-    return max(pool, key=lambda t: (t["val_top1"], -t["number"])) if pool else None
 
 
 def _facts(study, frozen: list, trials: list[TrialRecord], location: str | None) -> list[tuple[str, str]]:
@@ -312,9 +321,8 @@ def study_data(study, location: str | None = None) -> StudyData:
     parallel-coordinates table, the best candidate's layers vs the base spec, run facts and the
     config; with a verdict, the confirmation stage (`confirmation`), else how to run it
     (`confirm_hint`). `message` is set when there is nothing to plot (no finished trial, or only
-    failed ones). The study is only read."""
-    from ...search.export import pareto_front
-
+    failed ones). The best and the fronts are `results`'s, on the score the study ranks by (its
+    proxy's): the search's best and `archkit export --pareto`'s fronts. The study is only read."""
     frozen = study.get_trials(deepcopy=False)
     base, base_note = load_base(study)
     labels = _stage_labels(base)
@@ -328,23 +336,23 @@ def study_data(study, location: str | None = None) -> StudyData:
         message = (f"study {study.study_name!r} has no finished trials ({states_text(trials)})"
                    + (f"; last error: {errors[-1]}" if errors else "") + ": nothing to plot.")
     notes = []
-    if finished and not any(t["category"] in TRAINED for t in finished):
+    if finished and not any(t["category"] in RANKED for t in finished):
         notes.append("no candidate within the budget has been trained yet: the plots show costs only.")
-    best = _best(trials)
+    proxy = results.proxy_of(study)
+    ranked_frozen = results.ranked_trials(frozen)
+    by_number = {t["number"]: t for t in trials}
+    best = by_number[ranked_frozen[0].number] if ranked_frozen else None
     best_layers = None
     if best is not None:
-        trial = next(t for t in frozen if t.number == best["number"])
-        best_layers, note = _best_vs_base(trial, study.study_name, base, base_note)
+        best_layers, note = _best_vs_base(ranked_frozen[0], study.study_name, base, base_note)
         if note:
             notes.append(note)
-    # The fronts are `archkit export --pareto`'s, computed by the same function.
-    pool = [f for f, t in zip(frozen, trials, strict=True) if t["category"] in TRAINED]
     latency = any(t["latency_ms"] is not None for t in trials)
-    costs = ("ops", "params", "latency_ms") if latency else ("ops", "params")
-    front = {cost: [t.number for t in pareto_front([f for f in pool if cost in f.user_attrs], cost)] for cost in costs}
-    fronts = Fronts(ops=front["ops"], params=front["params"])
+    costs = (R.OPS, R.PARAMS, R.LATENCY_MS) if latency else (R.OPS, R.PARAMS)
+    front = {cost: [t.number for t in on] for cost, on in results.fronts(frozen, costs).items()}
+    fronts = Fronts(ops=front[R.OPS], params=front[R.PARAMS])
     if latency:
-        fronts["latency_ms"] = front["latency_ms"]
+        fronts["latency_ms"] = front[R.LATENCY_MS]
     imp = importances(trials) if finished else Importances(values={}, note="no finished trials")
     searched_pool, common = searched(trials)
     # Parallel coordinates stay readable up to a few axes: the most important parameters first.
@@ -372,11 +380,13 @@ def study_data(study, location: str | None = None) -> StudyData:
         history=history(trials),
         importances=imp,
         parallel=Parallel(params=ranked[:MAX_PARALLEL], of=len(ranked), numbers=[t["number"] for t in searched_pool]),
+        proxy=proxy,
+        score_label=results.score_label(proxy),
         best=best,
         best_layers=best_layers,
         latency=_latency_where(where) if latency and where else None,  # where latency was predicted
-        table=trial_table(trials, latency),
-        headers=trial_headers(latency),
+        table=trial_table(trials, latency, proxy),
+        headers=trial_headers(latency, proxy),
         facts=_facts(study, frozen, trials, location),
         config=study.user_attrs.get("config"),
         confirmation=confirmed,  # the verdict of the confirmation stage, None before it
@@ -385,15 +395,16 @@ def study_data(study, location: str | None = None) -> StudyData:
 
 
 def history(trials: list[TrialRecord]) -> History:
-    """Accuracy per finished trial in order (pruned ones at their last epoch) and the best final
-    accuracy so far (trained, within-budget trials only; None before the first)."""
-    shown = [t for t in trials if t["val_top1"] is not None and t["state"] in FINISHED]
+    """The score the study ranks by per finished trial in order (pruned ones at their last epoch)
+    and the best score so far of the trials that count (`RANKED`: complete, within the budget;
+    None before the first): its last value is the search's best's."""
+    shown = [t for t in trials if t["score"] is not None and t["state"] in FINISHED]
     best, running = [], None
     for t in shown:
-        if t["category"] in TRAINED and (running is None or t["val_top1"] > running):
-            running = t["val_top1"]
+        if t["category"] in RANKED and (running is None or t["score"] > running):
+            running = t["score"]
         best.append(running)
-    return History(numbers=[t["number"] for t in shown], values=[t["val_top1"] for t in shown],
+    return History(numbers=[t["number"] for t in shown], values=[t["score"] for t in shown],
                    categories=[t["category"] for t in shown], best=best)
 
 
@@ -405,7 +416,7 @@ def _best_vs_base(trial, study_name: str, base, base_note: str) -> tuple[Compare
     if base is None:
         return None, f"{base_note}: the best candidate is not compared with it."
     try:
-        spec = spec_from_yaml(trial.user_attrs["spec"], f"{study_name} trial {trial.number}")
+        spec = spec_from_yaml(trial.user_attrs[R.SPEC], f"{study_name} trial {trial.number}")
     except SpecError as exc:
         return None, f"trial {trial.number}'s stored spec does not load: {exc}"
     return compare_data(profile_spec(base), profile_spec(spec)), ""
