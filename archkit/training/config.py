@@ -78,7 +78,8 @@ class TrainConfig(_Fields):
     `epochs` and `steps` are the two ways to say how long to train (give at most one; neither means
     10 epochs). `val_fraction` and `test_fraction` are the held-out shares (of the whole set) for
     data sets without their own validation or test split: digits (split by class), an imagefolder
-    without val/ or test/; CIFAR's test split is its test batch, so only `val_fraction` applies there.
+    without val/ or test/; CIFAR's, Fashion-MNIST's and MNIST's test split is their official test set,
+    so only `val_fraction` applies there (a share of the official training images).
     Raises ConfigError (one line naming the option) for a value out of its range or of the wrong type.
     """
 

@@ -68,8 +68,8 @@ def test_aux_heads_follow_the_data_too(tiny_aux, cifar10_root, tmp_path):
 
 
 def test_bad_input_fails_before_training(tiny, tmp_path):
-    with pytest.raises(DataError, match="unknown data 'mnist'"):
-        archkit.train(tiny, "mnist")
+    with pytest.raises(DataError, match="unknown data 'svhn'"):
+        archkit.train(tiny, "svhn")
     with pytest.raises(DataError, match="no such folder"):
         archkit.train(tiny, f"imagefolder:{tmp_path / 'none'}")
     with pytest.raises(ConfigError, match="give --epochs or --steps, not both"):
