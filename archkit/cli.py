@@ -504,6 +504,15 @@ def _add_data(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
 
 
+def _add_supernet(app: typer.Typer) -> None:
+    from .supernet.commands import train as supernet_train
+
+    supernet_app = typer.Typer(help="A weight-sharing supernet over a search config's space: train once, score "
+                                    "many candidates.", no_args_is_help=True)
+    supernet_app.command("train")(user_errors(supernet_train))
+    app.add_typer(supernet_app, name="supernet")
+
+
 @user_errors
 def bench_latency(
     candidates: Annotated[int, typer.Option(min=2, help="Random feasible candidates of the config's space.")] = 30,
@@ -548,7 +557,7 @@ def _add_bench(app: typer.Typer) -> None:
 
 COMMANDS = {"profile": _add_profile, "schema": _add_schema, "search": _add_search, "confirm": _add_confirm,
             "export": _add_export, "train": _add_train, "compare": _add_compare, "report": _add_report,
-            "specs": _add_specs, "data": _add_data, "bench": _add_bench}
+            "specs": _add_specs, "data": _add_data, "supernet": _add_supernet, "bench": _add_bench}
 
 
 def build_app(only: str | None = None) -> typer.Typer:

@@ -84,6 +84,7 @@ class Weighted:
     slot: str
     out: int
     inputs: Runs
+    columns: int = 0  # the input columns of the layout feeding it (0 while the plan is being sized)
 
 
 @dataclass(frozen=True)
@@ -150,13 +151,20 @@ class _Tracer:
     """Walks a resolved candidate, in network order, through the layouts (`layout(key)` -> offsets
     by branch name, or None while planning) calling `visit(step)` for every weighted op."""
 
-    def __init__(self, layout: Callable[[str], dict[str, int] | None], stage_of: dict[str, str]):
+    def __init__(self, layout: Callable[[str], dict[str, int] | None], stage_of: dict[str, str],
+                 slot_out: Callable[[str], int] | None = None, layout_size: Callable[[str], int] | None = None):
         self.layout = layout
         self.stage_of = stage_of
+        # The supernet's width of a slot's output and of a layout (None while sizing): the input
+        # columns of what they feed, whatever share of them a candidate uses.
+        self.slot_out = slot_out or (lambda key: 0)
+        self.layout_size = layout_size or (lambda key: 0)
+        self.size = 0
 
     def spec(self, r: ResolvedSpec) -> tuple[Step, ...]:
         steps: list[Step] = []
         runs: Runs = ((0, r.input_shape[0]),)
+        self.size = r.input_shape[0]
         for layer in r.layers:
             if layer.residual is not None:
                 raise SupernetError(f"{layer.name}: a residual module adds its input to its output, whose "
@@ -175,6 +183,7 @@ class _Tracer:
     def concat(self, branches, key: str, runs: Runs, path: str) -> tuple[Concat, Runs]:
         offsets = self.layout(key)
         parts, out = [], []
+        size = self.size  # every branch reads the concatenation's input
         for branch in branches:
             inner: list[Step] = []
             here = f"{path}{branch.name}."
@@ -186,6 +195,8 @@ class _Tracer:
             if offsets is not None:
                 out += shifted(bruns, offsets[branch.name])
             self.on_branch(key, branch.name, width(bruns))
+            self.size = size
+        self.size = self.layout_size(key)
         return Concat(tuple(parts)), tuple(out)
 
     def on_branch(self, key: str, branch: str, channels: int) -> None:
@@ -199,10 +210,12 @@ class _Tracer:
                 path = path_of(op)
                 if why:
                     raise SupernetError(f"{path}: {why}")
-                inputs = runs if kind is ConvOp else spatial(runs, op.in_shape[1] * op.in_shape[2])
+                positions = 1 if kind is ConvOp else op.in_shape[1] * op.in_shape[2]
                 out = op.out_channels if kind is ConvOp else op.out_features
-                steps.append(Weighted(op, path, slot_key(op, path), out, inputs))
+                key = slot_key(op, path)
+                steps.append(Weighted(op, path, key, out, spatial(runs, positions), self.size * positions))
                 runs = ((0, out),)
+                self.size = self.slot_out(key)
             elif kind is SplitOp:
                 step, runs = self.concat(op.branches, path_of(op), runs, path_of(op) + ".branches.")
                 steps.append(step)
@@ -247,6 +260,9 @@ class Plan:
             self._offsets[key] = hit
         return hit
 
+    def layout_size(self, key: str) -> int:
+        return sum(self.layouts[key].values())
+
     def program(self, spec: Spec) -> tuple[Step, ...]:
         """The candidate traced through the plan; `SupernetError` if it asks for more than the
         supernet holds (a slot it lacks, more filters or input columns, another form of op)."""
@@ -259,7 +275,8 @@ class Plan:
                 raise SupernetError(f"{spec.name}: no layout {key!r} in the supernet (another base network?)")
             return self.offsets(key)
 
-        tracer = _Tracer(layout, self.stage_of)
+        tracer = _Tracer(layout, self.stage_of, lambda key: self.slots[key].out if key in self.slots else 0,
+                         self.layout_size)
         tracer.on_branch = self._check_branch(spec)
         steps = tracer.spec(r)
         for w in weighted(steps):
@@ -406,10 +423,9 @@ def make_plan(base: Spec, pool: list[Spec], most: dict[str, int]) -> Plan:
     # Pass 2: input columns per slot, through the now-known layouts.
     plan = Plan(slots, layouts, stage_of, {s: (min(v), max(v)) for s, v in depths.items()}, base.input.channels,
                 pool[0].classes, len(pool))
-    tracer = _Tracer(plan.offsets, stage_of)
+    tracer = _Tracer(plan.offsets, stage_of, lambda key: slots[key].out, plan.layout_size)
     for r in programs:
         for w in weighted(tracer.spec(r)):
-            columns = max(start + n for start, n in w.inputs)
-            if columns > slots[w.slot].in_:
-                slots[w.slot] = replace(slots[w.slot], in_=columns)
+            if w.columns > slots[w.slot].in_:
+                slots[w.slot] = replace(slots[w.slot], in_=w.columns)
     return plan

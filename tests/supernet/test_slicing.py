@@ -76,7 +76,11 @@ def test_the_sandwich_ends_are_sub_networks_too(net_of):
     x = torch.randn(2, loaded.base.input.channels, *loaded.base.input.hw)
     largest, smallest = plan.extreme(loaded.base, True), plan.extreme(loaded.base, False)
     assert archkit.profile(largest).total.ops > archkit.profile(smallest).total.ops
-    for spec in (largest, smallest):
+    rng = random.Random(3)
+    # Each end draws a form per module where both forms of its 5x5 have weights, as in training.
+    mixed = [plan.extreme(loaded.base, widest, factorize=lambda _: rng.random() < 0.5)
+             for widest in (True, False) for _ in range(3)]
+    for spec in (largest, smallest, *mixed):
         model = archkit.build(spec).eval()
         model.load_state_dict(net.sub_state_dict(spec), strict=True)
         with torch.no_grad():

@@ -1,0 +1,56 @@
+"""The `archkit supernet` commands (registered in archkit/cli.py).
+
+Only typer and the standard library at the top: torch loads when a command runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def train(
+    config: Annotated[Path, typer.Argument(help="A search config (base, space, budget, data, train: recipe).")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="The supernet's folder (default: runs/<config name>-supernet); a checkpoint "
+                               "there is continued.", show_default=False)] = None,
+    epochs: Annotated[int | None, typer.Option(
+        min=1, help="Epochs to train in all (default: the config's train: recipe; more continues a trained one).",
+        show_default=False)] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Steps to train in all (instead of --epochs).",
+                                              show_default=False)] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (default: the config's train.device).",
+                                               show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-epoch lines.")] = False,
+) -> None:
+    """Train the weight-sharing supernet of a search config's space (the sandwich rule with in-place
+    distillation), checkpointed every epoch; the same command again continues it, with a larger
+    --epochs to train it longer. A search with `proxy: supernet` then scores candidates on it.
+
+    Example: `archkit supernet train studies/demo.yaml --epochs 20`.
+    """
+    from ..commandline import UserError
+    from ..search.config import load_search_config
+    from ..training import DivergedError, TrainError
+    from .sandwich import default_directory, train_supernet
+
+    if epochs is not None and steps is not None:
+        raise UserError(f"give --epochs or --steps, not both (got {epochs=}, {steps=})")
+    loaded = load_search_config(config)
+    directory = output if output is not None else default_directory(loaded)
+    try:
+        run = train_supernet(loaded, directory, epochs=epochs, steps=steps, device=device, progress=not quiet)
+    except DivergedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except TrainError as exc:
+        raise UserError(str(exc)) from None
+    last = run.history[-1] if run.history else {}
+    params = sum(p.numel() for p in run.net.parameters()) if run.net is not None else 0
+    scores = (f": largest val top-1 {last['val_top1']:.4f}, smallest {last['val_top1_smallest']:.4f}"
+              if "val_top1" in last else "")
+    typer.echo(f"supernet of {loaded.study_name} ({len(run.plan.slots)} slots, {params:,} parameters){scores} after "
+               f"{run.epochs:g} epochs ({run.step} steps) in {run.seconds:.1f}s ({run.device}, {run.precision}); "
+               f"{directory}/supernet.pt")

@@ -1,0 +1,238 @@
+"""Training the supernet: the sandwich rule with in-place distillation (BigNAS, Yu et al. 2020).
+
+Each step runs four sub-networks on the same batch and accumulates their gradients before one
+optimizer step: the largest (every slot at its widest, every stage at its deepest: the whole
+supernet) learns from the labels; the smallest and two random candidates, drawn as a trial draws
+them (budget filling included), learn from the largest's soft predictions. Training the two ends
+every step keeps the whole range of widths trained; distilling from the largest gives the small
+ones a smoother target than the labels (BigNAS's in-place distillation).
+
+The loop is archkit's training engine (`training.engine.Engine`): the same data pipeline, learning
+rate schedule, precision and loss checks, evaluation after every epoch and checkpoint state; only
+the step and the evaluation differ. Not here: DDP (every process would need the same sub-networks
+and DDP's unused-parameter search), torch.compile (a new graph per sub-network).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..search.config import LoadedConfig
+from ..spec.models import Spec
+from ..training.api import pick_device
+from ..training.batches import make_batches, mix_seed
+from ..training.config import TrainConfig, make_config
+from ..training.data import load_data, parse_data, reduced
+from ..training.ddp import DistInfo
+from ..training.engine import Engine
+from ..training.errors import ResumeError
+from ..training.precision import autocast, resolve_precision
+from ..training.progress import Quiet, RichProgress
+from . import checkpoint as ckpt
+from .calibrate import Scorer
+from .candidates import candidate_spec, random_params
+from .elastic import ElasticNet
+from .errors import SupernetError
+from .plan import Plan
+from .pool import plan_for
+from .support import check_expressible
+
+RANDOM_PER_STEP = 2  # random sub-networks per step beside the largest and the smallest (BigNAS: 2)
+SAMPLE_STREAM = 11  # seeds the sub-networks' draws apart from the data order's and dropout's streams
+
+
+class Sandwich:
+    """The sub-networks of step `n` (largest, smallest, random...), drawn from a generator seeded by
+    (seed, n): a resumed run draws what the uninterrupted one would have."""
+
+    def __init__(self, loaded: LoadedConfig, plan: Plan, seed: int, randoms: int = RANDOM_PER_STEP):
+        self.loaded = loaded
+        self.plan = plan
+        self.seed = seed
+        self.randoms = randoms
+
+    def __call__(self, step: int) -> list[Spec]:
+        rng = random.Random(mix_seed(self.seed, step, SAMPLE_STREAM))
+        base = self.loaded.base
+        # Where the plan holds both forms of a module's 5x5, each end of the sandwich draws one.
+        largest = self.plan.extreme(base, True, factorize=lambda _: rng.random() < 0.5)
+        smallest = self.plan.extreme(base, False, factorize=lambda _: rng.random() < 0.5)
+        randoms = [candidate_spec(self.loaded, random_params(self.loaded, rng), classes=self.plan.classes,
+                                  name=f"{self.loaded.study_name[:80]}-sampled") for _ in range(self.randoms)]
+        return [largest, smallest, *randoms]
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against soft labels (probabilities): the distillation loss."""
+    return -(target * F.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
+
+
+class SandwichEngine(Engine):
+    """The training engine with the sandwich rule's step and an evaluation of the sandwich's ends."""
+
+    def __init__(self, net: ElasticNet, batches, config: TrainConfig, *, sandwich: Sandwich, device: torch.device,
+                 precision: str, total_steps: int, progress=None):
+        super().__init__(net, batches, config, device=device, precision=precision, total_steps=total_steps,
+                         info=DistInfo(), progress=progress)
+        # The training engine's optimizer groups, not fused: a step leaves slots it did not use
+        # (the other form of a 5x5, modules past every sampled depth) without gradients, which
+        # the fused kernel refuses and the for-each one skips (no decay, no momentum for them).
+        for group in self.optimizer.param_groups:
+            group["fused"] = False
+        self.sandwich = sandwich
+        self.scorer: Scorer | None = None  # made at the first evaluation (it holds calibration batches)
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step over the sandwich; returns the largest's (loss, correct top-1)."""
+        lr = self.lr(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        largest, *students = self.sandwich(self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device, self.precision):
+            logits = self.model(x, largest)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.config.label_smoothing)
+        self._backward(loss)
+        soft = F.softmax(logits.detach().float(), dim=1)  # the teacher's predictions, no gradient through them
+        for spec in students:
+            with autocast(self.device, self.precision):
+                student = self.model(x, spec)
+            self._backward(soft_cross_entropy(student, soft))
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.step += 1
+        return loss.detach(), (logits.detach().argmax(1) == y).sum()
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "val") -> dict[str, float]:
+        """The largest's and the smallest's val scores, each after batch-norm recalibration."""
+        if split != "val":
+            raise ValueError("the supernet is scored on val only; a candidate's test score comes from training it")
+        if self.scorer is None:
+            self.scorer = Scorer(self.model, self.batches, self.device, self.precision)
+        base = self.sandwich.loaded.base
+        largest = self.scorer(self.sandwich.plan.extreme(base, True))
+        smallest = self.scorer(self.sandwich.plan.extreme(base, False))
+        self.model.train()
+        return {"val_top1": largest.val_top1, "val_top5": largest.val_top5, "val_loss": largest.val_loss,
+                "val_top1_smallest": smallest.val_top1, "val_top5_smallest": smallest.val_top5}
+
+
+@dataclass
+class SupernetRun:
+    directory: Path
+    plan: Plan
+    history: list[dict]
+    seconds: float
+    step: int
+    epochs: float
+    device: str
+    precision: str
+    resumed_from: int  # the step the run continued from (0: a fresh run)
+    net: ElasticNet | None = None
+
+
+def default_directory(loaded: LoadedConfig) -> Path:
+    """Where `archkit supernet train CONFIG` writes, and where `proxy: supernet` looks by default."""
+    return Path("runs") / f"{loaded.study_name}-supernet"
+
+
+def recipe(loaded: LoadedConfig) -> dict:
+    """The config's `train:` recipe as TrainConfig options (its data and seed; the device apart)."""
+    cfg = loaded.config
+    options = cfg.train.model_dump(exclude_none=True)
+    options.pop("device", None)
+    if "steps" in options:
+        options.pop("epochs", None)
+    return {**options, "data": cfg.data, "seed": cfg.seed, "compile": False}
+
+
+def train_supernet(loaded: LoadedConfig, directory: Path | None = None, *, epochs: int | None = None,
+                   steps: int | None = None, device: str | None = None, progress: bool = False,
+                   pool_samples: int | None = None) -> SupernetRun:
+    """Train (or continue training) the config's supernet into `directory` (default
+    `default_directory`). A checkpoint there is continued: the same config only (else refused,
+    naming what differs), `epochs`/`steps` may extend it."""
+    check_expressible(loaded)
+    cfg = loaded.config
+    directory = Path(directory) if directory is not None else default_directory(loaded)
+    saved = ckpt.load(directory)
+    limits = cfg.budget.limits()
+    if saved is not None:
+        ckpt.check_same(saved, loaded, directory)
+        if saved.get("limits") != limits:
+            raise SupernetError(f"{ckpt.path_in(directory)} was trained under the budget {saved.get('limits')}, the "
+                                f"config has {limits}; train this budget's supernet into another folder (-o)")
+    given = {"epochs": epochs, "steps": steps}
+    try:
+        if saved is None:
+            options = recipe(loaded)
+            if epochs is not None or steps is not None:  # a length given replaces the recipe's
+                options.pop("epochs", None)
+                options.pop("steps", None)
+            config = make_config({**options, **given})
+        else:
+            config = make_config(given, saved["config"])
+    except ResumeError as exc:
+        raise SupernetError(f"{ckpt.path_in(directory)}: {exc}") from None
+    torch_device = pick_device(device or cfg.train.device, DistInfo())
+    precision = resolve_precision(config.precision, torch_device)
+
+    data = load_data(parse_data(config.data), channels=loaded.base.input.channels, hw=loaded.base.input.hw,
+                     classes=loaded.base.classes, val_fraction=config.val_fraction, batch_size=config.batch_size,
+                     download=config.download, test_fraction=config.test_fraction)
+    data = reduced(data, config.train_fraction)
+    if saved is not None:
+        plan = Plan.from_dict(saved["plan"])
+    else:
+        from .pool import POOL_SAMPLES
+
+        plan = plan_for(loaded, data.classes, POOL_SAMPLES if pool_samples is None else pool_samples, seed=cfg.seed)
+
+    with torch.random.fork_rng(devices=[torch_device.index or 0] if torch_device.type == "cuda" else []):
+        torch.manual_seed(mix_seed(config.seed, 0, 1))
+        net = ElasticNet(plan).to(torch_device)
+        batches = make_batches(data, workers=config.workers or 0, batch_size=config.batch_size,
+                               hw=loaded.base.input.hw, device=torch_device, channels_last=config.channels_last,
+                               seed=config.seed, skip_bad=config.skip_bad_images)
+        try:
+            spe = batches.steps_per_epoch
+            total = config.steps if config.steps is not None else config.target_epochs * spe
+            engine = SandwichEngine(net, batches, config, sandwich=Sandwich(loaded, plan, config.seed),
+                                    device=torch_device, precision=precision, total_steps=total,
+                                    progress=RichProgress() if progress else Quiet())
+            resumed_from = 0
+            if saved is not None:
+                engine.load_state_dict(saved)
+                resumed_from = engine.step
+                if engine.step > total:
+                    raise SupernetError(f"{ckpt.path_in(directory)} is at step {engine.step}, past the run's end "
+                                        f"({total} steps); give a larger --epochs or --steps")
+
+            def save(e: Engine) -> None:
+                ckpt.save(directory, {**e.state_dict(), "config": config.to_dict(), "plan": plan.to_dict(),
+                                      "identity": ckpt.identity(loaded), "limits": limits,
+                                      "study": loaded.study_name})
+
+            engine.fit(on_epoch_end=save)
+            if engine.step != (engine.history[-1]["step"] if engine.history else -1):
+                engine.history.append({"epoch": engine.step / spe, "step": engine.step, **engine.evaluate()})
+                save(engine)
+            return SupernetRun(directory, plan, engine.history, engine.seconds, engine.step, engine.step / spe,
+                               str(torch_device), precision, resumed_from, net)
+        finally:
+            batches.close()

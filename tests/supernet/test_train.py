@@ -1,0 +1,90 @@
+"""`archkit supernet train`: the sandwich rule trains, a checkpoint continues bit for bit, and a
+checkpoint of another config (or a corrupt one) is refused in one line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from archkit.cli import app
+
+TINY = """\
+name: tiny
+base: googlenet-32
+space:
+  stage_width: [0.5, 1.5]
+  depth: {stage3: [1, 2], stage4: [1, 2], stage5: [1, 2]}
+  factorize_5x5: true
+  divisor: 4
+budget: {ops: 100K}
+data: digits
+train: {batch_size: 32, epochs: 1, lr: 0.05, warmup_epochs: 0, schedule: constant, precision: fp32}
+"""
+
+
+def config(tmp_path, text: str = TINY, name: str = "tiny.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def invoke(*args):
+    result = CliRunner().invoke(app, ["supernet", "train", *[str(a) for a in args]])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def state(directory):
+    return torch.load(directory / "supernet.pt", map_location="cpu", weights_only=True)
+
+
+def test_trains_and_continues_as_the_uninterrupted_run(tmp_path):
+    # (A constant learning rate: a cosine schedule is stretched by a longer run, as in archkit train.)
+    path = config(tmp_path)
+    first = invoke(path, "-o", tmp_path / "a", "--steps", 2, "--device", "cpu", "-q")
+    assert first.exit_code == 0, first.output
+    assert "supernet of tiny" in first.output and "2 steps" in first.output
+    assert state(tmp_path / "a")["step"] == 2
+    resumed = invoke(path, "-o", tmp_path / "a", "--steps", 3, "--device", "cpu", "-q")
+    assert resumed.exit_code == 0, resumed.output
+    straight = invoke(path, "-o", tmp_path / "b", "--steps", 3, "--device", "cpu", "-q")
+    assert straight.exit_code == 0, straight.output
+    a, b = state(tmp_path / "a"), state(tmp_path / "b")
+    assert a["step"] == b["step"] == 3
+    assert a["model"].keys() == b["model"].keys()
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    # The checkpoint says what it was trained for: the plan, the config's identity and budget.
+    assert a["limits"] == {"ops": 100_000} and a["identity"]["space"]["divisor"] == 4
+    history = a["history"][-1]
+    assert 0.0 <= history["val_top1"] <= 1.0 and 0.0 <= history["val_top1_smallest"] <= 1.0
+
+
+def test_another_configs_checkpoint_is_refused_naming_what_differs(tmp_path):
+    path = config(tmp_path)
+    assert invoke(path, "-o", tmp_path / "s", "--steps", 1, "--device", "cpu", "-q").exit_code == 0
+    other = config(tmp_path, TINY.replace("stage5: [1, 2]", "stage5: [1, 1]"), "other.yaml")
+    result = invoke(other, "-o", tmp_path / "s", "--steps", 2, "--device", "cpu", "-q")
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "another config" in result.output and "space.depth" in result.output
+    bigger = config(tmp_path, TINY.replace("100K", "200K"), "bigger.yaml")
+    result = invoke(bigger, "-o", tmp_path / "s", "--steps", 2, "--device", "cpu", "-q")
+    assert result.exit_code == 2 and "budget" in result.output
+
+
+def test_a_corrupt_checkpoint_is_one_line(tmp_path):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "supernet.pt").write_bytes(b"not a checkpoint")
+    result = invoke(config(tmp_path), "-o", tmp_path / "c", "--steps", 1, "--device", "cpu", "-q")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1
+    assert "cannot read the supernet checkpoint" in result.output
+
+
+@pytest.mark.parametrize("text, key", [
+    (TINY.replace("budget: {ops: 100K}", "budget: {ops: 100K, latency_ms: 2}"), "budget.latency_ms"),
+])
+def test_a_space_it_cannot_express_is_refused(tmp_path, text, key):
+    result = invoke(config(tmp_path, text), "-o", tmp_path / "x", "--steps", 1, "--device", "cpu", "-q")
+    assert result.exit_code == 2 and key in result.output and result.output.count("\n") == 1
