@@ -310,6 +310,9 @@ class SearchConfig(_Model):
     train: TrainRecipe = Field(default_factory=TrainRecipe)
     # What ranks the trials (higher is better): see archkit.search.proxies.PROXIES and `archkit bench proxy`.
     proxy: str = "val_top1"
+    # proxy: supernet scores on the supernet trained in this folder (default: where `archkit supernet
+    # train` writes for this config, runs/<name>-supernet).
+    supernet: str | None = None
     final: FinalRecipe | None = Field(default_factory=FinalRecipe)  # null: no confirmation stage
     # auto: GP for small studies, multivariate TPE above 50 trials, NSGA-II for two objectives and
     # 100+ trials (samplers.choose_sampler says why).
@@ -354,6 +357,13 @@ class SearchConfig(_Model):
         train = info.data.get("train")
         if value == "train_loss" and train is not None and train.steps is not None:
             raise ValueError("train_loss sums per-epoch losses: give train.epochs, not train.steps")
+        return value
+
+    @field_validator("supernet")
+    @classmethod
+    def _supernet_proxy(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("proxy", "supernet") != "supernet":
+            raise ValueError(f"is read by `proxy: supernet` only (the proxy is {info.data.get('proxy')!r})")
         return value
 
     @field_validator("objective")

@@ -169,6 +169,7 @@ class Proxy:
     description: str
     trains: bool
     images: bool = False
+    shared: bool = False  # scored on a trained weight-sharing supernet (archkit.supernet.proxy)
 
     def score(self, spec: Spec, *, seed: int = 0, result: Any = None, images: Any = None) -> float | None:
         """The proxy's value for a candidate: from `result` (a `TrainResult` of the short recipe) for
@@ -177,6 +178,8 @@ class Proxy:
             if result is None:
                 raise ValueError(f"proxy {self.name!r} needs the trial's training result")
             return _FROM_RESULT[self.name](result)
+        if self.shared:
+            raise ValueError(f"proxy {self.name!r} scores on a trained supernet: see archkit.supernet.proxy")
         if self.images:
             if images is None:
                 raise ValueError(f"proxy {self.name!r} needs a mini-batch of images (see proxy_batch)")
@@ -195,4 +198,6 @@ PROXIES: dict[str, Proxy] = {p.name: p for p in (
           trains=False),
     Proxy("naswot", "log|det| of the ReLU-code kernel of a training mini-batch, untrained (Mellor et al. 2021)",
           trains=False, images=True),
+    Proxy("supernet", "val top-1 of the candidate's slice of the trained supernet, batch norm recalibrated "
+          "(BigNAS; archkit supernet train)", trains=False, shared=True),
 )}

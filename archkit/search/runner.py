@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ..training.errors import DataError
 from . import record as R
 from .config import LoadedConfig
+from .proxies import PROXIES
 from .storage import default_location, describe, is_journal, retry_candidate
 from .studies import (
     SearchError,
@@ -80,9 +81,15 @@ def run_worker(loaded: LoadedConfig, location: str, study_name: str, *, train=No
 
     title = f"archkit search {study_name} ({describe(location)})" + (
         f"; latency on {latency.describe()}" if latency is not None else "")
+    shared = None
+    if PROXIES[cfg.proxy].shared:
+        # The supernet package builds on the search's space; it is imported for its proxy only.
+        from ..supernet.proxy import open_scorer
+
+        shared = open_scorer(loaded)
     with LiveView(study, title, cfg.budget.limits(), enabled=progress) as view:
         ctx = TrialContext(loaded, train or _default_train, on_event=view.event, max_trials=cfg.trials,
-                           latency=latency)
+                           latency=latency, shared_score=shared)
         while True:
             c = counts(study)
             if finished(c) >= cfg.trials:

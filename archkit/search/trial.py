@@ -54,6 +54,7 @@ class TrialContext:
     max_trials: int | None = None
     data_error: str | None = None  # set when a trial met bad data: the run stops (not the candidate's fault)
     latency: LatencyCost | None = None  # predicts (and measures) latency: a latency budget or objective
+    shared_score: Callable | None = None  # the supernet proxy's scorer: spec -> val top-1 on the supernet
 
 
 def _values(ctx: TrialContext, accuracy: float, measured: Measured):
@@ -162,7 +163,7 @@ def run_trial(trial, ctx: TrialContext):
     if not proxy.trains:
         # A zero-cost proxy: the untrained network (built with the trial's seed) is scored, nothing trained.
         images = proxy_batch(spec, cfg.data, seed=seed) if proxy.images else None
-        value = proxy.score(spec, seed=seed, images=images)
+        value = ctx.shared_score(spec) if proxy.shared else proxy.score(spec, seed=seed, images=images)
         trial.set_user_attr(R.SCORE, value)
         trial.set_user_attr(R.TRAINED, False)
         trial.set_user_attr(R.OVERHEAD_SECONDS, time.perf_counter() - started)

@@ -35,8 +35,10 @@ def deepest(loaded: LoadedConfig) -> dict[str, int]:
 
 
 def planning_pool(loaded: LoadedConfig, classes: int, samples: int = POOL_SAMPLES, seed: int = 0) -> list[Spec]:
-    """The corner candidates and `samples` random ones, each as a trial makes it."""
-    params = corner_params(loaded)
+    """The corner candidates and `samples` random ones, each as a trial makes it, and the study's
+    uniform-scaling reference (the base filled to the budget: every study scores it, and its depths
+    may lie outside the space's)."""
+    params = [{}, *corner_params(loaded)]
     rng = random.Random(seed)
     params += [random_params(loaded, rng, POOL_EXTREMES) for _ in range(samples)]
     return [candidate_spec(loaded, p, classes=classes) for p in params]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
-SMALL_BUDGET = "300K"  # multiply-adds: the same spaces, narrow networks
+SMALL_BUDGET = "1M"  # multiply-adds: the same spaces, narrow networks (the narrowest need ~0.5M)
 
 
 def load(name: str, budget: str = SMALL_BUDGET):

@@ -17,7 +17,7 @@ space:
   depth: {stage3: [1, 2], stage4: [1, 2], stage5: [1, 2]}
   factorize_5x5: true
   divisor: 4
-budget: {ops: 100K}
+budget: {ops: 1M}
 data: digits
 train: {batch_size: 32, epochs: 1, lr: 0.05, warmup_epochs: 0, schedule: constant, precision: fp32}
 """
@@ -56,7 +56,7 @@ def test_trains_and_continues_as_the_uninterrupted_run(tmp_path):
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     # The checkpoint says what it was trained for: the plan, the config's identity and budget.
-    assert a["limits"] == {"ops": 100_000} and a["identity"]["space"]["divisor"] == 4
+    assert a["limits"] == {"ops": 1_000_000} and a["identity"]["space"]["divisor"] == 4
     history = a["history"][-1]
     assert 0.0 <= history["val_top1"] <= 1.0 and 0.0 <= history["val_top1_smallest"] <= 1.0
 
@@ -68,7 +68,7 @@ def test_another_configs_checkpoint_is_refused_naming_what_differs(tmp_path):
     result = invoke(other, "-o", tmp_path / "s", "--steps", 2, "--device", "cpu", "-q")
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "another config" in result.output and "space.depth" in result.output
-    bigger = config(tmp_path, TINY.replace("100K", "200K"), "bigger.yaml")
+    bigger = config(tmp_path, TINY.replace("1M", "2M"), "bigger.yaml")
     result = invoke(bigger, "-o", tmp_path / "s", "--steps", 2, "--device", "cpu", "-q")
     assert result.exit_code == 2 and "budget" in result.output
 
@@ -83,7 +83,7 @@ def test_a_corrupt_checkpoint_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("text, key", [
-    (TINY.replace("budget: {ops: 100K}", "budget: {ops: 100K, latency_ms: 2}"), "budget.latency_ms"),
+    (TINY.replace("budget: {ops: 1M}", "budget: {ops: 1M, latency_ms: 2}"), "budget.latency_ms"),
 ])
 def test_a_space_it_cannot_express_is_refused(tmp_path, text, key):
     result = invoke(config(tmp_path, text), "-o", tmp_path / "x", "--steps", 1, "--device", "cpu", "-q")
