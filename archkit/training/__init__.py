@@ -69,7 +69,8 @@ def train(
 
     spec: an `archkit.Spec` (see `archkit.load_spec`). When the data's class count differs from the
     spec's, the classifier and aux heads follow the data (said once on stderr).
-    data: "digits" (default), "synthetic", "cifar10:ROOT", "cifar100:ROOT" or "imagefolder:PATH".
+    data: "digits" (default), "fashion-mnist" (Debian's package), "fashion-mnist:DIR", "mnist:DIR",
+    "synthetic", "cifar10:ROOT", "cifar100:ROOT" or "imagefolder:PATH".
 
     Training options (None means the default of `TrainConfig`, or the checkpoint's when resuming):
     epochs or steps (default 10 epochs), batch_size (64, the global batch), lr (0.05), momentum
