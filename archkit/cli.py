@@ -364,8 +364,12 @@ def bench_search(
     if not config.is_file():
         raise UserError(f"--config {config}: no such search config file")
     if quick:
+        from .bench.search_bench import bench_config
+
+        # a few steps instead of the config's epochs; its data shares (train_fraction, val_fraction) kept
+        recipe = {k: v for k, v in (bench_config(config).get("train") or {}).items() if k not in ("epochs", "steps")}
         results = run(budgets=tuple(names[:1]), seeds=1, trials=3, final_seeds=2, first_seed=first_seed,
-                      recipe={"steps": 3, "batch_size": 32, "lr": 0.05}, final_epochs=1, config=config)
+                      recipe={**recipe, "steps": 3, "batch_size": 32, "lr": 0.05}, final_epochs=1, config=config)
     else:
         results = run(budgets=tuple(names), seeds=seeds, trials=trials, final_seeds=final_seeds,
                       final_epochs=final_epochs, progress=lambda line: typer.echo(line, err=True), config=config,
