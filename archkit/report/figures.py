@@ -516,10 +516,18 @@ def confirmation(data: StudyData) -> go.Figure:
     fig.add_vline(x=100 * reference["test_mean"], line={"dash": "dash", "color": ROLE_COLORS["reference"], "width": 1},
                   annotation={"text": "reference mean", "font": {"color": ROLE_COLORS["reference"]}},
                   annotation_position="top")
+    for k, p in enumerate(c.get("published") or []):
+        # Published results on the same test split: dotted grey lines, labels staggered so that
+        # neighbours a few tenths apart stay readable (the full label is in the hover and the notes).
+        fig.add_vline(x=100 * p["test_top1"], line={"dash": "dot", "color": "#7f7f7f", "width": 1},
+                      annotation={"text": f"{_esc(p['label'].split(',')[0].split(' (')[0])} {100 * p['test_top1']:.1f}",
+                                  "font": {"color": "#7f7f7f", "size": 9}, "textangle": -90},
+                      annotation_position="bottom right" if k % 2 else "top right")
     labels = [f"<b>{_esc(r['label'])}</b>" if r["role"] != "candidate" else _esc(r["label"]) for r in c["rows"]]
     fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels, range=[len(labels) - 0.5, -0.5],
                      title_text="", showgrid=False, zeroline=False, automargin=True)
-    fig.update_xaxes(title_text="top-1 accuracy (%): filled = test split, open = validation split")
+    fig.update_xaxes(title_text="top-1 accuracy (%): filled = test split, open = validation split"
+                                + ("; dotted: published test top-1" if c.get("published") else ""))
     n = c["seeds"]
     return _layout(fig, f"confirmation: test top-1 by seed ({n} seed{'s' if n != 1 else ''} each; bar: mean with "
                         f"95% t interval)", height=min(600, max(300, 190 + 80 * len(labels))), hovermode="closest")

@@ -375,6 +375,31 @@ def test_confirmation_with_one_seed():
     assert D.t_interval([0.5]) == (0.5, None, None)
 
 
+def test_confirmation_on_fashion_mnist_places_the_best_among_published_results():
+    verdict = {"reference": {"trial": 0, "val_top1": [0.90, 0.90], "test_top1": [0.921, 0.923]},
+               "best": {"trial": 4, "val_top1": [0.93, 0.94], "test_top1": [0.935, 0.937]},
+               "candidates": [{"trial": 4, "val_top1": [0.93, 0.94], "test_top1": [0.935, 0.937]}],
+               "delta": 0.014, "ci95": [0.01, 0.02], "interval": "Welch's t (unequal variances), 95%", "seeds": 2,
+               "conclusion": "better", "recipe": {"epochs": 6}, "recipe_key": "abc", "runs": []}
+    c = D.confirmation(verdict, data="fashion-mnist:/srv/fmnist")
+    # the data set README's table: human 83.5% ... WRN-28-10 + random erasing 96.3%
+    assert [p["test_top1"] for p in c["published"]] == [0.835, 0.916, 0.925, 0.934, 0.937, 0.939, 0.950, 0.953,
+                                                         0.954, 0.963]
+    assert c["published"][4]["label"] == "GoogLeNet" and c["published"][8]["params"] == 768_000
+    # mean 93.6%: above human, the TF tutorial, 2 conv <100K and 2 conv + BN (93.4); below GoogLeNet (93.7)
+    assert "the confirmed best's mean 93.6% is above 4 of the 10, the highest being 2 conv + pooling + BN " \
+           "(93.4%)" in c["notes"][-1]
+    assert D.confirmation(verdict, data="digits")["published"] == []
+    assert D.confirmation(verdict)["published"] == []
+
+    from archkit.report import figures as F
+
+    fig = F.confirmation({"confirmation": c})
+    dotted = [s for s in fig.layout.shapes if s.line.dash == "dot"]
+    assert sorted(round(s.x0, 1) for s in dotted) == [83.5, 91.6, 92.5, 93.4, 93.7, 93.9, 95.0, 95.3, 95.4, 96.3]
+    assert "dotted: published test top-1" in fig.layout.xaxis.title.text
+
+
 def test_study_without_a_verdict(demo, study_file):
     assert demo["confirmation"] is None
     assert demo["confirm_hint"] == (f"not confirmed yet: run archkit confirm demo --storage {study_file.storage}; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...util.stats import t_interval
 from .layers import num, pct
+from .published import published_for
 from .records import ConfirmationData, ConfirmedRow, TableRow, TrialRecord
 
 VERDICT_ATTR = "verdict"  # archkit.search.confirm.VERDICT_ATTR (not imported: reading a study needs no search)
@@ -28,7 +29,7 @@ def _recipe_text(recipe: dict | None, other: dict | None = None) -> str:
 
 
 def confirmation(verdict: dict, trials: list[TrialRecord] | None = None,
-                 search_recipe: dict | None = None) -> ConfirmationData:
+                 search_recipe: dict | None = None, data: str | None = None) -> ConfirmationData:
     """The confirmation stage's verdict (a study's `verdict` attr, see archkit.search.confirm) as
     plain data: its headline, and one row per confirmed trial, the reference first, then the best
     (the verdict's), then the other candidates in the verdict's order. Each row has its seeds' val
@@ -89,10 +90,22 @@ def confirmation(verdict: dict, trials: list[TrialRecord] | None = None,
         + (f", {verdict.get('interval', '95% interval')}: {100 * lo:+.1f} .. {100 * hi:+.1f}." if lo is not None
            else ", no interval with one seed each."),
     ]
+    published = published_for(data)
+    if published:
+        best_row = next(r for r in rows if r["role"] == "best")
+        below = [p for p in published if p["test_top1"] <= best_row["test_mean"]]
+        notes.append(f"Dotted lines: published test top-1 on this data set ({published[0]['source']}), trained "
+                     f"with their own, longer recipes on all the training images; the confirmed best's mean "
+                     f"{100 * best_row['test_mean']:.1f}% is "
+                     + (f"above {len(below)} of the {len(published)}, the highest being {below[-1]['label']} "
+                        f"({100 * below[-1]['test_top1']:.1f}%)." if below
+                        else f"below all {len(published)} (the lowest: {published[0]['label']}, "
+                             f"{100 * published[0]['test_top1']:.1f}%)."))
     return ConfirmationData(headline=headline(verdict), conclusion=verdict["conclusion"], delta=delta, ci95=[lo, hi],
                             interval=verdict.get("interval", ""), seeds=n, best=best,
                             reference=verdict["reference"]["trial"], rows=rows, headers=list(CONFIRM_HEADERS),
-                            table=table, notes=notes, recipe=verdict.get("recipe"), split_sizes=sizes)
+                            table=table, notes=notes, recipe=verdict.get("recipe"), split_sizes=sizes,
+                            published=published)
 
 
 def confirm_hint(study, location: str | None) -> str:

@@ -393,6 +393,15 @@ class ConfirmedRow(TypedDict):
     widths: str  # as TrialRecord.widths ("" without the trials)
 
 
+class PublishedResult(TypedDict):
+    """A published test accuracy on the study's data set (`published.published_for`)."""
+
+    label: str  # what was trained ("GoogLeNet", "2 conv, under 100K params")
+    test_top1: float  # on the official test split (fraction)
+    params: int | None  # parameters, where the source states them
+    source: str  # where the number comes from
+
+
 class ConfirmationData(TypedDict):
     """The confirmation stage's verdict (`confirmation`; the study's `verdict` attr, see archkit.search.confirm)."""
 
@@ -410,6 +419,7 @@ class ConfirmationData(TypedDict):
     notes: list[str]  # sentences: which split, how to read the figure, the verdict
     recipe: dict[str, Any] | None  # the final recipe as stored with the verdict (epochs or steps, lr, ...)
     split_sizes: dict[str, int] | None  # images per split ("train", "val", "test") as a run stored them
+    published: list[PublishedResult]  # published test top-1 on the study's data set ([] when none is known)
 
 
 class StudyData(TypedDict):

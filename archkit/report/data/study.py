@@ -361,7 +361,8 @@ def study_data(study, location: str | None = None) -> StudyData:
     verdict = study.user_attrs.get(VERDICT_ATTR)
     if verdict:
         try:
-            confirmed = confirmation(verdict, trials, (study.user_attrs.get("config") or {}).get("train"))
+            config = study.user_attrs.get("config") or {}
+            confirmed = confirmation(verdict, trials, config.get("train"), config.get("data"))
         except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as exc:
             notes.append(f"the study's verdict cannot be read ({type(exc).__name__}: {exc}): "
                          f"the confirmation is not shown; run archkit confirm {study.study_name} again")
