@@ -34,3 +34,14 @@ def test_a_failing_step_is_recorded_and_the_next_one_runs():
     module._step("fine", results, lambda: {"value": 3})
     assert results["broken"]["ok"] is False and results["broken"]["error"] == "RuntimeError: CUDA error: out of memory"
     assert results["fine"] == {"ok": True, "value": 3, "seconds": results["fine"]["seconds"]}
+
+
+def test_a_step_whose_data_is_missing_is_skipped_not_failed(tmp_path):
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results: dict = {}
+    module._step("train fashion-mnist", results, lambda: module.train_fashion(str(tmp_path / "nowhere")))
+    step = results["train fashion-mnist"]
+    nowhere = tmp_path / "nowhere"
+    assert step["ok"] is None and step["skipped"] == f"fashion-mnist:{nowhere}: no such folder {nowhere}"
