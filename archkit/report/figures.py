@@ -339,6 +339,15 @@ def score_axis(data: StudyData) -> str:
     return f"{data['score_label']} (the study's proxy, higher is better)"
 
 
+# From this many points on, markers are drawn with WebGL (Scattergl): a supernet study scores
+# hundreds of candidates, and SVG markers make such a page slow to pan and hover.
+WEBGL_FROM = 200
+
+
+def _markers(many: bool, **kwargs):
+    return go.Scattergl(**kwargs) if many else go.Scatter(**kwargs)
+
+
 def pareto(data: StudyData, cost: str) -> go.Figure:
     """The score the study ranks by (val top-1 by default) vs cost, one point per finished trial:
     trained candidates, the reference (a star), pruned trials, over-budget ones (x, at the bottom:
@@ -363,13 +372,14 @@ def pareto(data: StudyData, cost: str) -> go.Figure:
             continue
         if not percent:
             name = name.replace("drawn at 0", "drawn at the lowest score")
-        fig.add_scatter(
+        fig.add_trace(_markers(
+            len(finished) >= WEBGL_FROM,
             x=[t[cost] / scale for t in group], y=[y(t) for t in group], mode="markers",
             name=name, marker={"symbol": symbol, "color": color, "size": size, "line": {"width": 1}},
             customdata=[t["number"] for t in group],
             hovertext=[trial_hover(t, data["score_label"]) for t in group],
             hovertemplate="%{hovertext}<extra></extra>",
-        )
+        ))
     front = [by_number[n] for n in data["fronts"][cost]]
     if front:
         fig.add_scatter(x=[t[cost] / scale for t in front], y=[y(t) for t in front],
@@ -399,10 +409,12 @@ def history(data: StudyData) -> go.Figure:
     for category, (name, symbol, color, size) in CATEGORY_STYLE.items():
         idx = [i for i, c in enumerate(h["categories"]) if c == category]
         if idx:
-            fig.add_scatter(x=[h["numbers"][i] for i in idx], y=[k * h["values"][i] for i in idx], mode="markers",
-                            name=name, marker={"symbol": symbol, "color": color, "size": min(size, 12)},
-                            hovertext=[trial_hover(by_number[h["numbers"][i]], data["score_label"]) for i in idx],
-                            hovertemplate="%{hovertext}<extra></extra>")
+            fig.add_trace(_markers(
+                len(h["numbers"]) >= WEBGL_FROM,
+                x=[h["numbers"][i] for i in idx], y=[k * h["values"][i] for i in idx], mode="markers",
+                name=name, marker={"symbol": symbol, "color": color, "size": min(size, 12)},
+                hovertext=[trial_hover(by_number[h["numbers"][i]], data["score_label"]) for i in idx],
+                hovertemplate="%{hovertext}<extra></extra>"))
     fig.add_scatter(x=h["numbers"], y=[k * b if b is not None else None for b in h["best"]], mode="lines",
                     line={"shape": "hv", "color": "#2ca02c"}, name="best so far", hoverinfo="skip")
     fig.update_xaxes(title_text="trial number")
