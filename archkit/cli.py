@@ -420,19 +420,32 @@ def bench_proxy(
     quick: Annotated[bool, typer.Option(help="A smoke test: 4 candidates, 1 seed, steps instead of epochs.")] = False,
     cache: Annotated[Path | None, typer.Option(help="A JSON-lines file of finished runs: a rerun reuses them.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
+    supernet: Annotated[list[Path] | None, typer.Option(
+        help="A supernet folder of this config (archkit supernet train): its candidates' scores are one more "
+             "proxy; repeat to compare several.", show_default=False)] = None,
+    supernet_epochs: Annotated[int | None, typer.Option(
+        min=1, help="Train (or continue) each --supernet to this many epochs first (steps with --quick).",
+        show_default=False)] = None,
+    reuse: Annotated[Path | None, typer.Option(
+        help="A previous bench proxy JSON of this config: its candidates, ground truth and proxies are taken "
+             "as measured; only the supernets are scored.", show_default=False)] = None,
 ) -> None:
-    """Rank fidelity of search proxies (short training, train loss, synflow, NASWOT, params, ops):
-    Kendall's tau against the final recipe's accuracy, with bootstrap intervals, and each one's cost."""
+    """Rank fidelity of search proxies (short training, train loss, synflow, NASWOT, params, ops, a
+    trained supernet): Kendall's tau against the final recipe's accuracy, with bootstrap intervals,
+    and each one's cost."""
     for name, value, low in (("--candidates", candidates, 2), ("--seeds", seeds, 1),
                              ("--final-epochs", final_epochs, 1)):
         if value is not None and value < low:
             raise UserError(f"{name} must be at least {low}, got {value}")
+    if supernet_epochs is not None and not supernet:
+        raise UserError("--supernet-epochs needs a --supernet folder to train")
     from .bench.proxy_bench import BenchError, print_results, run
     from .training import DivergedError, TrainError
 
     try:
         results = run(config, candidates=candidates, seeds=seeds, final_epochs=final_epochs, budget_ops=budget_ops,
-                      quick=quick, cache=cache, log=lambda line: typer.echo(line, err=True))
+                      quick=quick, cache=cache, log=lambda line: typer.echo(line, err=True),
+                      supernets=supernet or None, supernet_epochs=supernet_epochs, reuse=reuse)
     except DivergedError as exc:
         raise fail(str(exc), 1) from None
     except (BenchError, TrainError) as exc:

@@ -14,7 +14,15 @@ proxy's cost in seconds per candidate:
 - synflow and naswot, zero-cost scores of the untrained network (`archkit.search.proxies`);
 - EcoNAS (Zhou et al. 2020): val top-1 after 4 epochs on a quarter of the training data (its own
   run, `train_fraction`), about the cost of the 1-epoch run on all of it;
-- params and ops alone, the baselines.
+- params and ops alone, the baselines;
+- with `supernets`, each trained weight-sharing supernet of the config (`archkit supernet train`):
+  the candidate's slice, batch norm recalibrated on a few training batches, val top-1 (its cost per
+  candidate is the slicing, recalibration and evaluation; the supernet's training is a one-off cost,
+  recorded apart).
+
+`reuse` takes a previous result of this benchmark on the same config: its candidates, ground truth
+and proxy values (with their measured seconds) are taken as they were, so only what is new (a
+supernet) is computed and no candidate is trained again.
 """
 
 from __future__ import annotations
@@ -216,6 +224,78 @@ def _finite(value) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
+# --- reusing a previous run, and supernets --------------------------------------------------------
+
+REUSE_CONFIG_KEYS = ("base", "space", "budget", "fill_budget", "data", "seed")
+
+
+def reused_rows(previous: dict, config: dict, base_recipe: dict, final: int, n_seeds: int, n: int | None,
+                quick: bool = False) -> list[dict]:
+    """The candidate rows of a previous result of this benchmark, checked to be of the same config
+    (base, space, budget, data, seed), final length, seeds and recipe (the keys both name: a newer
+    recipe model adds options whose defaults the older run used). The first `n` (all if None)."""
+    if previous.get("benchmark") != "proxy" or not isinstance(previous.get("candidates"), list):
+        raise BenchError("--reuse: not an `archkit bench proxy` result (no candidates)")
+    old = previous["config"]
+    for key in REUSE_CONFIG_KEYS:
+        if old.get(key) != config.get(key):
+            raise BenchError(f"--reuse: the previous run's config.{key} differs "
+                             f"({old.get(key)!r} vs {config.get(key)!r})")
+    settings = previous["settings"]
+    if settings["final_length"] != final or settings["seeds"] != n_seeds or settings["quick"] != quick:
+        raise BenchError(f"--reuse: the previous run's ground truth is {settings['seeds']} seed(s) x "
+                         f"{settings['final_length']} {settings['unit']}s, this one asks for {n_seeds} x {final} "
+                         f"{'step' if quick else 'epoch'}s")
+    differing = sorted(k for k in set(settings["recipe"]) & set(base_recipe) if settings["recipe"][k] != base_recipe[k])
+    if differing:
+        raise BenchError("--reuse: the previous run's recipe differs in " + ", ".join(
+            f"{k} ({settings['recipe'][k]!r} vs {base_recipe[k]!r})" for k in differing))
+    rows = previous["candidates"]
+    if n is not None and n > len(rows):
+        raise BenchError(f"--reuse: the previous run has {len(rows)} candidates, {n} asked for")
+    return [dict(row) for row in rows[:n]]
+
+
+def open_supernets(loaded, supernets, epochs: int | None, quick: bool, log) -> list[tuple[dict, object]]:
+    """(row, scorer) per supernet entry ({"key", "directory", "calibration"}), training (or
+    continuing) each to `epochs` first when given (steps with `quick`)."""
+    from pathlib import Path as _Path
+
+    from ..supernet.calibrate import CALIBRATION_BATCHES
+    from ..supernet.proxy import SupernetScorer
+    from ..supernet.sandwich import train_supernet
+    from ..supernet.support import check_expressible
+
+    check_expressible(loaded)
+    out = []
+    for entry in supernets:
+        directory = _Path(entry["directory"])
+        trained = None
+        if epochs is not None:
+            started = time.perf_counter()
+            length = {"steps": epochs} if quick else {"epochs": epochs}
+            run_ = train_supernet(loaded, directory, **length)
+            trained = time.perf_counter() - started
+            if log is not None:
+                log(f"supernet {directory}: trained to {run_.epochs:g} epochs ({run_.step} steps) in {trained:.0f} s")
+        calibration = entry.get("calibration") or CALIBRATION_BATCHES
+        scorer, opened = _timed(SupernetScorer, loaded, directory, calibration=calibration)
+        last = scorer.history[-1] if scorer.history else {}
+        row = {"key": entry["key"], "proxy": "supernet", "directory": str(directory),
+               "what": f"val top-1 of the candidate's slice of the supernet in {directory} "
+                       f"({last.get('epoch', 0):g} epochs, {last.get('step', 0)} steps of sandwich training), "
+                       f"batch norm recalibrated on {calibration} training batches",
+               "supernet": {"training_seconds": scorer.seconds, "trained_here_seconds": trained,
+                            "epochs": last.get("epoch"), "steps": last.get("step"),
+                            "largest_val_top1": last.get("val_top1"),
+                            "smallest_val_top1": last.get("val_top1_smallest"),
+                            "params": sum(p.numel() for p in scorer.net.parameters()),
+                            "slots": len(scorer.plan.slots), "calibration_batches": calibration,
+                            "open_seconds": opened, "config": scorer.config.to_dict()}}
+        out.append((row, scorer))
+    return out
+
+
 # --- the benchmark -------------------------------------------------------------------------------
 
 
@@ -246,10 +326,14 @@ def proxy_rows(unit: str, schedule: str, trial_length: int | None = None) -> lis
 def run(config: str | Path = "studies/demo.yaml", *, candidates: int | None = None, seeds: int | None = None,
         final_epochs: int | None = None, budget_ops: str | None = None, quick: bool = False,
         cache: str | Path | None = None, bootstrap: int = BOOTSTRAP, train: Callable | None = None,
-        log: Callable[[str], None] | None = None) -> dict:
+        log: Callable[[str], None] | None = None, supernets: list | None = None,
+        supernet_epochs: int | None = None, reuse: str | Path | dict | None = None) -> dict:
     """Run the benchmark on a search config. `quick`: 4 candidates, 1 seed, and every length counted
     in optimizer steps of batch 16 instead of epochs (a smoke test: its numbers mean nothing).
-    `train` replaces `archkit.train`; `log` receives one line per candidate."""
+    `train` replaces `archkit.train`; `log` receives one line per candidate. `supernets`: supernet
+    folders (or {"key", "directory", "calibration"} entries) to score the candidates on, each
+    trained there to `supernet_epochs` first when given. `reuse`: a previous result (file or dict) of
+    the same config whose candidates and measurements are taken instead of sampled and trained."""
     import torch
 
     from ..search.budget import measure
@@ -285,11 +369,42 @@ def run(config: str | Path = "studies/demo.yaml", *, candidates: int | None = No
     def recipe(length: int) -> dict:
         return {**base_recipe, ("steps" if quick else "epochs"): length}
 
-    drawn, counts = sample_candidates(loaded, n)
-    cache_ = RunCache(cache)
-    images, batch_seconds = _timed(proxy_batch, loaded.base, cfg.data, batch_size=NASWOT_BATCH, seed=cfg.seed)
+    config_record = {"path": str(config), "study": loaded.study_name, "base": cfg.base,
+                     "space": cfg.space.model_dump(mode="json", exclude_none=True),
+                     "budget": cfg.budget.limits(), "fill_budget": cfg.fill_budget, "data": cfg.data,
+                     "train": cfg.train.model_dump(mode="json", exclude_none=True), "seed": cfg.seed}
+    previous = None
+    if reuse is not None:
+        previous = reuse if isinstance(reuse, dict) else _read_result(reuse)
+        n_seeds = seeds if seeds is not None else previous["settings"]["seeds"]
+        reused = reused_rows(previous, config_record, base_recipe, final, n_seeds, candidates, quick)
+        n = len(reused)
     rows = proxy_rows(unit, cfg.train.schedule, None if quick or cfg.train.steps else cfg.train.epochs)
+    entries = [e if isinstance(e, dict) else {"directory": e} for e in supernets or []]
+    for j, entry in enumerate(entries):
+        entry.setdefault("key", "supernet" if len(entries) == 1 else f"supernet:{Path(entry['directory']).name or j}")
+    if len({e["key"] for e in entries}) < len(entries):
+        raise BenchError("two --supernet folders of the same name; give each its own name")
+    opened = open_supernets(loaded, entries, supernet_epochs, quick, log)
+    rows += [row for row, _ in opened]
     table: list[dict] = []
+    if previous is not None:
+        drawn, counts = [], previous.get("sampling", {})
+        for row in reused:
+            spec = _spec_of(row["spec"])
+            row["proxies"], row["seconds"] = dict(row["proxies"]), dict(row["seconds"])
+            _score_supernets(opened, spec, row["proxies"], row["seconds"])
+            row["reused"] = True
+            table.append(row)
+            if log is not None:
+                log(f"candidate {row['index'] + 1}/{n} ({row['widths']}): final val top-1 "
+                    f"{row['ground_truth']:.4f} (reused)" + "".join(
+                        f", {r['key']} {row['proxies'][r['key']]:.4f}" for r, _ in opened))
+        images, batch_seconds = None, None
+    else:
+        drawn, counts = sample_candidates(loaded, n)
+        images, batch_seconds = _timed(proxy_batch, loaded.base, cfg.data, batch_size=NASWOT_BATCH, seed=cfg.seed)
+    cache_ = RunCache(cache)
     for i, cand in enumerate(drawn):
         spec, m = cand["spec"], cand["measured"]
         seed = cfg.seed + i  # as trial number i of a study would train
@@ -300,6 +415,7 @@ def run(config: str | Path = "studies/demo.yaml", *, candidates: int | None = No
         values["params"], values["ops"] = float(measured.params), float(measured.ops)
         values["synflow"], seconds["synflow"] = _timed(synflow, spec, seed=seed)
         values["naswot"], seconds["naswot"] = _timed(naswot, spec, images, seed=seed)
+        _score_supernets(opened, spec, values, seconds)
         cached, errors = [], []
         for length in PROXY_LENGTHS:
             r = _train_once(train, cache_, cand, cfg.data, recipe(length), seed)
@@ -353,6 +469,8 @@ def run(config: str | Path = "studies/demo.yaml", *, candidates: int | None = No
                         "n": overall["n"], "top_tau": in_top["tau"], "top_low": in_top["low"],
                         "top_high": in_top["high"], "top_n": in_top["n"],
                         "seconds_per_candidate": statistics.fmean(cost) if cost else None})
+    for _, scorer in opened:
+        scorer.close()
     agreement = None
     if n_seeds >= 2:
         pairs = [(row["final_top1"][0], row["final_top1"][1]) for row in scored]
@@ -363,13 +481,16 @@ def run(config: str | Path = "studies/demo.yaml", *, candidates: int | None = No
         "cpu": cpu_name(),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "config": {"path": str(config), "study": loaded.study_name, "base": cfg.base,
-                   "space": cfg.space.model_dump(mode="json", exclude_none=True),
-                   "budget": cfg.budget.limits(), "fill_budget": cfg.fill_budget, "data": cfg.data,
-                   "train": cfg.train.model_dump(mode="json", exclude_none=True), "seed": cfg.seed},
+        "config": config_record,
+        "reused": None if previous is None else {
+            "path": None if isinstance(reuse, dict) else str(reuse), "date": previous.get("date"),
+            "cpu": previous.get("cpu"), "what": "candidates, ground truth and the other proxies' values and seconds "
+                                                "as measured then (on that machine); only the supernets scored here"},
         "settings": {"quick": quick, "unit": unit, "candidates": n, "seeds": n_seeds, "final_length": final,
                      "proxy_lengths": list(PROXY_LENGTHS), "recipe": base_recipe, "bootstrap": bootstrap,
-                     "top_quartile": len(top), "naswot_batch": int(images.shape[0]),
+                     "top_quartile": len(top),
+                     "naswot_batch": (int(images.shape[0]) if images is not None
+                                      else previous["settings"]["naswot_batch"]),
                      "naswot_batch_seconds": batch_seconds},
         "ground_truth": {"what": f"mean val top-1 over {n_seeds} seed(s) after {final} {unit}s of the config's "
                                  f"recipe ({cfg.train.schedule} schedule over the whole run)",
@@ -382,6 +503,28 @@ def run(config: str | Path = "studies/demo.yaml", *, candidates: int | None = No
         "candidates": table,
         "bench_seconds": time.perf_counter() - started,
     }
+
+
+def _read_result(path: str | Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BenchError(f"--reuse {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"--reuse {path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def _spec_of(text: str):
+    from ..spec.loader import spec_from_yaml
+
+    return spec_from_yaml(text)
+
+
+def _score_supernets(opened, spec, values: dict, seconds: dict) -> None:
+    """Each supernet's val top-1 of `spec` and its cost (slice, recalibration, evaluation)."""
+    for row, scorer in opened:
+        values[row["key"]] = scorer(spec)
+        seconds[row["key"]] = scorer.last.seconds
 
 
 def _tau_text(tau, low, high) -> str:
@@ -414,6 +557,14 @@ def print_results(r: dict) -> None:
     console.print(table)
     for row in r["proxies"]:
         console.print(f"  {row['key']}: {row['what']}")
+        if row.get("supernet"):
+            sn = row["supernet"]
+            console.print(f"    one-off: the supernet's training took {sn['training_seconds']:.0f} s "
+                          f"({sn['params']:,} parameters, {sn['slots']} slots); opening it {sn['open_seconds']:.1f} s")
+    if r.get("reused"):
+        reused = r["reused"]
+        console.print(f"reused: {reused['path'] or 'a previous run'} ({reused['date']}, {reused['cpu']}): "
+                      f"{reused['what']}")
     if r["seed_agreement"] is not None:
         a = r["seed_agreement"]
         console.print(f"final recipe, seed vs seed (the noise ceiling): tau-b "

@@ -36,7 +36,8 @@ def supernet_directory(loaded: LoadedConfig) -> Path:
 class SupernetScorer:
     """`scorer(spec)` -> the candidate's val top-1 on the supernet; `last` the last `Score`."""
 
-    def __init__(self, loaded: LoadedConfig, directory: Path, device: str | None = None):
+    def __init__(self, loaded: LoadedConfig, directory: Path, device: str | None = None,
+                 calibration: int | None = None):
         import torch
 
         from ..training.api import pick_device
@@ -45,7 +46,7 @@ class SupernetScorer:
         from ..training.data import load_data, parse_data, reduced
         from ..training.ddp import DistInfo
         from ..training.precision import resolve_precision
-        from .calibrate import Scorer
+        from .calibrate import CALIBRATION_BATCHES, Scorer
         from .elastic import ElasticNet
         from .plan import Plan
 
@@ -59,7 +60,7 @@ class SupernetScorer:
         if why:
             raise SupernetError(f"proxy supernet ({directory}): {why}")
         self.plan = Plan.from_dict(payload["plan"])
-        config = TrainConfig(**payload["config"])
+        config = self.config = TrainConfig(**payload["config"])
         self.device = pick_device(device or loaded.config.train.device, DistInfo())
         self.net = ElasticNet(self.plan)
         self.net.load_state_dict(payload["model"])
@@ -72,7 +73,8 @@ class SupernetScorer:
                                     device=self.device, channels_last=config.channels_last, seed=config.seed)
         precision = resolve_precision(config.precision, self.device)
         with torch.random.fork_rng(devices=[]):
-            self.scorer = Scorer(self.net, self.batches, self.device, precision)
+            self.scorer = Scorer(self.net, self.batches, self.device, precision,
+                                 CALIBRATION_BATCHES if calibration is None else calibration)
         self.history = payload.get("history", [])
         self.seconds = float(payload.get("seconds", 0.0))  # the supernet's training, all sessions
         self.last = None

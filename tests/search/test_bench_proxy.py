@@ -211,3 +211,79 @@ def test_quick_end_to_end(cli, tmp_path, one_thread):
     by_key = {p["key"]: p for p in r["proxies"]}
     assert by_key["train_loss@2"]["n"] == 0 and by_key["train_loss@2"]["tau"] is None
     assert by_key["synflow"]["n"] == 4 and by_key["synflow"]["seconds_per_candidate"] > 0
+
+
+# --- the supernet proxy, on reused ground truth ---------------------------------------------------
+
+
+class StepFakeTrain(FakeTrain):
+    """FakeTrain for --quick runs too (lengths in steps)."""
+
+    def __call__(self, spec, *, data, seed, progress, epochs=None, steps=None, **recipe):
+        return super().__call__(spec, data=data, seed=seed, progress=progress, epochs=epochs or steps, **recipe)
+
+
+def no_training(spec, **kwargs):
+    raise AssertionError(f"{spec.name} trained although its runs were reused")
+
+
+def test_the_supernet_proxy_on_a_previous_runs_ground_truth(tmp_path, one_thread):
+    from archkit.search.config import load_search_config
+    from archkit.supernet.sandwich import train_supernet
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY.lstrip(), encoding="utf-8")
+    first = run(config, candidates=5, seeds=2, bootstrap=200, train=FakeTrain())
+    (tmp_path / "first.json").write_text(json.dumps(first), encoding="utf-8")
+    trained = train_supernet(load_search_config(config), tmp_path / "sn", steps=2, device="cpu", pool_samples=20)
+
+    r = run(config, bootstrap=200, train=no_training, supernets=[tmp_path / "sn"], reuse=tmp_path / "first.json")
+    assert [p["key"] for p in r["proxies"]] == [*PROXY_KEYS, "supernet"]
+    assert r["reused"]["path"] == str(tmp_path / "first.json") and r["reused"]["date"] == first["date"]
+    assert len(r["candidates"]) == 5
+    for old, new in zip(first["candidates"], r["candidates"], strict=True):
+        assert new["arch"] == old["arch"] and new["final_top1"] == old["final_top1"]
+        assert {k: new["proxies"][k] for k in PROXY_KEYS} == old["proxies"]
+        assert 0.0 <= new["proxies"]["supernet"] <= 1.0 and new["seconds"]["supernet"] > 0
+    row = {p["key"]: p for p in r["proxies"]}["supernet"]
+    scores = [c["proxies"]["supernet"] for c in r["candidates"]]
+    truth = [c["ground_truth"] for c in r["candidates"]]
+    expected = kendalltau(scores, truth).statistic
+    if np.isnan(expected):  # two steps of training may leave every candidate at the same accuracy
+        assert row["tau"] is None
+    else:
+        assert row["tau"] == pytest.approx(expected)
+    assert row["n"] == 5 and row["seconds_per_candidate"] == pytest.approx(
+        sum(c["seconds"]["supernet"] for c in r["candidates"]) / 5)
+    sn = row["supernet"]
+    assert sn["steps"] == 2 and sn["training_seconds"] == pytest.approx(trained.seconds)
+    assert sn["params"] == sum(p.numel() for p in trained.net.parameters()) and sn["calibration_batches"] == 8
+    # The other rows' taus are the first run's: the same values against the same ground truth.
+    for old in first["proxies"]:
+        assert {p["key"]: p for p in r["proxies"]}[old["key"]]["tau"] == old["tau"]
+    json.dumps(r, allow_nan=False)
+
+
+def test_supernet_options_of_the_command(cli, tmp_path, one_thread):
+    first = run(tmp_path / "tiny.yaml", quick=True, bootstrap=100, train=StepFakeTrain())
+    (tmp_path / "first.json").write_text(json.dumps(first), encoding="utf-8")
+    result = cli("--config", "tiny.yaml", "--quick", "--reuse", "first.json", "--supernet", "sn",
+                 "--supernet-epochs", "2", "-o", "out.json")
+    assert result.exit_code == 0, result.output
+    assert "supernet sn: trained to" in result.stderr and "(reused)" in result.stderr
+    assert "one-off: the supernet's training took" in result.stdout
+    r = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert r["proxies"][-1]["key"] == "supernet" and r["proxies"][-1]["supernet"]["steps"] == 2
+    assert [c["ground_truth"] for c in r["candidates"]] == [c["ground_truth"] for c in first["candidates"]]
+
+    assert one_error_line(cli("--config", "tiny.yaml", "--supernet-epochs", "2")) == (
+        "error: --supernet-epochs needs a --supernet folder to train")
+    first["config"]["budget"] = {"ops": 2_000_000}
+    (tmp_path / "other.json").write_text(json.dumps(first), encoding="utf-8")
+    assert one_error_line(cli("--config", "tiny.yaml", "--quick", "--reuse", "other.json", "--supernet", "sn")) == (
+        "error: --reuse: the previous run's config.budget differs ({'ops': 2000000} vs "
+        "{'ops': 1000000, 'params': 50000})")
+    assert one_error_line(cli("--config", "tiny.yaml", "--reuse", "first.json", "--supernet", "sn")) == (
+        "error: --reuse: the previous run's ground truth is 1 seed(s) x 6 steps, this one asks for 1 x 6 epochs")
+    assert one_error_line(cli("--config", "tiny.yaml", "--quick", "--supernet", "nowhere")).startswith(
+        "error: proxy supernet: no supernet in nowhere")
