@@ -6,7 +6,9 @@ the machine has, refused in one line with the numbers (no torch here; the CUDA s
 at some moment, at least one op's input and output together (a dropout may return its input: the
 input only). If even that exceeds the memory available, the run cannot succeed, and the check turns
 the allocation traceback it would end in into a refusal before any tensor exists. The training
-guard (`archkit.training.memory`) states its own, larger estimate and goes through the same check.
+guard (`archkit.training.memory`) asks `train_need`: the predicted peak of one training step
+(`archkit.profile.training`: the bytes saved for backward exactly, parameters, gradients, optimizer
+state and an estimated workspace), through the same check.
 
 It costs one profile of the spec and a read of /proc/meminfo: made where a model is about to be
 built (`archkit.build`, a measurement, a training run), never on the search's profiling path.
@@ -21,6 +23,7 @@ from ..spec.errors import SpecError
 from ..spec.models import Spec
 from ..spec.resolve import DropoutOp, resolved
 from .profiler import profile
+from .training import TrainProfile, train_profile
 
 # Bytes of one activation element at each precision (weights stay fp32: autocast keeps them so).
 ELEMENT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -90,6 +93,27 @@ def forward_need(spec: Spec, batch: int = 1, precision: str = "fp32", task: str 
         param_bytes=(p.total.params + p.aux_total.params) * PARAM_BYTES,
         activation_bytes=batch * peak_activations(spec) * ELEMENT_BYTES[precision],
         at=f"at batch {batch}, {precision}")
+
+
+def train_need(spec: Spec, batch: int, precision: str = "fp32", *, optimizer: str = "sgd", momentum: float = 0.9,
+               channels_last: bool = True, label_smoothing: float = 0.0, device: str = "cpu",
+               memory: int | None = None, task: str = "training it") -> tuple[MemoryNeed, TrainProfile]:
+    """What one training step of `spec` at `batch` images needs (the predicted peak of
+    `archkit.profile.training`), and that training cost. With `memory` (the bytes available), a
+    need beyond it hints at the largest batch that fits."""
+    cost = train_profile(spec, batch, precision, optimizer=optimizer, momentum=momentum,
+                         channels_last=channels_last, label_smoothing=label_smoothing, device=device)
+    hint = ""
+    if memory is not None and cost.peak_bytes > memory:
+        largest = cost.largest_batch(memory)
+        hint = (f"the largest batch that fits is {largest:,}: lower --batch-size" if largest >= 1
+                else "too large for this device even at batch 1")
+    state = "momentum" if optimizer == "sgd" else "Adam's moments"
+    return MemoryNeed(spec=spec.name, task=task, param_bytes=cost.param_state_bytes,
+                      activation_bytes=cost.saved_bytes + cost.workspace_bytes,
+                      params=f"weights, gradients and {state}",
+                      activations="activations saved for backward and in flight",
+                      at=f"at batch {batch}, {precision}", bound="about", hint=hint), cost
 
 
 def cpu_available_bytes() -> int | None:

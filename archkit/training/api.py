@@ -76,7 +76,7 @@ def run(spec: Spec, config: TrainConfig, options: RunOptions, saved: dict | None
     device = pick_device(options.device, info)
     precision = resolve_precision(config.precision, device)
     # Before the data too: a synthetic set is made at the spec's input size.
-    check_fits(spec, config.batch_size // info.world, precision, device)
+    _check_memory(spec, config, info, precision, device)
 
     source = parse_data(config.data)
     data = load_data(source, channels=spec.input.channels, hw=spec.input.hw, classes=spec.classes,
@@ -88,7 +88,7 @@ def run(spec: Spec, config: TrainConfig, options: RunOptions, saved: dict | None
             print(f"note: {source} has {data.classes} classes and {spec.name} {spec.classes}: the classifier "
                   f"(and any aux heads) follow the data ({data.classes} outputs)", file=sys.stderr)
         spec = spec.with_classes(data.classes)
-        check_fits(spec, config.batch_size // info.world, precision, device)  # the classifier follows the data
+        _check_memory(spec, config, info, precision, device)  # the classifier follows the data
     if saved is not None and saved.get("spec") != spec_fingerprint(spec):
         raise ResumeError(f"--resume {options.resume}: the checkpoint is of another spec than {spec.name} "
                           f"(or of the same name with other layers)")
@@ -102,6 +102,13 @@ def run(spec: Spec, config: TrainConfig, options: RunOptions, saved: dict | None
     finally:
         if created:
             ddp.shutdown()
+
+
+def _check_memory(spec: Spec, config: TrainConfig, info: ddp.DistInfo, precision: str, device: torch.device) -> None:
+    """The memory guard, before the data and the model: one step of this process's share of the
+    batch, as the engine runs it (momentum, channels-last memory, label smoothing)."""
+    check_fits(spec, max(1, config.batch_size // info.world), precision, device, momentum=config.momentum,
+               channels_last=config.channels_last, label_smoothing=config.label_smoothing)
 
 
 def _train(spec: Spec, data, config: TrainConfig, options: RunOptions, saved: dict | None, info: ddp.DistInfo,
