@@ -123,17 +123,30 @@ def profile(
     batch: Annotated[int, typer.Option(min=1, help="Images per forward pass (latency and memory traffic).")] = 1,
     precision: Annotated[str, typer.Option(
         help="fp32 or bf16: the element size of the memory traffic (bytes), and the autocast of "
-             "--measure.")] = "fp32",
+             "--measure; with --train also fp16.")] = "fp32",
+    train: Annotated[bool, typer.Option(
+        "--train", help="Also the training cost of one step at --batch and --precision: bytes saved for backward "
+                        "and training multiply-adds per layer, parameters, gradients and momentum, the predicted "
+                        "peak and the largest batch that fits in --memory. With --verify: run one training step "
+                        "and compare the saved bytes per layer with torch's.")] = False,
+    memory: Annotated[str | None, typer.Option(
+        help="With --train: the device memory to fit in, e.g. 80GiB or 16GB [default: this machine's available "
+             "memory].", show_default=False)] = None,
 ) -> None:
     """Per-layer params, ops (multiply-adds) and output sizes of a spec: Table 1, regenerated."""
     from . import profile as profile_spec
     from .profile import render
     from .spec import load_spec
 
-    if precision not in ("fp32", "bf16"):
-        raise UserError(f"--precision: unknown precision {precision!r} (choose fp32 or bf16)")
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise UserError(f"--precision: unknown precision {precision!r} (choose fp32, bf16 or fp16)")
+    if precision == "fp16" and (measure or not train):
+        raise UserError("--precision fp16 is for --train only (--measure and memory traffic: fp32 or bf16)")
+    if memory is not None and not train:
+        raise UserError("--memory needs --train (the memory one training step must fit in)")
     loaded = load_spec(spec)
     result = profile_spec(loaded, convention.value)
+    cost, answer = _train_cost(loaded, batch, precision, memory) if train else (None, "")
     measured = _measure(loaded, device, batch, precision) if measure else None
     compared = None
     if compare is not None:
@@ -151,6 +164,8 @@ def profile(
         blocks = render.compare_blocks(compared, result) if compared else render.profile_blocks(result, branches, aux)
         if measure:
             blocks = [*blocks, *_cost_blocks(loaded, result, measured, batch, precision)]
+        if cost is not None:
+            blocks = [*blocks, *render.train_blocks(cost, answer)]
         # Piped or written to a file: 200 columns, wide enough for Table 1's twelve (rich would assume
         # 80 when piped), drawn without rich where the characters are the same (not importing rich is
         # a good part of a short run). A terminal gets rich's styles at its width.
@@ -165,22 +180,72 @@ def profile(
             for r in render.rich_renderables(blocks):
                 console.print(r)
     elif fmt == "json":
-        write_output(_with_costs(render.to_json(result, compared), loaded, measured, batch, precision), output)
+        text = _with_costs(render.to_json(result, compared), loaded, measured, batch, precision)
+        write_output(render.with_train_json(text, cost) if cost is not None else text, output)
     elif fmt == "csv":
-        write_output(render.compare_csv(compared) if compared else render.to_csv(result, branches, aux), output)
+        text = render.compare_csv(compared) if compared else render.to_csv(result, branches, aux)
+        write_output(render.with_train_csv(text, cost) if cost is not None and not compared else text, output)
     elif fmt == "markdown":
         text = render.compare_markdown(compared, result) if compared else render.to_markdown(result, branches, aux)
-        write_output(text, output)
+        write_output(text + (f"\n{answer}\n" if cost is not None else ""), output)
     else:
         from .report import profile_report_html
 
         if compared is None and convention is Convention.paper and loaded.name == "googlenet":
             compared = _paper_rows_if_table1(result)
         traffic = _traffic(loaded, batch, precision) if measure else None
-        write_output(profile_report_html(result, compared, measured, traffic), output)
+        write_output(profile_report_html(result, compared, measured, traffic, train=cost, train_answer=answer), output)
+    if cost is not None and fmt != "table":
+        typer.echo(answer, err=True)  # the one-line answer beside the data
 
     if verify:
-        _verify(loaded)
+        if train:
+            _verify_train(loaded, batch, precision)
+        else:
+            _verify(loaded)
+
+
+def _train_cost(spec, batch: int, precision: str, memory: str | None):
+    """`archkit profile --train`: the training cost at `batch` and `precision`, and its one-line
+    answer against `memory` (or this machine's available memory). A spec that cannot train even at
+    batch 1 within that memory is refused in one line with the numbers (DoesNotFitError: exit 2)."""
+    from .profile.memory import check_fits, cpu_available_bytes, parse_bytes, train_need
+    from .profile.render import fmt_gib, train_answer
+
+    if memory is not None:
+        try:
+            available = parse_bytes(memory)
+        except ValueError as exc:
+            raise UserError(f"--memory: {exc}") from None
+        label, where = memory, f"the device (--memory {memory})"
+    else:
+        available = cpu_available_bytes()
+        label, where = (f"this machine's {fmt_gib(available)} available" if available else None), "this machine"
+    need, cost = train_need(spec, batch, precision, memory=available)
+    if available is not None and cost.largest_batch(available) == 0:
+        check_fits(need, available, where)  # not even one image: said with the numbers, not attempted
+    return cost, train_answer(cost, available, label)
+
+
+def _verify_train(spec, batch: int, precision: str) -> None:
+    """`--verify --train`: one training step on the CPU, the bytes saved for backward per layer
+    counted with torch's saved-tensor hooks, against the model's. Refused before anything is built
+    when the step does not fit in this machine's memory."""
+    from .profile.memory import check_fits, cpu_available_bytes, fmt_bytes, train_need
+    from .training.memory import compare_saved
+
+    check_fits(train_need(spec, batch, precision, task="verifying it")[0], cpu_available_bytes())
+    rows = compare_saved(spec, batch, precision)
+    bad = [(key, p, m) for key, p, m in rows if p != m]
+    total = sum(m for *_, m in rows)
+    if not bad:
+        typer.echo(f"verify --train: {spec.name}: saved-for-backward bytes equal torch's in all {len(rows)} rows "
+                   f"({fmt_bytes(total)} at batch {batch}, {precision}, one training step on the CPU)", err=True)
+        return
+    for (section, name), p, m in bad[:20]:
+        where = name if section == "main" else f"{section}.{name}"
+        typer.echo(f"verify --train: {where} saved bytes: model {p:,}, torch {m:,} ({p - m:+,})", err=True)
+    raise fail(f"verify --train failed: {len(bad)} of {len(rows)} rows disagree (first: {bad[0][0][1]})", 1)
 
 
 def _measure(spec, device: str, batch: int, precision: str):

@@ -138,6 +138,21 @@ def check_build(spec: Spec) -> MemoryNeed:
     return check_fits(forward_need(spec), cpu_available_bytes())
 
 
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12,
+          "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """An amount of memory as people write it: 80GiB, 8G (= 8 GB, decimal), 512 MiB, 1.5e9. ValueError
+    naming the text otherwise."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
+    if m is None or m.group(2) not in _UNITS or float(m.group(1)) * _UNITS[m.group(2)] < 1:
+        raise ValueError(f"not an amount of memory: {text!r} (e.g. 80GiB, 8GB, 512MiB)")
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
+
+
 def fmt_bytes(n: int) -> str:
     """Bytes in decimal units, three digits or so: 648 B, 27.9 MB, 23.1 GB, 48,000 GB."""
     if n < 1000:

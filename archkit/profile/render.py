@@ -421,3 +421,112 @@ def compare_csv(rows: list[CompareRow]) -> str:
 def compare_markdown(rows: list[CompareRow], profile: Profile) -> str:
     body = _md_table(COMPARE_HEADERS, [_compare_cells(r) for r in rows])
     return body + "\n\n" + "\n".join(f"- {line}" for line in compare_summary(rows, profile)) + "\n"
+
+
+# --- training cost (`archkit profile --train`) ---------------------------------------------------
+
+TRAIN_HEADERS = ("layer", "saved for backward", "forward", "input grads", "weight grads", "train ops")
+
+
+def fmt_gib(n: int) -> str:
+    """Bytes in GiB (2^30) with two decimals, as device memory is quoted: 3.42 GiB."""
+    return f"{n / 2**30:,.2f} GiB"
+
+
+def train_answer(cost, memory: int | None, memory_label: str | None = None) -> str:
+    """The one-line answer: "peak training memory at batch 128, bf16: 3.42 GiB; largest batch within
+    80 GiB: 2,944" (`memory_label` says the memory as the user gave it)."""
+    line = f"peak training memory at batch {cost.batch:,}, {cost.precision}: {fmt_gib(cost.peak_bytes)}"
+    if memory is None:
+        return line
+    largest = cost.largest_batch(memory)
+    return (f"{line}; largest batch within {memory_label or fmt_gib(memory)}: {largest:,}"
+            + (f" (batch {cost.batch:,} does not fit)" if largest < cost.batch else ""))
+
+
+def _train_cells(name: str, row) -> list[str]:
+    from .memory import fmt_bytes
+
+    return [name, fmt_bytes(row.saved_bytes), fmt_m(row.forward_ops * row.batch),
+            fmt_m(row.input_grad_ops * row.batch), fmt_m(row.weight_grad_ops * row.batch), fmt_m(row.train_ops)]
+
+
+def train_rows(cost) -> list[list[str]]:
+    """The training table's cells: the layers, each aux head's (prefixed with its name), the loss."""
+    rows = [_train_cells(r.name, r) for r in cost.rows]
+    for head, head_rows in cost.aux:
+        rows += [_train_cells(f"{head}.{r.name}", r) for r in head_rows]
+    rows.append(_train_cells("loss", cost.loss))
+    return rows
+
+
+def train_total_cells(cost) -> list[str]:
+    from .memory import fmt_bytes
+
+    per = [sum(getattr(r, k) * r.batch for r in cost.all_rows())
+           for k in ("forward_ops", "input_grad_ops", "weight_grad_ops")]
+    return ["total", fmt_bytes(cost.saved_bytes), *(fmt_m(n) for n in per), fmt_m(cost.train_ops)]
+
+
+def train_notes(cost) -> list[str]:
+    from .memory import fmt_bytes
+
+    state = "momentum" if cost.optimizer == "sgd" else "Adam's moments"
+    autocast = "autocast" if cost.precision != "fp32" else "no autocast"
+    return [f"One training step at batch {cost.batch:,}, {cost.precision} ({autocast}), on the {cost.device}"
+            f"{', channels-last' if cost.channels_last else ''}: saved for backward {fmt_bytes(cost.saved_bytes)} "
+            f"(exact: autograd's saved tensors, unique storages, parameters left out) + weights, gradients and "
+            f"{state} {fmt_bytes(cost.param_state_bytes)} + workspace {fmt_bytes(cost.workspace_bytes)} (estimate: "
+            f"the batch, and gradients in flight) = peak {fmt_bytes(cost.peak_bytes)}. Train ops = forward + input "
+            f"gradients (none for the images) + weight gradients, multiply-adds: {cost.train_ops:,} "
+            f"({fmt_si(cost.train_ops)})."]
+
+
+def train_blocks(cost, answer: str) -> list[Grid | Note]:
+    grid = Grid(f"{cost.spec}: training cost of one step (batch {cost.batch:,}, {cost.precision}; M = 10^6 "
+                "multiply-adds)", TRAIN_HEADERS, 1,
+                [(cells, "dim" if cells[0] == "loss" else None, False) for cells in train_rows(cost)])
+    grid.rows.append((train_total_cells(cost), "bold", True))
+    return [grid, *(Note(n) for n in train_notes(cost)), Note(answer)]
+
+
+def with_train_json(text: str, cost) -> str:
+    """The JSON document with each row's (and aux row's) `saved_bytes` and `train_ops`, and the
+    totals `saved_bytes`, `param_state_bytes`, `peak_train_bytes`, `train_ops`; `train` says how."""
+    data = json.loads(text)
+    by_key = {("main", r.name): r for r in cost.rows}
+    for head, rows in cost.aux:
+        by_key.update({(head, r.name): r for r in rows})
+    for row in data["rows"]:
+        r = by_key[("main", row["name"])]
+        row.update(saved_bytes=r.saved_bytes, train_ops=r.train_ops)
+    for head in data["aux"]:
+        for row in head["rows"]:
+            r = by_key[(head["name"], row["name"])]
+            row.update(saved_bytes=r.saved_bytes, train_ops=r.train_ops)
+    d = cost.to_dict()
+    data["total"].update(saved_bytes=cost.saved_bytes, param_state_bytes=cost.param_state_bytes,
+                         peak_train_bytes=cost.peak_bytes, train_ops=cost.train_ops)
+    data["train"] = {k: d[k] for k in ("batch", "precision", "optimizer", "device", "channels_last")}
+    data["train"].update(loss_saved_bytes=cost.loss.saved_bytes, workspace_bytes=cost.workspace_bytes)
+    return json.dumps(data, indent=2) + "\n"
+
+
+def with_train_csv(text: str, cost) -> str:
+    """The CSV with `saved_bytes` and `train_ops` columns (rows of branches left empty) and a `loss` row."""
+    by_key = {("main", r.name): r for r in cost.rows}
+    for head, rows in cost.aux:
+        by_key.update({(head, r.name): r for r in rows})
+    records = list(csv.DictReader(io.StringIO(text)))
+    for rec in records:
+        r = by_key.get((rec["section"], rec["name"]))
+        rec["saved_bytes"] = r.saved_bytes if r is not None else ""
+        rec["train_ops"] = r.train_ops if r is not None else ""
+    loss = dict.fromkeys(records[0], "")
+    loss.update(section="loss", name="loss", saved_bytes=cost.loss.saved_bytes, train_ops=0)
+    records.append(loss)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buf.getvalue()

@@ -19,6 +19,7 @@ from .data.records import StudyData, Totals
 
 if TYPE_CHECKING:
     from ..latency import LayerLatencies, LayerTraffic
+    from ..profile.training import TrainProfile
 
 
 def _spec(spec: Spec | str) -> Spec:
@@ -38,7 +39,8 @@ def _totals(total: Totals) -> str:
 
 
 def profile_report_html(profile: Profile, compare_rows: list[CompareRow] | None = None,
-                        measured: LayerLatencies | None = None, traffic: list[LayerTraffic] | None = None) -> str:
+                        measured: LayerLatencies | None = None, traffic: list[LayerTraffic] | None = None,
+                        train: TrainProfile | None = None, train_answer: str = "") -> str:
     """The profile report of `archkit profile SPEC --format html`: Table 1 regenerated (with the
     published numbers beside the computed ones and disagreeing rows marked, given `compare_rows`
     from `archkit.profile.compare_paper`), the modules' branches as a tree, params and ops per
@@ -104,10 +106,24 @@ def profile_report_html(profile: Profile, compare_rows: list[CompareRow] | None 
                                 f"{_totals(head['total'])}."))
             heads.append(P.table_html(D.HEADERS, head["table"], text_columns=4))
         parts.append(P.section("Aux heads (training only, not in the totals above)", *heads, section_id="aux"))
+    if train is not None:
+        parts.append(_train_section(train, train_answer))
     subtitle = f"{profile.convention} convention, input {d['input']} (height x width x channels)"
     if lat is not None:
         subtitle += f"; latency measured on {lat['where']['device_name']} ({lat['where']['device']})"
     return P.document(f"{profile.spec} — archkit profile", subtitle, parts)
+
+
+def _train_section(cost: TrainProfile, answer: str) -> str:
+    """`archkit profile --train --format html`: the training cost table (saved bytes and training
+    multiply-adds per layer) with its notes and the one-line answer."""
+    from ..profile import render
+    from . import page as P
+
+    rows = [{"cells": cells} for cells in render.train_rows(cost)]
+    return P.section("Training cost of one step", *(P.note(n) for n in [answer, *render.train_notes(cost)]),
+                     P.table_html(render.TRAIN_HEADERS, rows, total=render.train_total_cells(cost),
+                                  table_id="train-table"), section_id="train")
 
 
 def profile_report(spec: Spec | str, path: str | Path, convention: str = "paper",
