@@ -625,6 +625,30 @@ def bench_latency(
         write_output(json.dumps(results, indent=2) + "\n", output)
 
 
+@user_errors
+def bench_memory(
+    candidates: Annotated[int, typer.Option(min=0, help="Random feasible candidates of the config's space.")] = 30,
+    config: Annotated[Path, typer.Option(help="The search config whose space and budget the candidates come "
+                                              "from.")] = Path("studies/demo.yaml"),
+    quick: Annotated[bool, typer.Option("--quick", help="A smoke test: googlenet-32 and 3 candidates, one batch "
+                                                        "each.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
+) -> None:
+    """The training memory model against torch: predicted vs measured bytes saved for backward by one
+    training step on the CPU (per layer and in total), over the built-ins and random candidates at
+    several batch sizes, fp32 and bf16; mean and worst error, and the old guard's."""
+    from .bench.memory_bench import print_results, run
+
+    if candidates and not config.is_file():
+        raise UserError(f"--config {config}: no such search config file")
+    results = run(candidates=candidates, config=config, quick=quick, log=lambda line: typer.echo(line, err=True))
+    print_results(results)
+    if output is not None:
+        import json
+
+        write_output(json.dumps(results, indent=2) + "\n", output)
+
+
 def _add_bench(app: typer.Typer) -> None:
     from .training.commands import bench_train
 
@@ -633,6 +657,7 @@ def _add_bench(app: typer.Typer) -> None:
     bench_app.command("search")(bench_search)
     bench_app.command("proxy")(bench_proxy)
     bench_app.command("latency")(bench_latency)
+    bench_app.command("memory")(bench_memory)
     bench_app.command("train")(user_errors(bench_train))
     app.add_typer(bench_app, name="bench")
 
