@@ -32,12 +32,11 @@ MAPE <= 15%, tau above multiply-adds'.
 from __future__ import annotations
 
 import platform
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..util.stats import kendall_tau
+from ..util.stats import kendall_tau, mape
 
 DEFAULT_CONFIG = Path("studies/demo.yaml")
 # (built-in, input size or None for its own): sizes chosen so the whole benchmark takes a few
@@ -68,11 +67,6 @@ def builtin_at(name: str, size: int | None):
     data.pop("aux", None)  # inference drops them; a resized aux head may not fit
     data["name"] = f"{name}@{size}"
     return spec_from_data(data, source=f"{name} at {size}x{size}")
-
-
-def mape(predicted: list[float], measured: list[float]) -> float:
-    """Mean absolute percentage error, as a fraction: mean(|p - m| / m)."""
-    return statistics.fmean(abs(p - m) / m for p, m in zip(predicted, measured, strict=True))
 
 
 def within(predicted: list[float], measured: list[float], tolerance: float = 0.10) -> float:

@@ -1,4 +1,5 @@
-"""`archkit bench latency --quick` end to end, and its scores recomputed from the rows it returns."""
+"""`archkit bench latency --quick` end to end; its scores on rows whose tau and MAPE are known by hand,
+and against scipy's tau on the rows it returns."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from archkit.bench.latency_bench import builtin_at, mape, print_results, run, within
+from archkit.bench.latency_bench import builtin_at, print_results, run, scores, within
 from archkit.latency.model import _OPEN
 
 
@@ -38,35 +39,54 @@ def test_quick_mode_runs_end_to_end(result):
     assert set(result["scores"]) == {"all", "candidates", "builtins"} and result["scores"]["builtins"] is None
 
 
-def test_scores_are_scipys_tau_and_the_hand_mape(result):
+# Four networks whose scores are known by hand: predicted 1, 2, 3, 4 ms against measured 1, 2, 4, 3.
+# Of the 6 pairs only (3rd, 4th) is discordant: tau = (5 - 1) / 6 = 2/3. The relative errors are
+# 0, 0, 1/4 and 1/3: MAPE = (1/4 + 1/3) / 4 = 7/48 (14.6%); 2 of 4 within +-10%. Multiply-adds rank
+# like the prediction (tau 2/3); the roofline predicts 2 ms everywhere (constant: tau undefined,
+# MAPE (1 + 0 + 1/2 + 1/3) / 4 = 11/24); the estimate is exact (tau 1, MAPE 0).
+KNOWN = [{"predicted_ms": p, "measured_ms": m, "measured_median_ms": 2 * m, "ops": 10 * p, "roofline_ms": 2.0,
+          "estimated_ms": m, "first_predicted_ms": 2 * m} for p, m in ((1, 1), (2, 2), (3, 4), (4, 3))]
+
+
+def test_scores_on_rows_known_by_hand():
+    s = scores(KNOWN)
+    assert s["n"] == 4
+    assert s["tau"] == pytest.approx(2 / 3) and s["tau_ops"] == pytest.approx(2 / 3)
+    assert s["mape"] == pytest.approx(7 / 48) and s["within_10pct"] == 0.5
+    assert s["tau_roofline"] is None and s["mape_roofline"] == pytest.approx(11 / 24)
+    assert s["tau_estimated"] == pytest.approx(1.0) and s["mape_estimated"] == 0.0
+    assert s["tau_first"] == pytest.approx(1.0) and s["mape_first"] == pytest.approx(1.0)  # every one 2x
+    # against the median (twice the fastest here): |p - 2m| / 2m = 1/2, 1/2, 5/8, 1/3
+    assert scores(KNOWN, "measured_median_ms")["mape"] == pytest.approx((1 / 2 + 1 / 2 + 5 / 8 + 1 / 3) / 4)
+
+
+def test_end_to_end_tau_is_scipys(result):
     from scipy.stats import kendalltau
 
     rows = result["rows"]
-    predicted = [r["predicted_ms"] for r in rows]
     measured = [r["measured_ms"] for r in rows]
     s = result["scores"]["all"]
-    assert s["n"] == len(rows)
-    assert s["tau"] == pytest.approx(kendalltau(predicted, measured).statistic)
+    assert s["n"] == len(rows) and result["scores"]["candidates"]["n"] == 4
+    assert s["tau"] == pytest.approx(kendalltau([r["predicted_ms"] for r in rows], measured).statistic)
     tau_ops = kendalltau([r["ops"] for r in rows], measured).statistic
     assert s["tau_ops"] is None if math.isnan(tau_ops) else s["tau_ops"] == pytest.approx(tau_ops)
-    by_hand = sum(abs(p - m) / m for p, m in zip(predicted, measured)) / len(rows)
-    assert s["mape"] == pytest.approx(by_hand)
-    assert s["within_10pct"] == sum(abs(p - m) <= 0.1 * m for p, m in zip(predicted, measured)) / len(rows)
-    cands = result["scores"]["candidates"]
-    assert cands["n"] == 4
-    median = result["scores_median"]["all"]
-    assert median["mape"] == pytest.approx(
-        sum(abs(r["predicted_ms"] - r["measured_median_ms"]) / r["measured_median_ms"] for r in rows) / len(rows))
+    for r in rows:  # the error column is the prediction's against the fastest block
+        assert r["error"] == pytest.approx(r["predicted_ms"] / r["measured_ms"] - 1)
 
 
-def test_print_results(result, capsys):
-    print_results(result)
+def test_print_results_shows_the_scores(result, capsys):
+    shown = {**result, "scores": {"all": scores(KNOWN), "candidates": None, "builtins": None},
+             "scores_median": {"all": None, "candidates": None, "builtins": None}}
+    print_results(shown)
     out = capsys.readouterr().out
-    assert "archkit bench latency" in out and "MAPE" in out and "--quick" in out
+    assert "archkit bench latency" in out and "--quick" in out
+    line = next(line for line in out.splitlines() if line.strip("│┃ ").startswith("all"))
+    cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+    assert cells[:5] == ["all", "4", "+0.667", "14.6%", "50%"]  # n, tau, MAPE, within +-10%
+    assert "MAPE <= 15%, tau above mult-adds'): not met" in out  # tau 0.667 < 0.9
 
 
 def test_helpers():
-    assert mape([110, 90], [100, 100]) == pytest.approx(0.1)
     assert within([110, 80, 100], [100, 100, 100]) == pytest.approx(2 / 3)
     spec = builtin_at("inception-v3", 160)
     assert spec.input.hw == (160, 160) and spec.aux == [] and spec.name == "inception-v3@160"

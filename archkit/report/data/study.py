@@ -6,6 +6,7 @@ from collections import Counter
 
 from ...search import record as R
 from ...search import results
+from ...util.stats import mape
 from .compare import compare_data
 from .confirmation import VERDICT_ATTR, confirm_hint, confirmation
 from .layers import num, pct
@@ -257,9 +258,9 @@ def _facts(study, frozen: list, trials: list[TrialRecord], location: str | None)
         pairs = [(t["latency_ms"], t["measured_latency_ms"]) for t in trials
                  if t["latency_ms"] is not None and t["measured_latency_ms"] is not None and t["duplicate_of"] is None]
         if pairs:
-            mape = sum(abs(p - m) / m for p, m in pairs) / len(pairs)
+            error = mape([p for p, _ in pairs], [m for _, m in pairs])
             count = f"{len(pairs)} trained trial{'' if len(pairs) == 1 else 's'}"
-            facts.append(("latency predicted vs measured", f"mean absolute error {100 * mape:.1f}% over {count} "
+            facts.append(("latency predicted vs measured", f"mean absolute error {100 * error:.1f}% over {count} "
                                                             "(measured: the fastest block of calls)"))
     if starts and ends:
         first = min(t.datetime_start for t in starts)
