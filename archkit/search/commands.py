@@ -9,7 +9,19 @@ from typing import Annotated
 import typer
 
 
+def trainer(ctx: typer.Context | None):
+    """The training function a command runs: `archkit.train`, unless the command line was invoked
+    with another in its context object, `{"train": fn}` (`CliRunner().invoke(app, args,
+    obj={"train": fn})`: how the tests run a search with a fake trainer). Worker processes started
+    by `--workers` always train for real."""
+    from .runner import _default_train
+
+    obj = ctx.obj if ctx is not None else None
+    return (obj.get("train") if isinstance(obj, dict) else None) or _default_train
+
+
 def search(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Argument(help="A search config YAML (see studies/demo.yaml).")],
     trials: Annotated[int | None, typer.Option(
         min=1, help="Total finished trials the study should have; rerunning resumes up to this.")] = None,
@@ -65,7 +77,7 @@ def search(
         raise UserError(f"{config}: latency: {exc}") from None
     try:
         if worker is not None:
-            run_worker(loaded, location, name, progress=False, worker=worker)
+            run_worker(loaded, location, name, progress=False, worker=worker, train=trainer(ctx))
             return
         if workers > 1:
             # Workers only run trials; the confirmation stage runs here once they are done.
@@ -73,7 +85,7 @@ def search(
                                           for arg in (f"--{_option(k)}", str(v))] + ["--no-progress"]
             summary = run_workers(loaded, location, name, workers, child_args, progress=progress)
         else:
-            summary = run_worker(loaded, location, name, progress=progress)
+            summary = run_worker(loaded, location, name, progress=progress, train=trainer(ctx))
     except DataStop as exc:
         raise UserError(f"{exc}. Resume with: {resume}") from None
     except (SearchError, StorageError, LatencyError) as exc:
@@ -88,7 +100,7 @@ def search(
         from .confirm import ConfirmError
 
         try:
-            verdict = _confirm(name, location, loaded.config, loaded.config.final, resume)
+            verdict = _confirm(name, location, loaded.config, loaded.config.final, resume, trainer(ctx))
         except ConfirmError as exc:
             typer.echo(f"not confirmed: {exc}", err=True)
     _print_summary(summary, loaded, verdict, latency)
@@ -96,14 +108,13 @@ def search(
         typer.echo(f"stopped early: {summary.stopped}. Resume with: {resume}", err=True)
 
 
-def _confirm(study_name: str, location: str, config, final, resume: str) -> dict:
+def _confirm(study_name: str, location: str, config, final, resume: str, train) -> dict:
     """Run (or resume) the confirmation stage with progress lines on stderr; returns the verdict.
     Raises `ConfirmError` when there is nothing to confirm."""
     import optuna
 
     from ..commandline import UserError
     from ..training.errors import DoesNotFitError, TrainError
-    from . import runner
     from .confirm import confirm
     from .storage import describe, open_storage
 
@@ -119,7 +130,7 @@ def _confirm(study_name: str, location: str, config, final, resume: str) -> dict
                    f"({info['seconds']:.0f} s)", err=True)
 
     try:
-        return confirm(study, config, final, runner._default_train, on_run=on_run)
+        return confirm(study, config, final, train, on_run=on_run)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished retrainings are kept in {describe(location)}. Resume with: {resume}",
                    err=True)
@@ -192,8 +203,16 @@ def export(
     trial: Annotated[int | None, typer.Option(min=0, help="This trial's candidate, whatever it is (0 is the "
                                                           "uniform-scaling reference).", show_default=False)] = None,
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL or journal file.")] = None,
+    weights: Annotated[bool, typer.Option(
+        "--weights", help="Also write each candidate's inherited weights (its slice of the study config's trained "
+                          "supernet, batch norm recalibrated) beside its YAML, as NAME.pt for archkit train "
+                          "--init-from.")] = False,
+    supernet: Annotated[Path | None, typer.Option(
+        help="The supernet folder for --weights (default: the config's supernet:, or where archkit supernet train "
+             "writes).", show_default=False)] = None,
 ) -> None:
-    """Write a study's best (or Pareto-optimal, or any trial's) candidates as YAML specs."""
+    """Write a study's best (or Pareto-optimal, or any trial's) candidates as YAML specs (with
+    --weights, and their weights inherited from the trained supernet)."""
     from ..commandline import UserError
     from .export import ExportError
     from .export import export as run_export
@@ -205,8 +224,14 @@ def export(
         raise UserError("give --trial alone, not with --best or --pareto")
     if cost not in ("ops", "params", "latency"):
         raise UserError(f"--cost must be ops, params or latency, got {cost!r}")
+    if supernet is not None and not weights:
+        raise UserError("--supernet is the folder --weights reads; give --weights too")
     try:
         paths = run_export(study, output, storage=storage, pareto=pareto, cost=cost, trial=trial)
+        if weights:
+            from ..supernet.export import export_weights
+
+            paths += export_weights(study, paths, storage=storage, supernet=supernet)
     except (ExportError, StorageError) as exc:
         raise UserError(str(exc)) from None
     for path in paths:
@@ -214,6 +239,7 @@ def export(
 
 
 def confirm(
+    ctx: typer.Context,
     study: Annotated[str, typer.Argument(help="The study name.")],
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL or journal file.")] = None,
     top: Annotated[int | None, typer.Option(min=1, help="Candidates to retrain (default: the config's final.top).",
@@ -245,7 +271,7 @@ def confirm(
         final = final.model_copy(update={"steps": None})
     resume = f"archkit confirm {' '.join(sys.argv[2:])}" if len(sys.argv) > 2 else "the same command"
     try:
-        verdict = _confirm(study, location, config, final, resume)
+        verdict = _confirm(study, location, config, final, resume, trainer(ctx))
     except ConfirmError as exc:
         raise UserError(str(exc)) from None
     typer.echo(headline(verdict))

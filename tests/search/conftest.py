@@ -102,16 +102,20 @@ def write_config(workdir: Path):
 
 
 @pytest.fixture
-def cli():
-    """cli(*args) -> typer's Result of `archkit ARGS` (never a traceback)."""
+def cli(request):
+    """cli(*args, train=None) -> typer's Result of `archkit ARGS` (never a traceback). The search
+    commands train with `train`, else with the test's `fake` trainer when it asks for one, else
+    for real (`archkit.search.commands.trainer`)."""
     from typer.testing import CliRunner
 
     from archkit.cli import app
 
     runner = CliRunner()
 
-    def invoke(*args):
-        result = runner.invoke(app, [str(a) for a in args])
+    def invoke(*args, train=None):
+        if train is None and "fake" in request.fixturenames:
+            train = request.getfixturevalue("fake")
+        result = runner.invoke(app, [str(a) for a in args], obj=None if train is None else {"train": train})
         assert "Traceback" not in result.output
         return result
 
@@ -119,13 +123,9 @@ def cli():
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    """A FakeTrainer in place of archkit.train for the search commands."""
-    from archkit.search import runner as runner_module
-
-    trainer = FakeTrainer()
-    monkeypatch.setattr(runner_module, "_default_train", trainer)
-    return trainer
+def fake():
+    """A FakeTrainer in place of archkit.train for the search commands run through `cli`."""
+    return FakeTrainer()
 
 
 def one_error_line(result, code: int = 2) -> str:

@@ -10,7 +10,6 @@ import optuna
 import pytest
 
 import archkit
-from archkit.search import runner as runner_module
 
 from .conftest import FakeTrainer, one_error_line
 from .test_config import CASES
@@ -102,9 +101,8 @@ def test_export_errors(cli, write_config, fake):
 
 
 def test_interrupted_search_says_how_to_resume(cli, write_config, monkeypatch):
-    monkeypatch.setattr(runner_module, "_default_train", FakeTrainer(interrupt_at=2))
     monkeypatch.setattr(sys, "argv", ["archkit", "search", "demo.yaml", "--no-progress"])
-    result = cli("search", write_config(DEMO, "demo.yaml"), "--no-progress")
+    result = cli("search", write_config(DEMO, "demo.yaml"), "--no-progress", train=FakeTrainer(interrupt_at=2))
     line = one_error_line(result, code=130)
     assert line.startswith("interrupted: the running trial was marked failed; finished trials are kept in "
                            "sqlite:///studies/demo.db.")

@@ -13,9 +13,8 @@ import pytest
 from scipy import stats
 
 import archkit
-from archkit.search import runner as runner_module
 from archkit.search.config import load_search_config
-from archkit.search.confirm import FINAL_SEED_BASE, confirm, welch_interval
+from archkit.search.confirm import FINAL_SEED_BASE, confirm
 from archkit.search.runner import run_worker
 from archkit.search.storage import open_storage
 
@@ -40,27 +39,6 @@ LOCATION = "studies/conf.db"
 
 def study_of(name: str = "conf"):
     return optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{LOCATION}"))
-
-
-
-
-# --- the interval ----------------------------------------------------------------------------
-
-@pytest.mark.parametrize(("a", "b"), [
-    ([0.91, 0.93, 0.92], [0.88, 0.90, 0.85]),
-    ([0.5, 0.7, 0.6, 0.65], [0.6, 0.61]),
-    ([0.97, 0.96, 0.98], [0.97, 0.99, 0.95]),
-])
-def test_welch_interval_is_scipys(a, b):
-    delta, lo, hi = welch_interval(a, b)
-    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-    assert delta == pytest.approx(statistics.mean(a) - statistics.mean(b))
-    assert (lo, hi) == (pytest.approx(ci.low), pytest.approx(ci.high))
-
-
-def test_welch_interval_edge_cases():
-    assert welch_interval([0.9], [0.8]) == (pytest.approx(0.1), None, None)  # one seed: no interval
-    assert welch_interval([0.9, 0.9], [0.8, 0.8]) == (pytest.approx(0.1), pytest.approx(0.1), pytest.approx(0.1))
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -114,21 +92,19 @@ def archkit_name(spec) -> str:
     return spec.name
 
 
-def test_an_interrupted_confirmation_keeps_its_runs_and_resumes(write_config, cli, monkeypatch):
+def test_an_interrupted_confirmation_keeps_its_runs_and_resumes(write_config, cli):
     trainer = FakeTrainer()
     loaded, study, search_calls = search_then_confirm(write_config, trainer)
     # the 5th retraining is interrupted (Ctrl-C)
     interrupting = FakeTrainer(interrupt_at=5)
-    monkeypatch.setattr(runner_module, "_default_train", interrupting)
-    result = cli("confirm", "conf")
+    result = cli("confirm", "conf", train=interrupting)
     assert result.exit_code == 130
     assert "interrupted: finished retrainings are kept" in result.stderr
     runs = [k for k in study_of().user_attrs if k.startswith("confirm:")]
     assert len(runs) == 4 and "verdict" not in study_of().user_attrs
     # resumed: only the 5 missing retrainings run
     resumed = FakeTrainer()
-    monkeypatch.setattr(runner_module, "_default_train", resumed)
-    result = cli("confirm", "conf")
+    result = cli("confirm", "conf", train=resumed)
     assert result.exit_code == 0, result.output
     assert len(resumed.calls) == 5
     done = {(c["spec"].name, c["seed"]) for c in interrupting.calls[:4]}
@@ -136,15 +112,13 @@ def test_an_interrupted_confirmation_keeps_its_runs_and_resumes(write_config, cl
     assert result.stdout.splitlines()[-1].startswith(("confirmed: ", "not distinguishable: "))
     # extended to 4 seeds: one more retraining per candidate, nothing redone
     more = FakeTrainer()
-    monkeypatch.setattr(runner_module, "_default_train", more)
-    result = cli("confirm", "conf", "--seeds", "4")
+    result = cli("confirm", "conf", "--seeds", "4", train=more)
     assert result.exit_code == 0, result.output
     assert [c["seed"] for c in more.calls] == [FINAL_SEED_BASE + 3] * 3
     assert study_of().user_attrs["verdict"]["seeds"] == 4
     # another recipe (--epochs) is another experiment: its runs are not mixed with the first's
     other = FakeTrainer()
-    monkeypatch.setattr(runner_module, "_default_train", other)
-    assert cli("confirm", "conf", "--top", "1", "--seeds", "2", "--epochs", "3").exit_code == 0
+    assert cli("confirm", "conf", "--top", "1", "--seeds", "2", "--epochs", "3", train=other).exit_code == 0
     assert len(other.calls) == 4 and all(c["epochs"] == 3 for c in other.calls)
 
 
