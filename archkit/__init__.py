@@ -38,8 +38,9 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def build(spec: Spec, seed: int | None = None):
-    """The torch.nn.Module of a spec (imports torch). See `archkit.builder.InceptionNet`."""
+def build(spec: Spec, seed: int | None = None, weights=None):
+    """The torch.nn.Module of a spec (imports torch). See `archkit.builder.InceptionNet`. `weights`: a
+    weights file of this spec (`archkit export --weights`) to load instead of the initial weights."""
     from .builder import build as _build
 
-    return _build(spec, seed=seed)
+    return _build(spec, seed=seed, weights=weights)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -89,13 +90,23 @@ def _init_weights(model: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
-def build(spec: Spec, seed: int | None = None) -> InceptionNet:
-    """The torch model of a spec. With `seed`, the initial weights are reproducible.
+def build(spec: Spec, seed: int | None = None, weights: str | Path | None = None) -> InceptionNet:
+    """The torch model of a spec. With `seed`, the initial weights are reproducible; with `weights`,
+    a weights file of this spec (`archkit export --weights`) replaces them (another spec's: WeightsError).
 
     Raises DoesNotFitError (one line with the bytes) before any tensor exists when the spec's
     parameters and one forward pass at batch 1 cannot fit in this machine's available memory."""
+    state = None
+    if weights is not None:
+        from .weights import load_weights
+
+        state = load_weights(weights, spec)  # before building: a wrong file costs nothing
     if seed is None:
-        return InceptionNet(spec)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return InceptionNet(spec)
+        model = InceptionNet(spec)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = InceptionNet(spec)
+    if state is not None:
+        model.load_state_dict(state)
+    return model

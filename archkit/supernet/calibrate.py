@@ -73,6 +73,15 @@ class Scorer:
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
     @torch.no_grad()
+    def calibrated(self, spec: Spec) -> nn.Module:
+        """The candidate with its slice of the weights and its batch norms recalibrated (eval mode)."""
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            model = self.model(spec)
+            recalibrate(model, self.calibration)
+        return model
+
+    @torch.no_grad()
     def __call__(self, spec: Spec) -> Score:
         # Building the model (its initial weights) and recalibrating in train mode (dropout masks)
         # draw random numbers: from a forked RNG, so that scoring never shifts a training run's

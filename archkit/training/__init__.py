@@ -64,6 +64,7 @@ def train(
     progress: bool = False,
     on_epoch: Callable[[int, dict], None] | None = None,
     score_test: bool = False,
+    init_from: str | Path | None = None,
 ) -> TrainResult:
     """Train a spec's network and score it on the validation split; returns a `TrainResult`.
 
@@ -99,6 +100,9 @@ def train(
     raises (e.g. optuna.TrialPruned) stops the run and propagates. Not with nproc > 1.
     score_test: also score the test split, once, after training (`test_top1`, `test_top5`,
     `test_loss`; None otherwise). Selection (a search) uses the validation split and never this.
+    init_from: a weights file of this spec (`archkit export --weights`: its slice of a trained
+    supernet, BigNAS's inherited weights) to start from instead of the seeded initialization; a file
+    of another spec raises `WeightsError` before training starts.
 
     Raises `DataError`, `ConfigError`, `ResumeError`, `DoesNotFitError` before training starts, and
     `DivergedError` when the loss becomes NaN or infinite.
@@ -123,7 +127,11 @@ def train(
 
     options = RunOptions(device=device, checkpoint=_path(checkpoint), resume=_path(resume),
                          metrics_out=_path(metrics_out), progress=progress, on_epoch=on_epoch,
-                         score_test=bool(score_test))
+                         score_test=bool(score_test), init_from=_path(init_from))
+    if options.init_from is not None:
+        from ..builder.weights import load_weights
+
+        load_weights(options.init_from, spec)  # another spec's file: refused here, before any data
     if nproc == 1:
         return run(spec, config, options, saved)
     return _spawned(spec, config, options, saved, nproc)

@@ -42,6 +42,9 @@ class RunOptions:
     progress: bool = False
     on_epoch: Callable[[int, dict], None] | None = None
     score_test: bool = False  # score the test split once after training (never part of selection)
+    # Start from these weights (`archkit export --weights`: a supernet's slice) instead of the seeded
+    # initialization; the one option here that changes what is computed, as a warm start does.
+    init_from: Path | None = None
 
 
 def pick_device(requested: str, info: ddp.DistInfo) -> torch.device:
@@ -116,7 +119,12 @@ def _train(spec: Spec, data, config: TrainConfig, options: RunOptions, saved: di
     torch.manual_seed(mix_seed(config.seed, info.rank, DROPOUT_STREAM))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest conv algorithms once
-    model = build(spec, seed=config.seed).to(device)
+    model = build(spec, seed=config.seed)
+    if options.init_from is not None and saved is None:  # a resumed run has its own weights
+        from ..builder.weights import load_weights
+
+        model.load_state_dict(load_weights(options.init_from, spec))
+    model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     batches = make_batches(data, workers=_workers(config, info), batch_size=config.batch_size, hw=spec.input.hw,

@@ -87,6 +87,9 @@ def train(
     checkpoint: Annotated[Path | None, typer.Option(help="Write checkpoints to this folder (each epoch, and at "
                                                           "the end).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run checkpointed in this folder.")] = None,
+    init_from: Annotated[Path | None, typer.Option(
+        help="Start from this weights file of the spec (archkit export --weights: its slice of a trained supernet) "
+             "instead of a random initialization.", show_default=False)] = None,
     metrics_out: Annotated[Path | None, typer.Option(help="Write the result as JSON to this file.")] = None,
     nproc: Annotated[int, typer.Option(min=1, help="Data-parallel processes on this machine (DDP).")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-epoch lines.")] = False,
@@ -113,7 +116,7 @@ def train(
             val_fraction=val_fraction, test_fraction=test_fraction, train_fraction=train_fraction, workers=workers,
             download=download or None,
             skip_bad_images=skip_bad_images or None, device=device, checkpoint=checkpoint, resume=resume,
-            metrics_out=metrics_out, nproc=nproc, progress=not quiet, score_test=score_test)
+            metrics_out=metrics_out, nproc=nproc, progress=not quiet, score_test=score_test, init_from=init_from)
     except DivergedError as exc:
         raise fail(str(exc), 1) from None
     except TrainError as exc:
