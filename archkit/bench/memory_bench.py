@@ -68,7 +68,7 @@ def run(candidates: int = 30, config: str | Path = DEFAULT_CONFIG, quick: bool =
     from ..profile.training import train_profile
     from ..search.config import load_search_config
     from ..search.space import describe
-    from ..training.memory import row_keys, measure_saved
+    from ..training.memory import measure_saved, row_keys
     from .machine import cpu_name
     from .proxy_bench import sample_candidates
 
@@ -100,12 +100,14 @@ def run(candidates: int = 30, config: str | Path = DEFAULT_CONFIG, quick: bool =
                 rows.append({"kind": net["kind"], "name": net["name"], "batch": batch, "precision": precision,
                              "predicted_bytes": cost.saved_bytes, "measured_bytes": total_m,
                              "error": (cost.saved_bytes - total_m) / total_m, "rows": len(keys),
-                             "exact_rows": exact_rows, "old_guard_bytes": old, "old_guard_error": (old - total_m) / total_m,
+                             "exact_rows": exact_rows, "old_guard_bytes": old,
+                             "old_guard_error": (old - total_m) / total_m,
                              "peak_train_bytes": cost.peak_bytes, "train_ops": cost.train_ops,
                              "predict_ms": predict_ms, "measure_s": measure_s})
                 log(f"{net['name'][:60]} batch {batch} {precision}: predicted {cost.saved_bytes:,} measured "
                     f"{total_m:,} ({rows[-1]['error']:+.2%}; {exact_rows}/{len(keys)} rows exact)")
-    return {"benchmark": "memory", "archkit": __version__, "torch": torch.__version__, "python": platform.python_version(),
+    return {"benchmark": "memory", "archkit": __version__, "torch": torch.__version__,
+            "python": platform.python_version(),
             "cpu": cpu_name(), "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"),
             "settings": {"config": str(config), "candidates": candidates, "builtins": [list(b) for b in builtins],
                          "builtin_runs": [[p, list(b)] for p, b in BUILTIN_RUNS],
@@ -150,6 +152,7 @@ def print_results(r: dict) -> None:
     console.print(table)
     for group, s in r["summary"].items():
         console.print(f"{group}: {s['cases']} cases, {s['exact_cases']} exact to the byte ({s['exact_rows']} of "
-                      f"{s['rows']} layer rows); error mean {s['mean_abs_error']:.2%}, worst {s['worst_abs_error']:.2%} "
+                      f"{s['rows']} layer rows); error mean {s['mean_abs_error']:.2%}, "
+                      f"worst {s['worst_abs_error']:.2%} "
                       f"(the old guard's: mean {s['old_guard_mean_abs_error']:.1%}, worst "
                       f"{s['old_guard_worst_abs_error']:.1%}); prediction at most {s['predict_ms_max']:.1f} ms")

@@ -2,6 +2,7 @@
 
 from .counts import CONVENTIONS
 from .profiler import AuxProfile, BranchRow, Profile, Row, Totals, profile
+from .training import TrainProfile, TrainRow, train_profile
 
 __all__ = [
     "CONVENTIONS",
@@ -11,9 +12,12 @@ __all__ = [
     "Profile",
     "Row",
     "Totals",
+    "TrainProfile",
+    "TrainRow",
     "compare_paper",
     "paper_numbers",
     "profile",
+    "train_profile",
 ]
 
 _PAPER = ("CompareRow", "compare_paper", "paper_numbers")

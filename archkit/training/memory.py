@@ -12,8 +12,8 @@ every storage saved for backward (each once, parameters and buffers left out): w
 from __future__ import annotations
 
 from ..builder.memory import available_bytes, where
-from ..profile.memory import MemoryNeed, train_need
 from ..profile.memory import check_fits as check_fits_memory
+from ..profile.memory import train_need
 from ..profile.training import TrainProfile
 from ..spec.models import Spec
 
