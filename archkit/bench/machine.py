@@ -1,17 +1,8 @@
-"""What machine a benchmark ran on, for the figures it prints."""
+"""What machine a benchmark ran on: `cpu_name`, defined in `archkit.util.machine` (the library's
+measurements print it too, and the library does not import from bench)."""
 
 from __future__ import annotations
 
-import platform
+from ..util.machine import cpu_name
 
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+__all__ = ["cpu_name"]

@@ -13,23 +13,22 @@ Measured, on the same machine in the same process:
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
+import timeit
 
 from .machine import cpu_name
 
 
 def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """The median seconds of `repeats` single calls of `fn` (timeit's loop with the garbage collector
+    left on, as a user's call runs: a trace's collections are part of what fvcore costs)."""
+    return statistics.median(timeit.Timer(fn, setup="gc.enable()", globals={"gc": gc}).repeat(repeats, 1))
 
 
 # The family rows: every built-in of the lineage, at its own input size.
@@ -112,9 +111,8 @@ def run(repeats: int = 20, family: tuple[str, ...] = FAMILY, family_repeats: int
     cmd = [sys.executable, "-m", "archkit", "profile", "googlenet"]
     env = dict(os.environ, COLUMNS="200")
     subprocess.run(cmd, capture_output=True, check=True, env=env)  # warm the file cache
-    process_s = statistics.median(
-        _timed_process(cmd, env) for _ in range(max(3, min(repeats, 7)))
-    )
+    process_s = _median_time(lambda: subprocess.run(cmd, capture_output=True, check=True, env=env),
+                             max(3, min(repeats, 7)))
     return {
         "machine": f"{cpu_name()}, {os.cpu_count()} cores",
         "python": platform.python_version(),
@@ -149,12 +147,6 @@ def _variants(base: dict, n: int) -> list[dict]:
                 layer["inception"] = {k: max(1, round(v * scale)) for k, v in layer["inception"].items()}
         out.append(data)
     return out
-
-
-def _timed_process(cmd: list[str], env: dict) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, capture_output=True, check=True, env=env)
-    return time.perf_counter() - start
 
 
 def print_results(r: dict) -> None:

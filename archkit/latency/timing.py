@@ -6,17 +6,25 @@ cast), then `repeats` times a block of `calls` back-to-back calls, where `calls`
 timeit's autorange does) so that a block lasts about `block_s`: a single call of a small op takes
 microseconds, close to the clock's and the loop's own cost. Each repeat gives the mean time per call
 of its block; the result is the median of the repeats (robust to a repeat that another process
-preempted) with the quartiles and the extremes as the spread. On CUDA the device is synchronized
-before the clock is read, so the time is the kernels' and not only their launch. The garbage
-collector is paused while timing (as timeit does): a collection is not the network's cost.
+preempted) with the quartiles and the extremes as the spread.
+
+The blocks are the standard library's `timeit.Timer.repeat` (the garbage collector paused while
+timing: a collection is not the network's cost) read with `torch.utils.benchmark`'s clock on CUDA,
+which synchronizes the device before each reading, so the time is the kernels' and not only their
+launch. `torch.utils.benchmark.Timer.blocked_autorange` is not used although it reports the same
+statistic (the median and IQR of block means): it sizes blocks in powers of ten until the clock's
+cost is below 1e-4 of a block (about 10 ms of calls here) and runs as many blocks as `min_run_time`
+holds, so at the profile's 30 ms per layer it gave one block of 10,000 ReLU calls (IQR 0, 0.3 s);
+the profile reports the median and quartiles of a fixed number of repeats, and the lookup table
+keeps the fastest block over rounds timed with the same block size (see `time_samples`). Its
+`Timer.timeit` would re-run a warm-up before every block, tripling the cost of one-call blocks.
 """
 
 from __future__ import annotations
 
-import gc
 import math
 import statistics
-import time
+import timeit
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -88,17 +96,20 @@ def device_name(dev) -> str:
         import torch
 
         return torch.cuda.get_device_name(dev)
-    from ..bench.machine import cpu_name
+    from ..util.machine import cpu_name
 
     return cpu_name()
 
 
-def synchronizer(dev) -> Callable[[], None]:
+def clock(dev) -> Callable[[], float]:
+    """The clock a block is read with: on CUDA `torch.utils.benchmark`'s, which synchronizes the
+    device first (call it with `dev` current); on the CPU the plain one (a GPU present but unused
+    is not synchronized)."""
     if dev.type == "cuda":
-        import torch
+        from torch.utils.benchmark import timer
 
-        return lambda: torch.cuda.synchronize(dev)
-    return lambda: None
+        return timer
+    return timeit.default_timer
 
 
 def time_call(fn: Callable[[], object], dev, *, warmup: int = WARMUP, repeats: int = REPEATS,
@@ -112,32 +123,22 @@ def time_samples(fn: Callable[[], object], dev, *, warmup: int = WARMUP, repeats
                  block_s: float = BLOCK_S, max_calls: int = MAX_CALLS,
                  calls: int | None = None) -> tuple[list[float], int]:
     """`time_call`'s raw material: the seconds per call of each of `repeats` blocks, and the calls
-    per block (`calls` when given, else sized to last `block_s`). For timings spread in rounds."""
+    per block (`calls` when given, else sized to last `block_s`). For timings spread in rounds: the
+    lookup table and `archkit bench latency` keep the fastest block over all rounds (timeit's advice:
+    slower blocks are other processes' doing, and on a shared machine they come in phases of
+    seconds), which needs blocks of the same size in every round, hence `calls`."""
     if repeats < 1:
         raise LatencyError(f"repeats must be at least 1, got {repeats}")
-    sync = synchronizer(dev)
-    clock = time.perf_counter
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(max(warmup, 0)):
-            fn()
+    import contextlib
+
+    import torch
+
+    timer = timeit.Timer(fn, timer=clock(dev))  # timeit pauses the garbage collector while it times
+    with torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext():
+        if warmup > 0:
+            timer.timeit(warmup)
         if calls is None:
-            sync()
-            start = clock()
-            fn()
-            sync()
-            one = clock() - start
+            one = timer.timeit(1)
             calls = max(1, min(max_calls, math.ceil(block_s / max(one, 1e-7))))
-        samples = []
-        for _ in range(repeats):
-            sync()
-            start = clock()
-            for _ in range(calls):
-                fn()
-            sync()
-            samples.append((clock() - start) / calls)
-    finally:
-        if enabled:
-            gc.enable()
+        samples = [block / calls for block in timer.repeat(repeat=repeats, number=calls)]
     return samples, calls
