@@ -399,14 +399,6 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, what: str, 
     return train, val, test
 
 
-def seeded_split(n: int, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train indices, val indices): a fixed-seed permutation, the first round(n*fraction) held out
-    (at least one image each side)."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
-    n_val = min(n - 1, max(1, round(n * val_fraction)))
-    return perm[n_val:], perm[:n_val]
-
-
 def match_channels(images: torch.Tensor, channels: int, what: str) -> torch.Tensor:
     """uint8 (N, C, H, W) -> the spec's channel count: gray is repeated into RGB, RGB -> gray by
     luminance; any other count (a 4-channel input for gray images) is a DataError."""

@@ -7,12 +7,10 @@ import torch
 
 from archkit.training.data import (
     DataSource,
-    TensorSet,
     channel_stats,
     load_data,
     match_channels,
     parse_data,
-    seeded_split,
     split_indices,
 )
 from archkit.training.errors import DataError
@@ -223,13 +221,6 @@ def test_match_channels_and_stats():
     mean, std = channel_stats(images, chunk=7)
     ref = images.double().div(255).permute(1, 0, 2, 3).reshape(3, -1)
     assert mean == pytest.approx(ref.mean(1).tolist()) and std == pytest.approx(ref.std(1, correction=0).tolist())
-
-
-def test_seeded_split_is_a_partition():
-    train, val = seeded_split(10, 0.25)
-    assert sorted(train.tolist() + val.tolist()) == list(range(10)) and len(val) == 2  # round(2.5) == 2
-    assert seeded_split(2, 0.01)[1].numel() == 1 and seeded_split(2, 0.99)[0].numel() == 1
-    assert isinstance(TensorSet(torch.zeros(1), torch.zeros(1)), TensorSet)
 
 
 def test_digits_split_is_stratified_disjoint_and_seeded():
