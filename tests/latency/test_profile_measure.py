@@ -42,7 +42,8 @@ def test_measure_adds_latency_and_traffic(tmp_path):
 
 
 def test_measure_bad_options_are_one_line(tmp_path):
-    for args, message in ((["--precision", "fp16"], "error: --precision: unknown precision 'fp16'"),
+    for args, message in ((["--precision", "fp16"],
+                           "error: --precision fp16 is for --train only (--measure and memory traffic: fp32 or bf16)"),
                           (["--measure", "--device", "tpu"], "error: unknown device 'tpu'")):
         result = CliRunner().invoke(app, ["profile", "googlenet-32", *args])
         assert result.exit_code == 2 and result.stderr.startswith(message) and result.stderr.count("\n") == 1
