@@ -14,6 +14,7 @@ from .space import candidate
 
 if TYPE_CHECKING:
     from .latency_cost import LatencyCost
+    from .train_cost import TrainCost
 
 # Widths are scaled within [1/64, 64] x the sampled ones; beyond that a candidate is surely absurd.
 MIN_SCALE, MAX_SCALE = 1 / 64, 64.0
@@ -22,12 +23,17 @@ MIN_SCALE, MAX_SCALE = 1 / 64, 64.0
 @dataclass(frozen=True)
 class Measured:
     """A candidate's inference-path totals, as `archkit profile` reports them (paper convention),
-    and its predicted latency in ms when the search predicts one (else None)."""
+    its predicted latency in ms when the search predicts one (else None), and the predicted peak
+    bytes of one training step (`train_memory`) at the batch it trains at (`batch_size`), when
+    measured (`train_cost.TrainCost`; else None). Each field is the cost of the budget limit of
+    the same name (`config.Budget.limits`) and of the trial attr of the same name (`record`)."""
 
     ops: int
     params: int
     activations: int
     latency_ms: float | None = None
+    train_memory: int | None = None
+    batch_size: int | None = None
 
     def get(self, key: str) -> float:
         return getattr(self, key)
@@ -37,14 +43,17 @@ class Measured:
 OBJECTIVE_COST = {"ops": "ops", "params": "params", "latency": "latency_ms"}
 
 
-def measure(spec: Spec, latency: LatencyCost | None = None, *, settle: bool = True) -> Measured:
+def measure(spec: Spec, latency: LatencyCost | None = None, *, settle: bool = True,
+            train: TrainCost | None = None) -> Measured:
     """Resolve (every shape check) and profile; with `latency`, predict the latency too (`settle`:
-    with every op of the network in the table, else estimated from the table as it is).
+    with every op of the network in the table, else estimated from the table as it is); with
+    `train`, the batch it trains at and the predicted peak of one training step there.
     Raises `SpecError` if the candidate cannot exist."""
     r = resolve(spec)
     total = profile_resolved(r, "paper").total
     ms = None if latency is None else latency.settle(r) if settle else latency.estimate(r)
-    return Measured(total.ops, total.params, total.activations, ms)
+    batch, peak = train.measure(r) if train is not None else (None, None)
+    return Measured(total.ops, total.params, total.activations, ms, peak, batch)
 
 
 def constraint_values(measured: Measured, limits: dict[str, int]) -> list[float]:
@@ -72,7 +81,7 @@ RATIO_BOUNDS = (0.5, 2.0)  # how far a round's correction of the estimates may g
 
 
 def fill_budget(base: Spec, params: dict, limits: dict[str, float], divisor: int, name: str | None = None,
-                iterations: int = 40, latency: LatencyCost | None = None) -> Filled:
+                iterations: int = 40, latency: LatencyCost | None = None, train: TrainCost | None = None) -> Filled:
     """The largest width scale at which the candidate for `params` still fits every limit.
 
     Costs grow with the scale (ops and params about quadratically), so a bisection on log(scale)
@@ -89,13 +98,20 @@ def fill_budget(base: Spec, params: dict, limits: dict[str, float], divisor: int
     the last round's settled/estimated ratio on a table that now knows more ops; after at most
     SETTLE_ROUNDS rounds the fullest settled candidate within the budget is returned (or the last
     one, infeasible). Feasibility is always decided on a settled latency, never an estimate.
+
+    With `train` (`train_cost.TrainCost`), each step also predicts the peak training memory at the
+    batch the candidate trains at: exact arithmetic, so a `train_memory` limit is filled like ops
+    (with `batch_size: auto` the batch follows the widths, and a step fits while batch 1 does).
+    Without `train`, a `train_memory` limit is left out: nothing here could measure it.
     """
+    if train is None and "train_memory" in limits:
+        limits = {k: v for k, v in limits.items() if k != "train_memory"}
     if latency is None:
-        return _fill(base, params, limits, divisor, name, iterations)
+        return _fill(base, params, limits, divisor, name, iterations, train=train)
     best = last = None
     ratio = 1.0
     for _ in range(SETTLE_ROUNDS if "latency_ms" in limits else 1):
-        filled = _fill(base, params, limits, divisor, name, iterations, latency, ratio)
+        filled = _fill(base, params, limits, divisor, name, iterations, latency, ratio, train)
         r = resolve(filled.spec)
         estimate = latency.estimate(r)  # before the table learns this candidate's ops
         settled = replace(filled.measured, latency_ms=latency.settle(r))
@@ -112,11 +128,11 @@ def fill_budget(base: Spec, params: dict, limits: dict[str, float], divisor: int
 
 
 def _fill(base: Spec, params: dict, limits: dict[str, float], divisor: int, name: str | None, iterations: int,
-          latency: LatencyCost | None = None, ratio: float = 1.0) -> Filled:
+          latency: LatencyCost | None = None, ratio: float = 1.0, train: TrainCost | None = None) -> Filled:
     """The bisection of `fill_budget`, on estimated latencies (x `ratio`) when `latency` is given."""
     def at(scale: float) -> tuple[Spec, Measured, bool]:
         spec = candidate(base, params, divisor, scale, name)
-        m = measure(spec, latency, settle=False)
+        m = measure(spec, latency, settle=False, train=train)
         if m.latency_ms is not None:
             m = replace(m, latency_ms=m.latency_ms * ratio)
         return spec, m, feasible(m, limits)

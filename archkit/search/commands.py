@@ -31,6 +31,9 @@ def search(
     max_latency_ms: Annotated[float | None, typer.Option(
         help="Budget: max predicted latency of one forward pass in ms, on the config's latency: device.",
         show_default=False)] = None,
+    max_train_memory: Annotated[str | None, typer.Option(
+        help="Budget: max predicted peak memory of one training step at the trial's batch and precision, "
+             "e.g. 8G (= 8 GB) or 16GiB.", show_default=False)] = None,
     storage: Annotated[str | None, typer.Option(
         help="Optuna storage: sqlite:///x.db, postgresql://user@host/db, or a journal file path.")] = None,
     study: Annotated[str | None, typer.Option(help="Study name (default: the config's name or file name).")] = None,
@@ -65,7 +68,7 @@ def search(
 
     overrides = {k: v for k, v in (("trials", trials), ("train.epochs", epochs), ("budget.ops", max_ops),
                                    ("budget.params", max_params), ("budget.latency_ms", max_latency_ms),
-                                   ("seed", seed), ("final.top", final_top),
+                                   ("budget.train_memory", max_train_memory), ("seed", seed), ("final.top", final_top),
                                    ("final.seeds", final_seeds), ("final.epochs", final_epochs)) if v is not None}
     loaded = load_search_config(config, overrides)
     name = study or loaded.study_name
@@ -142,7 +145,7 @@ def _confirm(study_name: str, location: str, config, final, resume: str, train) 
 
 def _option(key: str) -> str:
     return {"train.epochs": "epochs", "budget.ops": "max-ops", "budget.params": "max-params",
-            "budget.latency_ms": "max-latency-ms"}.get(key, key)
+            "budget.latency_ms": "max-latency-ms", "budget.train_memory": "max-train-memory"}.get(key, key)
 
 
 def _latency_line(latency, config) -> str:
@@ -152,6 +155,8 @@ def _latency_line(latency, config) -> str:
 
 
 def _print_summary(summary, loaded, verdict: dict | None = None, latency=None) -> None:
+    from ..profile.memory import fmt_bytes
+    from . import record as R
     from .confirm import headline
     from .numbers import format_count
     from .results import DEFAULT_PROXY, score_label
@@ -177,6 +182,8 @@ def _print_summary(summary, loaded, verdict: dict | None = None, latency=None) -
     if best.get("latency_ms") is not None:
         cost += f", {best['latency_ms']:.3g} ms predicted" + (
             f" ({best['measured_latency_ms']:.3g} ms measured)" if best.get("measured_latency_ms") is not None else "")
+    if best.get("train_memory") is not None and R.TRAIN_MEMORY in loaded.config.budget.limits():
+        cost += f", {fmt_bytes(best['train_memory'])} training memory predicted at batch {best['batch_size']}"
     typer.echo(f"best: trial {best['number']} ({what}), {found}, {cost}; widths {best['widths']}")
     typer.echo(f"export it: archkit export {summary.study} --best -o specs/"
                + (f" --storage {summary.storage}" if summary.storage != _default(summary.study) else ""))

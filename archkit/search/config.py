@@ -156,21 +156,50 @@ class Space(_Model):
 Count = Annotated[int, BeforeValidator(parse_count)]
 
 
+def _memory(value: object) -> int:
+    """An amount of memory in bytes: 8G (= 8 GB), 512MiB, 80GiB, or a plain number of bytes."""
+    import math
+
+    from ..profile.memory import parse_bytes
+
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected an amount of memory like 8G, 16GB or 512MiB, got {value!r}")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value < 1:
+            raise ValueError(f"must be a positive amount of memory like 8G or 512MiB, got {value!r}")
+        return int(value)
+    try:
+        return parse_bytes(value)
+    except ValueError:
+        raise ValueError(f"expected an amount of memory like 8G, 16GB or 512MiB, got {value!r}") from None
+
+
+Bytes = Annotated[int, BeforeValidator(_memory)]
+
+
 class Budget(_Model):
-    """Upper limits on the inference path (aux heads excluded): multiply-adds, params (weights,
-    as Table 1 counts them), activations ("1.5G" and "7M" style numbers are accepted), and
-    `latency_ms`: the predicted latency of one forward pass in milliseconds on the `latency:`
-    section's device and settings (archkit.latency's model: a per-op table measured on the device)."""
+    """Upper limits on a candidate. On the inference path (aux heads excluded): multiply-adds,
+    params (weights, as Table 1 counts them), activations ("1.5G" and "7M" style numbers are
+    accepted), and `latency_ms`: the predicted latency of one forward pass in milliseconds on the
+    `latency:` section's device and settings (archkit.latency's model: a per-op table measured on
+    the device). For training: `train_memory` ("8G" = 8 GB, "16GiB", "512MiB"), the predicted
+    peak memory of one training step (archkit.profile.training: the bytes saved for backward
+    exactly, weights, gradients, momentum, and an estimated workspace) at the trial's batch
+    (`train.batch_size`, or with `batch_size: auto` the largest power of two that fits this
+    budget) and precision (`train.precision`, `auto` resolved as the trainer resolves it on the
+    trial's device)."""
 
     ops: Count | None = None
     params: Count | None = None
     activations: Count | None = None
     latency_ms: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    train_memory: Bytes | None = None
 
     def limits(self) -> dict[str, float]:
         """The given limits, by the name of the cost they bound (a key of `budget.Measured`)."""
         return {k: v for k, v in (("ops", self.ops), ("params", self.params), ("activations", self.activations),
-                                  ("latency_ms", self.latency_ms)) if v is not None}
+                                  ("latency_ms", self.latency_ms), ("train_memory", self.train_memory))
+                if v is not None}
 
 
 class LatencySettings(_Model):
@@ -233,8 +262,12 @@ def _recipe_fields() -> dict:
     for f in dataclasses.fields(TrainConfig):
         if f.name not in SEARCH_SETS:
             kind = Annotated[hints[f.name], AfterValidator(functools.partial(_checked, f.name))]
+            if f.name == "batch_size":  # or `auto`: the largest power of two within budget.train_memory
+                kind = kind | Literal["auto"]
             fields[f.name] = (kind, SEARCH_DEFAULTS.get(f.name, f.default))
     fields["device"] = (str, "auto")  # where trials run: auto, cpu, cuda, cuda:N (not part of what is computed)
+    # How large `batch_size: auto` may go (default train_cost.DEFAULT_MAX_BATCH); not a trainer option.
+    fields["max_batch_size"] = (Annotated[int, Field(ge=1, strict=True)] | None, None)
     return fields
 
 
@@ -245,7 +278,9 @@ class _RecipeBase(_Model):
 TrainRecipe = create_model("TrainRecipe", __base__=_RecipeBase, __doc__=(
     "`train:` how each candidate is trained: archkit.train's options (TrainConfig: the same names, defaults "
     "and checks), but 3 epochs by default; `steps` instead of epochs for quick smoke trials (no per-epoch "
-    "pruning then)."), **_recipe_fields())
+    "pruning then). `batch_size: auto` (with `budget.train_memory`): each candidate trains at the largest "
+    "power of two, at most `max_batch_size` (default 256), whose predicted peak training memory fits the "
+    "budget; the batch is recorded per trial (the learning rate is not scaled with it)."), **_recipe_fields())
 
 
 def _as_overrides(recipe: type[BaseModel]) -> dict:
@@ -331,8 +366,33 @@ class SearchConfig(_Model):
     def _needs_budget(cls, value: bool, info: ValidationInfo) -> bool:
         budget = info.data.get("budget")  # absent when the budget itself failed validation
         if value and budget is not None and not budget.limits():
-            raise ValueError("needs a budget (ops, params, activations or latency_ms); give one or set "
-                             "fill_budget: false")
+            raise ValueError("needs a budget (ops, params, activations, latency_ms or train_memory); give one or "
+                             "set fill_budget: false")
+        return value
+
+    @field_validator("train")
+    @classmethod
+    def _batch_fits_a_budget(cls, value, info: ValidationInfo):
+        budget = info.data.get("budget")
+        if value.batch_size == "auto":
+            if budget is not None and budget.train_memory is None:
+                raise ValueError("batch_size auto is the largest batch within budget.train_memory, which the "
+                                 "budget lacks: give budget.train_memory or a batch size")
+            if info.data.get("fill_budget") and budget is not None and set(budget.limits()) == {"train_memory"}:
+                raise ValueError("with batch_size auto, budget.train_memory sets each candidate's batch, not its "
+                                 "widths: budget filling needs another limit (ops, params, activations or "
+                                 "latency_ms); give one, a batch size, or set fill_budget: false")
+        elif value.max_batch_size is not None:
+            raise ValueError(f"max_batch_size bounds batch_size auto only (the batch size is {value.batch_size})")
+        return value
+
+    @field_validator("final")
+    @classmethod
+    def _final_batch(cls, value, info: ValidationInfo):
+        budget = info.data.get("budget")
+        if value is not None and value.batch_size == "auto" and budget is not None and budget.train_memory is None:
+            raise ValueError("batch_size auto is the largest batch within budget.train_memory, which the budget "
+                             "lacks: give budget.train_memory or a batch size")
         return value
 
     @field_validator("data")
@@ -435,6 +495,51 @@ def _check_against_base(config: SearchConfig, base: Spec, lines: dict, source: s
                             path, source, line_for(path, lines))
 
 
+def smallest_candidate(config: SearchConfig, base: Spec) -> Spec:
+    """The smallest network the search can make of `base`: every width at its lowest (the base's
+    scaled by budget.MIN_SCALE, rounded up to the divisor) and the fewest modules per stage."""
+    from .budget import MIN_SCALE
+    from .space import _range_ends, candidate
+    from .stages import stages_of
+
+    space = config.space
+    params = {f"{stage}.depth": _range_ends(depth)[0] for stage, depth in (space.depth or {}).items()}
+    if space.width is not None:
+        params["width"] = _range_ends(space.width)[0]
+    if space.stage_width is not None:
+        params.update({f"{stage}.width": _range_ends(space.stage_width)[0] for stage in stages_of(base)})
+    return candidate(base, params, space.divisor, MIN_SCALE, f"{base.name}-smallest")
+
+
+def _check_train_memory(config: SearchConfig, base: Spec, lines: dict, source: str) -> None:
+    """A training memory budget that not even the smallest candidate can train within, at the
+    batch the config asks for (batch 1 with `batch_size: auto`): refused before any trial."""
+    from ..profile.memory import fmt_bytes
+    from ..spec.resolve import resolved
+    from .train_cost import train_cost
+
+    limit = config.budget.train_memory
+    if limit is None:
+        return
+    cost = train_cost(config)
+    smallest = smallest_candidate(config, base)
+    batch, peak = cost.measure(resolved(smallest))
+    if peak <= limit:
+        return
+    largest = cost.profile(resolved(smallest)).largest_batch(limit)
+    how = f"{cost.precision} on {cost.device}"
+    if cost.batch is None or largest < 1:
+        path = ("budget", "train_memory")
+        message = (f"{fmt_bytes(limit)} cannot train even the smallest candidate ({base.name} at its lowest widths, "
+                   f"fewest modules) at batch 1: it needs {fmt_bytes(peak)} ({how})")
+    else:
+        path = ("train", "batch_size") if ("train", "batch_size") in lines else ("budget", "train_memory")
+        message = (f"batch {batch:,} cannot train within budget.train_memory {fmt_bytes(limit)} even on the "
+                   f"smallest candidate ({base.name} at its lowest widths, fewest modules): it needs "
+                   f"{fmt_bytes(peak)} ({how}); its largest batch within the budget is {largest:,}")
+    raise SpecError(message, path, source, line_for(path, lines))
+
+
 def load_search_config(path: str | Path, overrides: dict | None = None) -> LoadedConfig:
     """Read, validate and check a search config against its base spec. `overrides` are applied to
     the plain data before validation (CLI options such as `{"trials": 40}` or budget values), so they
@@ -474,4 +579,5 @@ def load_search_config(path: str | Path, overrides: dict | None = None) -> Loade
             raise SpecError(err.message, ("base",), source, line_for(("base",), lines)) from None
         raise
     _check_against_base(config, base, lines, source)
+    _check_train_memory(config, base, lines, source)
     return LoadedConfig(config, base, p)

@@ -22,10 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..spec.loader import spec_from_yaml
+from ..spec.resolve import resolved
 from ..util.stats import welch_interval
 from . import record as R
 from .config import FinalRecipe, SearchConfig, final_recipe
 from .results import ranked
+from .train_cost import AUTO, recipe_cost, trainer_recipe
 
 RUN_PREFIX = "confirm:"
 VERDICT_ATTR = R.VERDICT
@@ -56,6 +58,7 @@ def recipe_key(data: str, recipe: dict) -> str:
 
 def _over_budget(trial, config: SearchConfig) -> str:
     """The limits a trial exceeds, e.g. '4.12 ms predicted > 4 ms'."""
+    from ..profile.memory import fmt_bytes
     from .numbers import format_count
 
     parts = []
@@ -65,6 +68,8 @@ def _over_budget(trial, config: SearchConfig) -> str:
             continue
         if key == "latency_ms":
             parts.append(f"{value:.2f} ms predicted > {limit:g} ms")
+        elif key == R.TRAIN_MEMORY:
+            parts.append(f"{fmt_bytes(value)} training memory predicted > {fmt_bytes(limit)}")
         else:
             parts.append(f"{format_count(value)} {key} > {format_count(limit)}")
     return ", ".join(parts) or "over the budget"
@@ -135,13 +140,16 @@ def confirm(study, config: SearchConfig, final: FinalRecipe, train: Callable,
     specs = {t.number: t.user_attrs[R.SPEC] for t in study.get_trials(deepcopy=False)
              if t.number in (p.reference, *p.candidates)}
     todo = [(trial, seed) for trial in (p.reference, *p.candidates) for seed in p.seeds if (trial, seed) not in done]
+    # `batch_size: auto`: each candidate at its own batch, by the search's rule (the same as its trial's).
+    cost = recipe_cost(p.recipe, config.budget.train_memory) if p.recipe.get("batch_size") == AUTO else None
     for i, (trial, seed) in enumerate(todo, start=1):
         info = {"trial": trial, "seed": seed, "reference": trial == p.reference, "index": i, "total": len(todo)}
         if on_run:
             on_run("start", info)
         spec = spec_from_yaml(specs[trial], f"{study.study_name} trial {trial}")
+        recipe = trainer_recipe(p.recipe, cost.measure(resolved(spec))[0] if cost is not None else None)
         started = time.perf_counter()
-        result = train(spec, data=config.data, seed=seed, score_test=True, on_epoch=_no_epoch_report, **p.recipe)
+        result = train(spec, data=config.data, seed=seed, score_test=True, on_epoch=_no_epoch_report, **recipe)
         run = {"trial": trial, "seed": seed, "val_top1": float(result.val_top1), "val_top5": float(result.val_top5),
                "test_top1": float(result.test_top1), "test_top5": float(result.test_top5),
                "seconds": time.perf_counter() - started, "split_sizes": getattr(result, "split_sizes", None)}

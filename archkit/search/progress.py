@@ -19,12 +19,18 @@ def limit_text(key: str, value: float) -> str:
     """One budget limit as people read it: 'ops <= 2M', 'latency <= 4.5 ms'."""
     if key == "latency_ms":
         return f"latency <= {value:g} ms"
+    if key == R.TRAIN_MEMORY:
+        from ..profile.memory import fmt_bytes
+
+        return f"train memory <= {fmt_bytes(int(value))}"
     return f"{key} <= {format_count(value)}"
 
 
 def trials_table(study, title: str, current: dict | None = None, limits: dict | None = None):
     """A rich Table of the latest trials (read from storage, so it shows every worker's)."""
     from rich.table import Table
+
+    from ..profile.memory import fmt_bytes
 
     trials = study.get_trials(deepcopy=False)
     ranked = ranked_trials(trials)
@@ -44,9 +50,12 @@ def trials_table(study, title: str, current: dict | None = None, limits: dict | 
     # keeps a minimum width so that a narrow console wraps it instead of squeezing it to nothing.
     # Latency (predicted ms) when the study predicts it: a latency budget or objective.
     latency = any(R.LATENCY_MS in t.user_attrs for t in trials)
+    # Predicted training memory (and the batch) under a train_memory budget.
+    memory = bool(limits) and R.TRAIN_MEMORY in limits
     other = proxy != DEFAULT_PROXY
     columns = (("#", "right"), ("state", "left"), ("widths (stem | per stage)", "left"), ("ops", "right"),
-               ("params", "right"), *((("ms", "right"),) if latency else ()), ("top-1", "right"),
+               ("params", "right"), *((("ms", "right"),) if latency else ()),
+               *((("train mem", "right"), ("batch", "right")) if memory else ()), ("top-1", "right"),
                *(((proxy, "right"),) if other else ()), ("s", "right"), ("note", "left"))
     for col, justify in columns:
         wraps = col in ("widths (stem | per stage)", "note")
@@ -68,9 +77,11 @@ def trials_table(study, title: str, current: dict | None = None, limits: dict | 
             state = f"epoch {current.get('epoch', 0) + 1}" if "epoch" in current else "running"
         style = "bold green" if best and t.number == best.number else None
         ms = (f"{r.latency_ms:.3g}" if r.latency_ms is not None else "",) if latency else ()
+        mem = (fmt_bytes(r.train_memory) if r.train_memory is not None else "",
+               str(r.batch_size) if r.batch_size is not None else "") if memory else ()
         value = (_score(r.proxy_score, proxy),) if other else ()
         table.add_row(str(t.number), state, R.widths_text(r.widths), format_count(r.ops) if r.ops is not None else "",
-                      format_count(r.params) if r.params is not None else "", *ms, _acc(r.val_top1), *value,
+                      format_count(r.params) if r.params is not None else "", *ms, *mem, _acc(r.val_top1), *value,
                       f"{r.train_seconds:.0f}" if r.train_seconds is not None else "", "; ".join(note), style=style)
     return table
 

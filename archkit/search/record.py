@@ -25,6 +25,8 @@ ARCH = "arch"  # a hash of the network (str): two trials with the same one are t
 FEASIBLE = "feasible"  # within the budget (bool)
 CONSTRAINTS = "constraints"  # Optuna's constraint values, one per limit (<= 0: met)
 LATENCY_MS = "latency_ms"  # predicted latency (ms; a study with a latency budget or objective)
+TRAIN_MEMORY = "train_memory"  # predicted peak bytes of one training step at BATCH_SIZE and the trial's precision
+BATCH_SIZE = "batch_size"  # the batch it trains at (int; `batch_size: auto`: the largest power of two that fits)
 # --- how it came to be ---------------------------------------------------------------------------
 REFERENCE = "reference"  # the uniform-width-scaling reference: why (str); absent on searched trials
 PRIOR = "prior"  # an enqueued structured candidate: its description (str)
@@ -47,6 +49,9 @@ OVERHEAD_SECONDS = "overhead_seconds"  # the trial's own work before training (s
 MEASURED_LATENCY_MS = "measured_latency_ms"  # timed after training: the fastest block of calls (ms)
 MEASURED_LATENCY_MEDIAN_MS = "measured_latency_median_ms"
 MEASURED_LATENCY_IQR_MS = "measured_latency_iqr_ms"
+# torch.cuda.max_memory_allocated over the trial's train() call (bytes; trials on CUDA only): the step's
+# peak and what else the run holds on the device (the data set, evaluation batches)
+MEASURED_TRAIN_MEMORY = "measured_train_memory"
 ERROR = "error"  # why it failed, one line (str)
 
 # A study's (not a trial's) attr that `results` reads: the confirmation stage's verdict (`confirm`).
@@ -54,7 +59,7 @@ VERDICT = "verdict"
 
 # What a duplicate trial takes over from the trial that trained the same network.
 TRAINED_KEYS = (VAL_TOP1, VAL_TOP5, TRAIN_SECONDS, IMAGES_PER_S, DEVICE, PRECISION, SCORE, TRAINED,
-                MEASURED_LATENCY_MS, MEASURED_LATENCY_MEDIAN_MS, MEASURED_LATENCY_IQR_MS)
+                MEASURED_LATENCY_MS, MEASURED_LATENCY_MEDIAN_MS, MEASURED_LATENCY_IQR_MS, MEASURED_TRAIN_MEMORY)
 
 
 class Widths(TypedDict):
@@ -114,6 +119,8 @@ class StoredTrial:
     feasible: bool | None = None
     constraints: list[float] | None = None
     latency_ms: float | None = None
+    train_memory: int | None = None
+    batch_size: int | None = None
     reference: str | None = None
     prior: str | None = None
     retry_of: int | None = None
@@ -133,6 +140,7 @@ class StoredTrial:
     measured_latency_ms: float | None = None
     measured_latency_median_ms: float | None = None
     measured_latency_iqr_ms: float | None = None
+    measured_train_memory: int | None = None
     error: str | None = None
 
     @property
@@ -144,13 +152,14 @@ class StoredTrial:
 # StoredTrial field -> user-attr key, for the fields that are attrs (all but Optuna's own).
 _KEYS = {"spec": SPEC, "ops": OPS, "params": PARAMS, "activations": ACTIVATIONS, "width_scale": WIDTH_SCALE,
          "arch": ARCH, "feasible": FEASIBLE, "constraints": CONSTRAINTS, "latency_ms": LATENCY_MS,
-         "reference": REFERENCE, "prior": PRIOR, "retry_of": RETRY_OF, "duplicate_of": DUPLICATE_OF,
+         "train_memory": TRAIN_MEMORY, "batch_size": BATCH_SIZE, "reference": REFERENCE, "prior": PRIOR, "retry_of": RETRY_OF, "duplicate_of": DUPLICATE_OF,
          "proxy": PROXY, "proxy_score": SCORE, "trained": TRAINED, "val_top1": VAL_TOP1, "val_top5": VAL_TOP5,
          "pruned_at_epoch": PRUNED_AT_EPOCH, "device": DEVICE, "precision": PRECISION,
          "train_seconds": TRAIN_SECONDS, "train_call_seconds": TRAIN_CALL_SECONDS, "images_per_s": IMAGES_PER_S,
          "overhead_seconds": OVERHEAD_SECONDS, "measured_latency_ms": MEASURED_LATENCY_MS,
          "measured_latency_median_ms": MEASURED_LATENCY_MEDIAN_MS,
-         "measured_latency_iqr_ms": MEASURED_LATENCY_IQR_MS, "error": ERROR}
+         "measured_latency_iqr_ms": MEASURED_LATENCY_IQR_MS, "measured_train_memory": MEASURED_TRAIN_MEMORY,
+         "error": ERROR}
 
 
 def read_trial(trial) -> StoredTrial:
@@ -164,9 +173,10 @@ def read_trial(trial) -> StoredTrial:
 
 
 __all__ = [
-    "ACTIVATIONS", "ARCH", "CONSTRAINTS", "DEVICE", "DUPLICATE_OF", "ERROR", "FEASIBLE", "IMAGES_PER_S",
-    "LATENCY_MS", "MEASURED_LATENCY_IQR_MS", "MEASURED_LATENCY_MEDIAN_MS", "MEASURED_LATENCY_MS", "OPS",
-    "OVERHEAD_SECONDS", "PARAMS", "PRECISION", "PRIOR", "PROXY", "PRUNED_AT_EPOCH", "REFERENCE", "RETRY_OF",
-    "SCORE", "SPEC", "StoredTrial", "TRAINED", "TRAINED_KEYS", "TRAIN_CALL_SECONDS", "TRAIN_SECONDS",
-    "VAL_TOP1", "VAL_TOP5", "VERDICT", "WIDTHS", "WIDTH_SCALE", "Widths", "read_trial", "read_widths", "widths_text",
+    "ACTIVATIONS", "ARCH", "BATCH_SIZE", "CONSTRAINTS", "DEVICE", "DUPLICATE_OF", "ERROR", "FEASIBLE",
+    "IMAGES_PER_S", "LATENCY_MS", "MEASURED_LATENCY_IQR_MS", "MEASURED_LATENCY_MEDIAN_MS", "MEASURED_LATENCY_MS",
+    "MEASURED_TRAIN_MEMORY", "OPS", "OVERHEAD_SECONDS", "PARAMS", "PRECISION", "PRIOR", "PROXY", "PRUNED_AT_EPOCH",
+    "REFERENCE", "RETRY_OF", "SCORE", "SPEC", "StoredTrial", "TRAINED", "TRAINED_KEYS", "TRAIN_CALL_SECONDS",
+    "TRAIN_MEMORY", "TRAIN_SECONDS", "VAL_TOP1", "VAL_TOP5", "VERDICT", "WIDTHS", "WIDTH_SCALE", "Widths",
+    "read_trial", "read_widths", "widths_text",
 ]

@@ -25,6 +25,7 @@ from .studies import (
     open_study,
     recover_interrupted,
 )
+from .train_cost import train_cost
 from .trial import SurplusTrial, TrialContext, run_trial
 
 # A run stops when this share of its trials failed (after at least MIN_FAILURES failures):
@@ -70,6 +71,10 @@ def run_worker(loaded: LoadedConfig, location: str, study_name: str, *, train=No
         study = open_study(loaded, location, study_name, latency=latency)
         seed = cfg.seed + (worker or 0) * 7919 + len(study.get_trials(deepcopy=False)) * 104729
     study = open_study(loaded, location, study_name, seed=seed, latency=latency)
+    # The batch and precision trials train at (`auto` resolved on this machine): their memory is predicted there.
+    training = train_cost(cfg)
+    if study.user_attrs.get("train_cost") is None:
+        study.set_user_attr("train_cost", training.attr())
     if worker is None:
         recover_interrupted(study, location)
         enqueue_reference(study)
@@ -89,7 +94,7 @@ def run_worker(loaded: LoadedConfig, location: str, study_name: str, *, train=No
         shared = open_scorer(loaded)
     with LiveView(study, title, cfg.budget.limits(), enabled=progress) as view:
         ctx = TrialContext(loaded, train or _default_train, on_event=view.event, max_trials=cfg.trials,
-                           latency=latency, shared_score=shared)
+                           latency=latency, shared_score=shared, train_cost=training)
         while True:
             c = counts(study)
             if finished(c) >= cfg.trials:

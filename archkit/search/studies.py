@@ -169,7 +169,8 @@ def best_trial(study) -> dict | None:
     r = R.read_trial(t)
     return {"number": t.number, "score": score(t), "proxy": r.proxy or DEFAULT_PROXY, "val_top1": r.val_top1,
             "ops": r.ops, "params": r.params, "widths": R.widths_text(r.widths), "latency_ms": r.latency_ms,
-            "measured_latency_ms": r.measured_latency_ms, "reference": bool(r.reference)}
+            "measured_latency_ms": r.measured_latency_ms, "train_memory": r.train_memory, "batch_size": r.batch_size,
+            "reference": bool(r.reference)}
 
 
 __all__ = ["MAX_PRIORS", "MIN_TRIALS_FOR_PRIORS", "SearchError", "best_trial", "counts",

@@ -11,10 +11,11 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..spec.loader import spec_from_data
 from ..spec.models import Spec
+from ..spec.resolve import resolved
 from ..spec.yamlio import dump_yaml
 from . import record as R
 from .budget import OBJECTIVE_COST, Measured, constraint_values, feasible, fill_budget, measure
@@ -23,6 +24,7 @@ from .latency_cost import LatencyCost
 from .proxies import PROXIES, proxy_batch
 from .results import DEFAULT_PROXY, score
 from .space import candidate, suggest, widths_of
+from .train_cost import TrainCost, trainer_recipe
 
 # The user attrs a trial carries are declared in `record`; the report and export read them there.
 
@@ -55,6 +57,9 @@ class TrialContext:
     data_error: str | None = None  # set when a trial met bad data: the run stops (not the candidate's fault)
     latency: LatencyCost | None = None  # predicts (and measures) latency: a latency budget or objective
     shared_score: Callable | None = None  # the supernet proxy's scorer: spec -> val top-1 on the supernet
+    # The batch and predicted peak training memory of each candidate (`train_cost.train_cost(config)`);
+    # None: not predicted (then `batch_size: auto` cannot be resolved).
+    train_cost: TrainCost | None = None
 
 
 def _values(ctx: TrialContext, accuracy: float, measured: Measured):
@@ -96,6 +101,18 @@ def _device_name(requested: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _cuda_peak_start(device: str):
+    """torch.cuda with its peak statistics reset on `device`, when the trial trains on CUDA; else None."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return None  # the trainer says so
+    torch.cuda.reset_peak_memory_stats(device)
+    return torch.cuda
+
+
 def run_trial(trial, ctx: TrialContext):
     """The Optuna objective. Returns accuracy (or (accuracy, cost) for two objectives)."""
     started = time.perf_counter()
@@ -109,14 +126,20 @@ def run_trial(trial, ctx: TrialContext):
         space = space.model_copy(update={"width": None})
     params = {} if reference else suggest(trial, space, loaded.base)
     name = f"{loaded.study_name[:80]}-trial{trial.number}"  # a spec name has at most 100 characters
+    train = ctx.train_cost
     if reference or (cfg.fill_budget and limits):
         # The reference is the base scaled uniformly to the budget; budget filling does the same
-        # for a sampled candidate, so no trial is wasted below the budget.
-        filled = fill_budget(loaded.base, params, limits, cfg.space.divisor, name, latency=ctx.latency)
+        # for a sampled candidate, so no trial is wasted below the budget. (Training memory is
+        # predicted at every step of the filling only when it is a limit.)
+        filled = fill_budget(loaded.base, params, limits, cfg.space.divisor, name, latency=ctx.latency,
+                             train=train if R.TRAIN_MEMORY in limits else None)
         spec, measured, scale = filled.spec, filled.measured, filled.scale
     else:
         spec = candidate(loaded.base, params, cfg.space.divisor, 1.0, name)
-        measured, scale = measure(spec, ctx.latency), 1.0
+        measured, scale = measure(spec, ctx.latency, train=train), 1.0
+    if train is not None and measured.train_memory is None:
+        batch, peak = train.measure(resolved(spec))
+        measured = replace(measured, train_memory=peak, batch_size=batch)
     # Full validation of the final candidate, as if a user had written it.
     spec = spec_from_data(spec.to_dict(), source=name)
     ok = feasible(measured, limits)
@@ -135,6 +158,9 @@ def run_trial(trial, ctx: TrialContext):
     }
     if measured.latency_ms is not None:
         attrs[R.LATENCY_MS] = measured.latency_ms  # predicted, every op of the network in the table
+    if measured.train_memory is not None:
+        attrs[R.TRAIN_MEMORY] = measured.train_memory  # predicted peak of one training step
+        attrs[R.BATCH_SIZE] = measured.batch_size
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
     if limits and hasattr(trial, "set_constraint"):  # Optuna >= 5; older ones call constraints_of
@@ -142,7 +168,8 @@ def run_trial(trial, ctx: TrialContext):
             trial.set_constraint(k, value)
     if ctx.on_event:
         ctx.on_event("start", {"number": trial.number, "widths": R.widths_text(widths), "ops": measured.ops,
-                               "params": measured.params, "latency_ms": measured.latency_ms, "feasible": ok,
+                               "params": measured.params, "latency_ms": measured.latency_ms,
+                               "train_memory": measured.train_memory, "batch_size": measured.batch_size, "feasible": ok,
                                "reference": reference})
     if not ok:
         # Over budget: never trained. Recorded as complete with accuracy 0 and its constraint values.
@@ -191,15 +218,19 @@ def run_trial(trial, ctx: TrialContext):
                 raise optuna.TrialPruned(f"pruned after epoch {epoch} at val top-1 {acc:.3f}")
 
     overhead = time.perf_counter() - started
-    trial.set_user_attr(R.DEVICE, _device_name(cfg.train.device))
+    device = _device_name(cfg.train.device)
+    trial.set_user_attr(R.DEVICE, device)
     trial.set_user_attr(R.OVERHEAD_SECONDS, overhead)
-    recipe = cfg.train.model_dump(exclude_none=True)
+    recipe = trainer_recipe(cfg.train.model_dump(exclude_none=True), measured.batch_size)
     if "steps" in recipe:
         recipe.pop("epochs")
+    cuda = _cuda_peak_start(device)
     train_started = time.perf_counter()
     result = ctx.train(spec, data=cfg.data, seed=seed, on_epoch=on_epoch, **recipe)
     # The whole train() call (data, model, loop, evaluation): the rest of the trial is overhead.
     trial.set_user_attr(R.TRAIN_CALL_SECONDS, time.perf_counter() - train_started)
+    if cuda is not None:
+        trial.set_user_attr(R.MEASURED_TRAIN_MEMORY, int(cuda.max_memory_allocated(device)))
     trial.set_user_attr(R.TRAINED, True)
     trial.set_user_attr(R.VAL_TOP1, float(result.val_top1))
     trial.set_user_attr(R.VAL_TOP5, float(result.val_top5))
