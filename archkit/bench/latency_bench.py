@@ -96,7 +96,7 @@ def scores(rows: list[dict], truth: str = "measured_ms") -> dict:
 def _roofline_total(r, constants, precision: str, batch: int, calibration) -> float:
     """The bare roofline's prediction: every unit estimated (calibrated like a table entry), plus the
     same measured overheads."""
-    from ..latency.model import spec_units
+    from ..latency.units import spec_units
 
     total = constants.model_ms + len(r.layers) * constants.layer_ms
     for _, lu in spec_units(r, precision):
@@ -121,9 +121,10 @@ def run(candidates: int = 30, config: str | Path = DEFAULT_CONFIG, device: str =
 
     from .. import __version__
     from ..builder import build
+    from ..latency import LatencyTable, get_table, predict_resolved
     from ..latency.measure import checked, precision_context, threads_set
-    from ..latency.model import LatencyTable, get_table, predict_resolved, spec_units
     from ..latency.timing import Timing, time_samples
+    from ..latency.units import spec_units
     from ..profile.profiler import profile_resolved
     from ..search.config import load_search_config
     from ..search.space import describe

@@ -4,28 +4,26 @@ latency without running it.
 
 - `traffic`: `op_bytes`, `layer_traffic` (bytes and multiply-adds; intensity = ops / bytes);
 - `measure`: `measure_layers(spec)` (each layer and the whole forward pass, timed), `measure_model`;
-- `model`: `op_signature`, `LatencyTable` (cached in the user's cache folder), `predict(spec)`;
-- `calibrate`: the table against whole networks, fitted on probe networks of its own.
+- `units`: what the table times (a network cut into units), `op_signature`;
+- `device`: the device's roofline and fixed overheads (`DeviceConstants`), measured on probes;
+- `table`: `LatencyTable` (cached in archkit's cache folder), `get_table`;
+- `calibrate`: the table against whole networks, fitted on probe networks of its own;
+- `prediction`: `predict(spec)`, a network's latency from the table.
 Importing this package imports no torch; the functions that time anything do, when called.
 """
 
 from __future__ import annotations
 
+from ..util.cache import cache_dir
 from .calibrate import Calibration
+from .device import DeviceConstants
 from .errors import PRECISIONS, LatencyError, check_precision
 from .measure import LayerLatencies, measure_layers, measure_model
-from .model import (
-    DeviceConstants,
-    LatencyTable,
-    Prediction,
-    cache_dir,
-    get_table,
-    op_signature,
-    predict,
-    predict_resolved,
-)
+from .prediction import Prediction, predict, predict_resolved
+from .table import LatencyTable, get_table
 from .timing import Timing
 from .traffic import LayerTraffic, Traffic, intensity, layer_traffic, op_bytes, spec_traffic
+from .units import op_signature
 
 __all__ = [
     "PRECISIONS",

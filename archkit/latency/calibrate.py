@@ -21,6 +21,8 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 
+from .units import op_signature, spec_units
+
 PROBES = 10
 PROBE_SEED = 20261130
 ROUNDS = 4  # rounds over the probes: their units re-timed, then each probe whole
@@ -98,19 +100,16 @@ def _branch_out(branch: list[dict]) -> int:
     return branch[-1]["conv"]["out"]
 
 
-def measure_calibration(table, batch: int = 1, count: int = PROBES, rounds: int = ROUNDS, *, spec_units,
-                        op_signature, threads) -> Calibration:
-    """Fit `Calibration` on the probe networks with `table` (its entries for the probes' units are
-    measured if missing and kept: they are table entries like any other). The table's own helpers
-    come in as arguments (`archkit.latency.model`'s `spec_units`, `op_signature`, `_threads`), so
-    this module, which the model imports, does not import it back."""
+def measure_calibration(table, batch: int = 1, count: int = PROBES, rounds: int = ROUNDS) -> Calibration:
+    """Fit `Calibration` on the probe networks with `table` (a `LatencyTable`: its entries for the
+    probes' units are measured if missing and kept: they are table entries like any other)."""
     import numpy as np
     import torch
     from scipy.optimize import nnls
 
     from ..builder import build
     from ..spec.resolve import resolved
-    from .measure import precision_context
+    from .measure import precision_context, threads_set
     from .timing import time_call
 
     dev, precision = table.dev, table.precision
@@ -130,7 +129,7 @@ def measure_calibration(table, batch: int = 1, count: int = PROBES, rounds: int 
     for _ in range(rounds):
         for k, (units, _fixed, model, x) in enumerate(probes):
             table.measure_many(units, batch, rounds=1, refine=True)
-            with threads(table.threads), torch.inference_mode(), precision_context(dev, precision):
+            with threads_set(table.threads), torch.inference_mode(), precision_context(dev, precision):
                 t = time_call(lambda m=model, x=x: m(x), dev, warmup=2, repeats=3)
             best[k] = min(best[k], t.min_ms)
     rows = [[sum(table.get(op_signature(op, precision, batch, dtype)) for op, dtype in units), len(units), fixed]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from archkit.bench.latency_bench import builtin_at, print_results, run, scores, within
-from archkit.latency.model import _OPEN
+from archkit.latency.table import _OPEN
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 from archkit import spec_from_yaml
 from archkit.latency import LatencyTable, cache_dir, predict
 from archkit.latency.calibrate import Calibration
-from archkit.latency.model import _OPEN, AddOp, ConcatOp, spec_units
+from archkit.latency.table import _OPEN
+from archkit.latency.units import AddOp, ConcatOp, spec_units
 from archkit.spec.resolve import resolved
 
 from .conftest import TINY
@@ -46,6 +47,8 @@ def test_cache_dir_order(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_dir() == tmp_path / "xdg" / "archkit"
     monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == Path.home() / ".cache" / "archkit"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # invalid by the XDG rules: ignored
     assert cache_dir() == Path.home() / ".cache" / "archkit"
     monkeypatch.setenv("ARCHKIT_CACHE_DIR", str(tmp_path / "env"))
     assert cache_dir() == tmp_path / "env"
@@ -213,7 +216,7 @@ def test_calibration_on_probes(tiny, cache):
 def test_units_of_a_residual_network_are_timed(cache):
     import torch
 
-    from archkit.latency.model import _runner
+    from archkit.latency.table import _runner
 
     for op in (ConcatOp("c", (12, 4, 4), (12, 4, 4), (4, 8)), AddOp("a", (6, 4, 4), (6, 4, 4), 0.2, "relu")):
         out = _runner(op, 2, "fp32", torch.device("cpu"))()
@@ -221,7 +224,7 @@ def test_units_of_a_residual_network_are_timed(cache):
 
 
 def test_the_table_fits_a_kind_once_it_has_enough_entries(cache):
-    from archkit.latency.model import FIT_MIN
+    from archkit.latency.table import FIT_MIN
     from archkit.spec.resolve import ConvOp
 
     table = table_at(cache)
@@ -261,14 +264,23 @@ def test_threads_key_the_table_and_are_checked(cache):
 
 
 def test_units_are_measured_in_groups_that_fit_memory(monkeypatch):
-    import archkit.latency.model as model
-    from archkit.latency.model import _groups, unit_bytes
+    import archkit.latency.table as table
+    from archkit.latency.table import _groups
+    from archkit.latency.units import unit_bytes
 
     op = ConcatOp("c", (12, 4, 4), (12, 4, 4), (4, 8))
     size = unit_bytes(op, "fp32", 1)
     items = [(f"sig{i}", (op, "fp32")) for i in range(7)]
-    monkeypatch.setattr(model, "GROUP_BYTES", 3 * size)
+    monkeypatch.setattr(table, "GROUP_BYTES", 3 * size)
     groups = _groups(items, "fp32", 1)
     assert [len(g) for g in groups] == [3, 3, 1] and sum(groups, []) == items
-    monkeypatch.setattr(model, "GROUP_BYTES", size // 2)  # a unit larger than the budget still goes alone
+    monkeypatch.setattr(table, "GROUP_BYTES", size // 2)  # a unit larger than the budget still goes alone
     assert [len(g) for g in _groups(items, "fp32", 1)] == [1] * 7
+
+
+def test_a_table_without_a_cache_folder_lives_in_memory():
+    import torch
+
+    table = LatencyTable(torch.device("cpu"), "fp32", 1, None)  # no home folder: no cache folder
+    assert table.path is None and table.status == "new" and table.entries == {}
+    assert table.save() is False and "no cache folder" in table.save_error

@@ -8,7 +8,7 @@ import pytest
 
 import archkit
 from archkit.latency import LatencyError, op_signature
-from archkit.latency.model import AddOp, ConcatOp, layer_units, spec_units
+from archkit.latency.units import AddOp, ConcatOp, layer_units, spec_units
 from archkit.spec.resolve import ConvOp, LinearOp, LRNOp, PoolOp, SplitOp, leaf_ops, resolved
 
 CONV = ConvOp("c", (16, 8, 8), (8, 8, 8), 8, (3, 3), (1, 1), (1, 1), False, True, "relu")

@@ -147,7 +147,7 @@ def quick_table(tmp_path, monkeypatch):
     and the identity calibration (no probe networks: seconds, not tens of seconds)."""
     from archkit.latency import get_table
     from archkit.latency.calibrate import Calibration
-    from archkit.latency.model import _OPEN
+    from archkit.latency.table import _OPEN
 
     monkeypatch.setenv("ARCHKIT_CACHE_DIR", str(tmp_path / "cache"))
     _OPEN.clear()
