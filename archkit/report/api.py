@@ -59,6 +59,8 @@ def profile_report_html(profile: Profile, compare_rows: list[CompareRow] | None 
     lat = d["latency"]
     parts = [P.note(f"Inference path: {_totals(d['total'])}. K = 1024 params, M = 10^6 multiply-adds "
                     "(one fused multiply-add counts as one op).")]
+    if train is not None:
+        parts.append(P.note(_train_headline(train)))
     if lat is not None:
         parts.append(P.note(lat["headline"]))
     table_title = "Table 1, regenerated"
@@ -114,16 +116,32 @@ def profile_report_html(profile: Profile, compare_rows: list[CompareRow] | None 
     return P.document(f"{profile.spec} — archkit profile", subtitle, parts)
 
 
+def _train_headline(cost: TrainProfile) -> str:
+    """Training beside the inference path's params and ops: one step's predicted peak memory, what it
+    saves for backward, and its multiply-adds."""
+    from ..profile.memory import fmt_bytes
+
+    return (f"Training, one step at batch {cost.batch:,}, {cost.precision}: peak memory {fmt_bytes(cost.peak_bytes)} "
+            f"predicted ({fmt_bytes(cost.saved_bytes)} saved for backward, exact; weights, gradients and optimizer "
+            f"state {fmt_bytes(cost.param_state_bytes)}), {cost.train_ops:,} multiply-adds ({fmt_si(cost.train_ops)}).")
+
+
 def _train_section(cost: TrainProfile, answer: str) -> str:
     """`archkit profile --train --format html`: the training cost table (saved bytes and training
-    multiply-adds per layer) with its notes and the one-line answer."""
+    multiply-adds per layer) with its notes and the one-line answer, and the saved bytes per layer."""
     from ..profile import render
+    from . import figures as F
     from . import page as P
 
     rows = [{"cells": cells} for cells in render.train_rows(cost)]
+    saved = ([(r.name, r.saved_bytes) for r in cost.rows]
+             + [(f"{head}.{r.name}", r.saved_bytes) for head, head_rows in cost.aux for r in head_rows]
+             + [("loss", cost.loss.saved_bytes)])
     return P.section("Training cost of one step", *(P.note(n) for n in [answer, *render.train_notes(cost)]),
                      P.table_html(render.TRAIN_HEADERS, rows, total=render.train_total_cells(cost),
-                                  table_id="train-table"), section_id="train")
+                                  table_id="train-table"),
+                     P.figure_html(F.saved_bytes_bars(cost.spec, saved, cost.batch, cost.precision), "fig-train-saved"),
+                     section_id="train")
 
 
 def profile_report(spec: Spec | str, path: str | Path, convention: str = "paper",
@@ -248,8 +266,15 @@ def study_report_html(study, location: str | None = None) -> tuple[str, StudyDat
                               f"{where.get('threads', '?')} threads); each trained trial was also timed whole "
                               f"on it (hover a point)."),
                        P.figure_html(F.pareto(d, "latency_ms"), "fig-pareto-latency")]
+        memory = []
+        if "train_memory" in d["fronts"]:
+            memory = [P.note(f"Training memory: the predicted peak of one training step ({_train_memory_where(d)}), "
+                             "before training, by archkit's exact count of what autograd saves plus weights, "
+                             "gradients, momentum and an estimated workspace; a trial on CUDA also records the "
+                             "allocator's measured peak (hover a point)."),
+                      P.figure_html(F.pareto(d, "train_memory"), "fig-pareto-train-memory")]
         parts.append(P.section(
-            "Accuracy vs cost", *latency, P.figure_html(F.pareto(d, "ops"), "fig-pareto-ops"),
+            "Accuracy vs cost", *latency, *memory, P.figure_html(F.pareto(d, "ops"), "fig-pareto-ops"),
             P.figure_html(F.pareto(d, "params"), "fig-pareto-params"), section_id="pareto"))
         parts.append(P.section("Optimization history", P.figure_html(F.history(d), "fig-history")))
         imp = d["importances"]
@@ -275,6 +300,11 @@ def study_report_html(study, location: str | None = None) -> tuple[str, StudyDat
               + ("; the confirmation's are test top-1 (and val) under the final recipe" if confirmed else ""))
     return P.document(f"study {study.study_name} — archkit search report",
                       f"{splits}; ops are multiply-adds of the inference path", parts, lead), d
+
+
+def _train_memory_where(d: StudyData) -> str:
+    """What the study's predicted training memory is for, from its facts ('batch 64, fp32 on cpu')."""
+    return dict(d["facts"]).get("training memory predicted for", "at each trial's batch and precision")
 
 
 def load_study(study_name: str, storage: str | None = None):

@@ -132,6 +132,19 @@ def activations_bars(data: ProfileData) -> go.Figure:
                    updatemenus=log_toggle(["yaxis"]))
 
 
+def saved_bytes_bars(spec: str, rows: list[tuple[str, int]], batch: int, precision: str) -> go.Figure:
+    """Bytes saved for backward per layer by one training step (`archkit profile --train`: the
+    main path's layers, then the aux heads' and the loss), in MB, linear/log toggle."""
+    fig = go.Figure(go.Bar(
+        x=[name for name, _ in rows], y=[n / 1e6 for _, n in rows], name="saved for backward",
+        marker_color="#c44e52", hovertemplate="%{x}: %{y:,.2f} MB saved for backward<extra></extra>",
+    ))
+    fig.update_yaxes(title_text="saved for backward (MB)")
+    fig.update_xaxes(title_text="layer", categoryorder="array", categoryarray=[name for name, _ in rows])
+    return _layout(fig, f"{_esc(spec)}: memory saved for backward per layer (one training step at batch {batch:,}, "
+                        f"{_esc(precision)})", updatemenus=log_toggle(["yaxis"]))
+
+
 # --- profile: measured latency (`archkit profile --measure`) -----------------------------------
 
 # One colour per layer kind (type), in the order the kinds first appear in the network.
@@ -300,7 +313,10 @@ def cumulative_ops(data: CompareData) -> go.Figure:
 
 # A cost axis: its label, the divisor of the stored value, and the unit the budget line is written in.
 COST = {"ops": ("ops (M multiply-adds)", 1e6, "M"), "params": ("params (M weights)", 1e6, "M"),
-        "latency_ms": ("predicted latency (ms)", 1.0, " ms")}
+        "latency_ms": ("predicted latency (ms)", 1.0, " ms"),
+        "train_memory": ("predicted peak training memory (MB, one step at the trial's batch)", 1e6, " MB")}
+# A cost in a figure's title.
+COST_WORDS = {"latency_ms": "latency", "train_memory": "training memory"}
 
 
 def trial_hover(t: TrialRecord, score_label: str = "val top-1") -> str:
@@ -313,7 +329,7 @@ def trial_hover(t: TrialRecord, score_label: str = "val top-1") -> str:
     lines = [f"<b>trial {t['number']}</b>: {_esc(name)}", f"widths: {_esc(t['widths'])}",
              f"depths: {_esc(t['depths_text'])}",
              f"ops {t['ops'] / 1e6:,.1f}M, params {t['params'] / 1e6:,.3f}M" if t["ops"] is not None else "",
-             _latency_text(t), score, acc]
+             _latency_text(t), _memory_text(t), score, acc]
     if t["note"] and t["category"] not in ("reference", "over budget"):
         lines.append(_esc(t["note"]))
     return "<br>".join(x for x in lines if x)
@@ -325,6 +341,15 @@ def _latency_text(t: TrialRecord) -> str:
         return ""
     measured = t.get("measured_latency_ms")
     return f"latency {t['latency_ms']:.3g} ms predicted" + (f", {measured:.3g} ms measured" if measured else "")
+
+
+def _memory_text(t: TrialRecord) -> str:
+    """'train memory 174.4 MB predicted at batch 64, 181.0 MB measured' (empty for a trial without it)."""
+    if t.get("train_memory") is None:
+        return ""
+    measured = t.get("measured_train_memory")
+    return (f"train memory {t['train_memory'] / 1e6:,.1f} MB predicted at batch {t['batch_size']}"
+            + (f", {measured / 1e6:,.1f} MB measured" if measured else ""))
 
 
 def _percent(data: StudyData) -> bool:
@@ -394,7 +419,7 @@ def pareto(data: StudyData, cost: str) -> go.Figure:
     # Val top-1: fixed, a little below 0, where over-budget trials sit (the axis would cut them in
     # half). Another proxy's scale is its own: Plotly's autorange.
     fig.update_yaxes(title_text=score_axis(data), **({"range": [-4, 103]} if percent else {}))
-    what = "latency" if cost == "latency_ms" else cost
+    what = COST_WORDS.get(cost, cost)
     return _layout(fig, f"{'accuracy' if percent else _esc(data['score_label'])} vs {what}: {len(finished)} "
                         f"finished trials, Pareto front in green", height=480, hovermode="closest")
 

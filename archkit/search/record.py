@@ -152,7 +152,8 @@ class StoredTrial:
 # StoredTrial field -> user-attr key, for the fields that are attrs (all but Optuna's own).
 _KEYS = {"spec": SPEC, "ops": OPS, "params": PARAMS, "activations": ACTIVATIONS, "width_scale": WIDTH_SCALE,
          "arch": ARCH, "feasible": FEASIBLE, "constraints": CONSTRAINTS, "latency_ms": LATENCY_MS,
-         "train_memory": TRAIN_MEMORY, "batch_size": BATCH_SIZE, "reference": REFERENCE, "prior": PRIOR, "retry_of": RETRY_OF, "duplicate_of": DUPLICATE_OF,
+         "train_memory": TRAIN_MEMORY, "batch_size": BATCH_SIZE, "reference": REFERENCE, "prior": PRIOR,
+         "retry_of": RETRY_OF, "duplicate_of": DUPLICATE_OF,
          "proxy": PROXY, "proxy_score": SCORE, "trained": TRAINED, "val_top1": VAL_TOP1, "val_top5": VAL_TOP5,
          "pruned_at_epoch": PRUNED_AT_EPOCH, "device": DEVICE, "precision": PRECISION,
          "train_seconds": TRAIN_SECONDS, "train_call_seconds": TRAIN_CALL_SECONDS, "images_per_s": IMAGES_PER_S,

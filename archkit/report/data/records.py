@@ -16,11 +16,12 @@ the data holds.
 
 Keys are always present (a value that may be missing is `X | None`: a layer's `paper`, the
 profile's `latency`), except `Fronts.latency_ms`, which exists only in a study that predicts
-latency: the fronts are one per cost the study has, and the page asks `"latency_ms" in fronts`.
+latency, and `Fronts.train_memory`, only in a study with a train_memory budget: the fronts are one
+per cost the study has, and the page asks `"latency_ms" in fronts`.
 
 Units follow the text tables: params are weights, ops are multiply-adds (one fused multiply-add
 is one op), activations are output elements, all exact counts for one image unless a field says
-otherwise (the measured latency's per batch); latencies are milliseconds; accuracies are fractions
+otherwise (the measured latency's per batch); memory is bytes; latencies are milliseconds; accuracies are fractions
 in [0, 1] (0.9 is 90%); shares are fractions of a total. Formatted text (`cells`, `*_text`) uses
 the tables' units: params in K = 1024 weights, ops in M = 10^6 multiply-adds.
 """
@@ -307,6 +308,9 @@ class TrialRecord(TypedDict):
     latency_ms: float | None  # predicted latency before training (ms; a study that predicts latency)
     measured_latency_ms: float | None  # timed after training: the fastest block of calls (ms)
     measured_latency_iqr_ms: float | None  # interquartile range of that timing (ms)
+    train_memory: int | None  # predicted peak bytes of one training step at `batch_size` (studies since issue 23)
+    measured_train_memory: int | None  # torch.cuda.max_memory_allocated over its training (bytes; CUDA trials)
+    batch_size: int | None  # the batch it trains at (with `batch_size: auto`, its own)
     width_scale: float | None  # the uniform width scale
     widths: str  # output channels per module ("stem 16/56 | 64,128 | ..."; "" for none)
     depths: list[int]  # modules per stage
@@ -326,7 +330,7 @@ class TrialRecord(TypedDict):
 class TrialTableRow(TypedDict):
     """A row of the sortable trial table (columns as `trial_headers`)."""
 
-    cells: list[str]  # formatted (accuracies in %, ops and params in M, activations in K, latency in ms)
+    cells: list[str]  # formatted (accuracies in %, ops and params in M, activations in K, latency in ms, memory in MB)
     sort: list[int | float | str]  # per cell, the value it sorts by ("" for none)
     status: str  # the trial's category (the row's CSS class)
 
@@ -338,6 +342,7 @@ class Fronts(TypedDict):
     ops: list[int]
     params: list[int]
     latency_ms: NotRequired[list[int]]  # only in a study that predicts latency
+    train_memory: NotRequired[list[int]]  # only in a study with a train_memory budget
 
 
 class History(TypedDict):

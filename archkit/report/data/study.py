@@ -29,6 +29,10 @@ TRIAL_HEADERS = ("trial", "state", "kind", "within budget", "val top-1 (%)", "va
                  "sampled parameters", "train time (s)", "device", "note")
 # After activations, in a study that predicts latency (a latency budget or objective).
 LATENCY_HEADERS = ("latency (ms, predicted)", "latency (ms, measured)")
+# After activations (and latency), in a study whose trials predict their training memory; the
+# measured column only when some trial trained on CUDA.
+MEMORY_HEADERS = ("train memory (MB, predicted)", "batch")
+MEASURED_MEMORY_HEADER = "train memory (MB, measured)"
 # After val top-5, in a study ranked by another proxy than val top-1: its score (`score_header`).
 SCORE_HEADER = "{label} (ranked by)"
 WRAP_HEADERS = ("widths (output channels per module)", "sampled parameters", "note")  # long text: may wrap
@@ -93,6 +97,9 @@ def _trial(t, stage_labels: list[str]) -> TrialRecord:
         latency_ms=r.latency_ms,  # predicted before training
         measured_latency_ms=r.measured_latency_ms,  # timed after training (the fastest block)
         measured_latency_iqr_ms=r.measured_latency_iqr_ms,
+        train_memory=r.train_memory,  # predicted before training
+        measured_train_memory=r.measured_train_memory,  # CUDA's peak over its training
+        batch_size=r.batch_size,
         width_scale=r.width_scale,
         widths=R.widths_text(r.widths),
         depths=depths,
@@ -128,24 +135,39 @@ def _trial_note(t: TrialRecord) -> str:
     return ""
 
 
-def trial_headers(latency: bool, proxy: str = results.DEFAULT_PROXY) -> list[str]:
+def memory_columns(trials: list[TrialRecord]) -> tuple[bool, bool]:
+    """(whether the trial table shows predicted training memory and the batch, whether it shows the
+    measured one too): the first when a trial predicted it, the second when a trial measured it."""
+    return (any(t["train_memory"] is not None for t in trials),
+            any(t["measured_train_memory"] is not None for t in trials))
+
+
+def trial_headers(latency: bool, proxy: str = results.DEFAULT_PROXY, memory: tuple[bool, bool] = (False, False)
+                  ) -> list[str]:
     """The trial table's headers; with `latency`, the predicted and measured latency after activations;
-    in a study ranked by another `proxy` than val top-1, its score after val top-5."""
+    with `memory` (`memory_columns`), the predicted training memory and batch (and the measured
+    memory) after them; in a study ranked by another `proxy` than val top-1, its score after val top-5."""
     top5 = TRIAL_HEADERS.index("val top-5 (%)") + 1
     at = TRIAL_HEADERS.index("activations (K)") + 1
     score = [SCORE_HEADER.format(label=results.score_label(proxy))] if proxy != results.DEFAULT_PROXY else []
+    mem = (list(MEMORY_HEADERS[:1]) + [MEASURED_MEMORY_HEADER] * memory[1] + list(MEMORY_HEADERS[1:])
+           if memory[0] else [])
     return (list(TRIAL_HEADERS[:top5]) + score + list(TRIAL_HEADERS[top5:at])
-            + (list(LATENCY_HEADERS) if latency else []) + list(TRIAL_HEADERS[at:]))
+            + (list(LATENCY_HEADERS) if latency else []) + mem + list(TRIAL_HEADERS[at:]))
 
 
 def _ms(value) -> str:
     return f"{value:.3f}" if value is not None else ""
 
 
+def _mb(value) -> str:
+    return f"{value / 1e6:,.1f}" if value is not None else ""
+
+
 def trial_table(trials: list[TrialRecord], latency: bool = False,
-                proxy: str = results.DEFAULT_PROXY) -> list[TrialTableRow]:
-    """The trial table (columns as `trial_headers(latency, proxy)`): formatted cells, and for each cell
-    the value it sorts by."""
+                proxy: str = results.DEFAULT_PROXY, memory: tuple[bool, bool] = (False, False)) -> list[TrialTableRow]:
+    """The trial table (columns as `trial_headers(latency, proxy, memory)`): formatted cells, and for
+    each cell the value it sorts by."""
     rows: list[TrialTableRow] = []
     for t in trials:
         kind = "reference" if t["reference"] else "duplicate" if t["duplicate_of"] is not None else "searched"
@@ -163,6 +185,14 @@ def trial_table(trials: list[TrialRecord], latency: bool = False,
         if latency:
             cells += [_ms(t["latency_ms"]), _ms(t["measured_latency_ms"])]
             sort += [t["latency_ms"], t["measured_latency_ms"]]
+        if memory[0]:
+            cells.append(_mb(t["train_memory"]))
+            sort.append(t["train_memory"])
+            if memory[1]:
+                cells.append(_mb(t["measured_train_memory"]))
+                sort.append(t["measured_train_memory"])
+            cells.append(str(t["batch_size"]) if t["batch_size"] is not None else "")
+            sort.append(t["batch_size"])
         cells += [f"{t['width_scale']:.3f}" if t["width_scale"] is not None else "", t["widths"], sampled,
                   f"{t['train_seconds']:.1f}" if t["train_seconds"] is not None else "", device, t["note"]]
         sort += [t["width_scale"], t["widths"], sampled, t["train_seconds"], device, t["note"]]
@@ -262,6 +292,18 @@ def _facts(study, frozen: list, trials: list[TrialRecord], location: str | None)
             count = f"{len(pairs)} trained trial{'' if len(pairs) == 1 else 's'}"
             facts.append(("latency predicted vs measured", f"mean absolute error {100 * error:.1f}% over {count} "
                                                             "(measured: the fastest block of calls)"))
+    train_cost = a.get("train_cost")
+    if train_cost and any(t["train_memory"] is not None for t in trials):
+        facts.append(("training memory predicted for", _train_cost_text(train_cost)))
+        pairs = [(t["train_memory"], t["measured_train_memory"]) for t in trials
+                 if t["train_memory"] is not None and t["measured_train_memory"] is not None
+                 and t["duplicate_of"] is None]
+        if pairs:
+            error = mape([p for p, _ in pairs], [m for _, m in pairs])
+            count = f"{len(pairs)} trained trial{'' if len(pairs) == 1 else 's'}"
+            facts.append(("training memory predicted vs measured",
+                          f"mean absolute error {100 * error:.1f}% over {count} (measured: CUDA's peak over the whole "
+                          "training run, the data on the device included)"))
     if starts and ends:
         first = min(t.datetime_start for t in starts)
         facts.append(("first trial started", first.isoformat(sep=" ", timespec="seconds")))
@@ -276,7 +318,19 @@ def _count(n) -> str:
 
 
 def _limit(key: str, value) -> str:
+    if key == R.TRAIN_MEMORY:
+        from ...profile.memory import fmt_bytes
+
+        return f"train memory {fmt_bytes(int(value))}"
     return f"latency {value:g} ms" if key == "latency_ms" else f"{key} {_count(value)}"
+
+
+def _train_cost_text(attr: dict) -> str:
+    """'batch 64, bf16 on cuda' from a study's `train_cost` attr (`search.train_cost.TrainCost.attr`)."""
+    batch = attr.get("batch_size")
+    batch = (f"batch: the largest power of two up to {attr.get('max_batch_size')} within the budget"
+             if batch == "auto" else f"batch {batch}")
+    return f"{batch}, {attr.get('precision')} on {attr.get('device')}"
 
 
 def _stage_labels(base) -> list[str]:
@@ -349,11 +403,15 @@ def study_data(study, location: str | None = None) -> StudyData:
         if note:
             notes.append(note)
     latency = any(t["latency_ms"] is not None for t in trials)
-    costs = (R.OPS, R.PARAMS, R.LATENCY_MS) if latency else (R.OPS, R.PARAMS)
+    budget = dict(study.user_attrs.get("budget") or {})
+    memory = R.TRAIN_MEMORY in budget  # a front (and figure) of its own under a train_memory budget
+    costs = (R.OPS, R.PARAMS) + ((R.LATENCY_MS,) if latency else ()) + ((R.TRAIN_MEMORY,) if memory else ())
     front = {cost: [t.number for t in on] for cost, on in results.fronts(frozen, costs).items()}
     fronts = Fronts(ops=front[R.OPS], params=front[R.PARAMS])
     if latency:
         fronts["latency_ms"] = front[R.LATENCY_MS]
+    if memory:
+        fronts["train_memory"] = front[R.TRAIN_MEMORY]
     imp = importances(trials) if finished else Importances(values={}, note="no finished trials")
     searched_pool, common = searched(trials)
     # Parallel coordinates stay readable up to a few axes: the most important parameters first.
@@ -376,7 +434,7 @@ def study_data(study, location: str | None = None) -> StudyData:
         notes=notes,
         trials=trials,
         finished=[t["number"] for t in finished],
-        budget=dict(study.user_attrs.get("budget") or {}),
+        budget=budget,
         fronts=fronts,
         reference=next((t["number"] for t in finished if t["reference"]), None),
         history=history(trials),
@@ -387,8 +445,8 @@ def study_data(study, location: str | None = None) -> StudyData:
         best=best,
         best_layers=best_layers,
         latency=_latency_where(where) if latency and where else None,  # where latency was predicted
-        table=trial_table(trials, latency, proxy),
-        headers=trial_headers(latency, proxy),
+        table=trial_table(trials, latency, proxy, memory_columns(trials)),
+        headers=trial_headers(latency, proxy, memory_columns(trials)),
         facts=_facts(study, frozen, trials, location),
         config=study.user_attrs.get("config"),
         confirmation=confirmed,  # the verdict of the confirmation stage, None before it
