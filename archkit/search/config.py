@@ -162,16 +162,17 @@ def _memory(value: object) -> int:
 
     from ..profile.memory import parse_bytes
 
+    bad = ValueError(f"must be a positive amount of memory like 8G (= 8 GB), 16GiB or 512MiB, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"expected an amount of memory like 8G, 16GB or 512MiB, got {value!r}")
+        raise bad
     if isinstance(value, (int, float)):
         if not math.isfinite(value) or value < 1:
-            raise ValueError(f"must be a positive amount of memory like 8G or 512MiB, got {value!r}")
+            raise bad
         return int(value)
     try:
         return parse_bytes(value)
     except ValueError:
-        raise ValueError(f"expected an amount of memory like 8G, 16GB or 512MiB, got {value!r}") from None
+        raise bad from None
 
 
 Bytes = Annotated[int, BeforeValidator(_memory)]
@@ -523,15 +524,17 @@ def _check_train_memory(config: SearchConfig, base: Spec, lines: dict, source: s
         return
     cost = train_cost(config)
     smallest = smallest_candidate(config, base)
-    batch, peak = cost.measure(resolved(smallest))
+    r = resolved(smallest)
+    batch, peak = cost.measure(r)
     if peak <= limit:
         return
-    largest = cost.profile(resolved(smallest)).largest_batch(limit)
+    one = cost.profile(r)  # batch 1
+    largest = one.largest_batch(limit)
     how = f"{cost.precision} on {cost.device}"
     if cost.batch is None or largest < 1:
         path = ("budget", "train_memory")
         message = (f"{fmt_bytes(limit)} cannot train even the smallest candidate ({base.name} at its lowest widths, "
-                   f"fewest modules) at batch 1: it needs {fmt_bytes(peak)} ({how})")
+                   f"fewest modules) at batch 1: it needs {fmt_bytes(one.peak_bytes)} ({how})")
     else:
         path = ("train", "batch_size") if ("train", "batch_size") in lines else ("budget", "train_memory")
         message = (f"batch {batch:,} cannot train within budget.train_memory {fmt_bytes(limit)} even on the "
