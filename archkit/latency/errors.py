@@ -3,11 +3,12 @@ no torch). The CLI prints it as one line and exits with status 2."""
 
 from __future__ import annotations
 
-# Element sizes in bytes. fp32 is the reference; bf16 is what autocast computes the convs and matmuls
-# in. (fp16 is left out: on a CPU it is emulated, and the issue asks for fp32 and bf16.)
-BYTES_PER_ELEMENT = {"fp32": 4, "bf16": 2}
-PRECISIONS = tuple(BYTES_PER_ELEMENT)
-DEVICES = ("cpu", "cuda")
+from ..util.choices import DEVICES, ELEMENT_BYTES, TIMED_PRECISIONS, either
+
+# Element sizes in bytes of the precisions timed: fp32 is the reference; bf16 is what autocast
+# computes the convs and matmuls in. (fp16 is left out: on a CPU it is emulated.)
+BYTES_PER_ELEMENT = {p: ELEMENT_BYTES[p] for p in TIMED_PRECISIONS}
+PRECISIONS = TIMED_PRECISIONS
 
 
 class LatencyError(ValueError):
@@ -18,7 +19,7 @@ class LatencyError(ValueError):
 def check_precision(precision: str) -> str:
     """`precision` if it is one archkit measures (fp32, bf16); else LatencyError."""
     if precision not in BYTES_PER_ELEMENT:
-        raise LatencyError(f"unknown precision {precision!r} (choose {' or '.join(PRECISIONS)})")
+        raise LatencyError(f"unknown precision {precision!r} (choose {either(PRECISIONS)})")
     return precision
 
 
@@ -34,5 +35,5 @@ def check_device_name(device: str) -> str:
     (Whether the machine has it is `measure.torch_device`'s question: that one needs torch.)"""
     kind, _, index = str(device).partition(":")
     if kind not in DEVICES or (index and (kind != "cuda" or not index.isdigit())):
-        raise LatencyError(f"unknown device {device!r} (choose cpu or cuda)")
+        raise LatencyError(f"unknown device {device!r} (choose {either(DEVICES)})")
     return str(device)

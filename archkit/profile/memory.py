@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from ..spec.errors import SpecError
 from ..spec.models import Spec
 from ..spec.resolve import DropoutOp, resolved
+from ..util.choices import ELEMENT_BYTES
+from ..util.numbers import fmt_bytes
 from .profiler import profile
 from .training import TrainProfile, train_profile
 
-# Bytes of one activation element at each precision (weights stay fp32: autocast keeps them so).
-ELEMENT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 PARAM_BYTES = 4
 
 
@@ -153,12 +153,3 @@ def parse_bytes(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
-def fmt_bytes(n: int) -> str:
-    """Bytes in decimal units, three digits or so: 648 B, 27.9 MB, 23.1 GB, 48,000 GB."""
-    if n < 1000:
-        return f"{n} B"
-    for unit, size in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9)):
-        if n < size * 1000 or unit == "GB":
-            x = n / size
-            return f"{x:.1f} {unit}" if x < 100 else f"{x:,.0f} {unit}"
-    raise AssertionError("unreachable")

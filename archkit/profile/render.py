@@ -16,46 +16,17 @@ import re
 import sys
 from typing import TYPE_CHECKING, NamedTuple
 
+from ..util.numbers import PARAMS_K, fmt_bytes, fmt_gib, fmt_k, fmt_m, fmt_si
 from .profiler import FILTER_COLUMNS, Profile, Row, Totals
 
 if TYPE_CHECKING:  # the paper's numbers (and YAML) are loaded only by what compares with them
     from .paper import CompareRow
 
-FORMATS = ("table", "csv", "markdown", "json", "html")
 HEADERS = ("layer", "type", "patch size/stride", "output size", "depth", "#1x1", "#3x3 reduce", "#3x3",
            "#5x5 reduce", "#5x5", "pool proj", "params", "ops")
 
 
 BRANCH_ROLES = ("branch", "projection", "shortcut")  # the type column of a module's part
-
-
-def fmt_k(params: int) -> str:
-    """Params in Table 1's units: K = 1024, one decimal below 10K; the count itself below 1K (a tiny
-    network's rows would all read 0.1K)."""
-    if params == 0:
-        return ""
-    if params < 1024:
-        return str(params)
-    k = params / 1024
-    return f"{k:.1f}K" if k < 10 else f"{k:,.0f}K"
-
-
-def fmt_m(ops: int) -> str:
-    """Ops (multiply-adds) in M = 10^6, one decimal below 10M; in K = 10^3 below 0.1M (so a
-    38,500-multiply-add row reads 38.5K, not 0.0M)."""
-    if ops == 0:
-        return ""
-    if ops < 100_000:
-        return f"{ops / 1e3:.1f}K"
-    m = ops / 1e6
-    return f"{m:.1f}M" if m < 10 else f"{m:,.0f}M"
-
-
-def fmt_si(n: int) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f}{unit}"
-    return str(n)
 
 
 def _size(output) -> str:
@@ -375,7 +346,7 @@ COMPARE_HEADERS = ("layer", "params", "paper", "Δ params", "", "ops", "paper", 
 
 def _compare_cells(r: CompareRow) -> list[str]:
     mark = {"match": "ok", "near": "~", "disagrees": "DIFFERS"}
-    return [r.name, fmt_k(r.params), fmt_k(r.paper_params), f"{r.params_delta / 1024:+.1f}K",
+    return [r.name, fmt_k(r.params), fmt_k(r.paper_params), f"{r.params_delta / PARAMS_K:+.1f}K",
             mark[r.params_status], fmt_m(r.ops), fmt_m(r.paper_ops), f"{r.ops_delta / 1e6:+.1f}M",
             mark[r.ops_status]]
 
@@ -428,11 +399,6 @@ def compare_markdown(rows: list[CompareRow], profile: Profile) -> str:
 TRAIN_HEADERS = ("layer", "saved for backward", "forward", "input grads", "weight grads", "train ops")
 
 
-def fmt_gib(n: int) -> str:
-    """Bytes in GiB (2^30) with two decimals, as device memory is quoted: 3.42 GiB."""
-    return f"{n / 2**30:,.2f} GiB"
-
-
 def train_answer(cost, memory: int | None, memory_label: str | None = None) -> str:
     """The one-line answer: "peak training memory at batch 128, bf16: 3.42 GiB; largest batch within
     80 GiB: 2,944" (`memory_label` says the memory as the user gave it)."""
@@ -445,8 +411,6 @@ def train_answer(cost, memory: int | None, memory_label: str | None = None) -> s
 
 
 def _train_cells(name: str, row) -> list[str]:
-    from .memory import fmt_bytes
-
     return [name, fmt_bytes(row.saved_bytes), fmt_m(row.forward_ops * row.batch),
             fmt_m(row.input_grad_ops * row.batch), fmt_m(row.weight_grad_ops * row.batch), fmt_m(row.train_ops)]
 
@@ -461,16 +425,12 @@ def train_rows(cost) -> list[list[str]]:
 
 
 def train_total_cells(cost) -> list[str]:
-    from .memory import fmt_bytes
-
     per = [sum(getattr(r, k) * r.batch for r in cost.all_rows())
            for k in ("forward_ops", "input_grad_ops", "weight_grad_ops")]
     return ["total", fmt_bytes(cost.saved_bytes), *(fmt_m(n) for n in per), fmt_m(cost.train_ops)]
 
 
 def train_notes(cost) -> list[str]:
-    from .memory import fmt_bytes
-
     state = "momentum" if cost.optimizer == "sgd" else "Adam's moments"
     autocast = "autocast" if cost.precision != "fp32" else "no autocast"
     return [f"One training step at batch {cost.batch:,}, {cost.precision} ({autocast}), on the {cost.device}"

@@ -59,11 +59,10 @@ from ..spec.resolve import (
     SplitOp,
     resolved,
 )
+from ..util.choices import DEVICES, PRECISIONS
 from .counts import conv_count
 from .profiler import profile_resolved
 
-PRECISIONS = ("fp32", "bf16", "fp16")
-DEVICES = ("cpu", "cuda")
 # Optimizer state per parameter, in fp32 tensors of the parameter's size: SGD's momentum buffer
 # (none without momentum), Adam's two moments.
 OPTIMIZERS = ("sgd", "adam")

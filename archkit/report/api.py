@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING
 
 from ..profile.paper import CompareRow
 from ..profile.profiler import Profile
-from ..profile.render import fmt_si
 from ..spec.models import Spec
 from ..util.files import atomic_write_text
+from ..util.numbers import fmt_bytes, fmt_ms, fmt_si
 from . import data as D
-from .data.layers import fmt_ms
 from .data.records import StudyData, Totals
 
 if TYPE_CHECKING:
@@ -119,8 +118,6 @@ def profile_report_html(profile: Profile, compare_rows: list[CompareRow] | None 
 def _train_headline(cost: TrainProfile) -> str:
     """Training beside the inference path's params and ops: one step's predicted peak memory, what it
     saves for backward, and its multiply-adds."""
-    from ..profile.memory import fmt_bytes
-
     return (f"Training, one step at batch {cost.batch:,}, {cost.precision}: peak memory {fmt_bytes(cost.peak_bytes)} "
             f"predicted ({fmt_bytes(cost.saved_bytes)} saved for backward, exact; weights, gradients and optimizer "
             f"state {fmt_bytes(cost.param_state_bytes)}), {cost.train_ops:,} multiply-adds ({fmt_si(cost.train_ops)}).")

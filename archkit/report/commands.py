@@ -7,12 +7,11 @@ from typing import Annotated
 
 import typer
 
+from ..util.choices import FORMATS, SUFFIX_FORMATS
+
 REPORTS_DIR = Path("reports")
 
 
-SUFFIX_FORMATS = {".html": "html", ".htm": "html", ".csv": "csv", ".md": "markdown", ".json": "json",
-                  ".txt": "table"}
-COMPARE_FORMATS = ("table", "html", "csv", "markdown", "json")
 
 
 def compare(
@@ -31,8 +30,8 @@ def compare(
 
     if format is None:
         format = SUFFIX_FORMATS.get(output.suffix.lower(), "table") if output is not None else "table"
-    if format not in COMPARE_FORMATS:
-        raise UserError(f"--format must be one of {', '.join(COMPARE_FORMATS)}, got {format!r}")
+    if format not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     a, b = load_spec(spec_a), load_spec(spec_b)  # SpecError: one line, exit 2 (user_errors)
     if format == "html":
         from .api import compare_report_html

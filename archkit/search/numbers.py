@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import re
 
+from ..util.numbers import SI, format_count  # noqa: F401  (format_count: the inverse, printed)
+
 # Decimal SI prefixes: a budget of "1.5G" multiply-adds is 1.5e9 (the paper's "1.5 billion").
 # (Table 1 prints params with K = 1024; budgets are plain counts, so they use powers of ten.)
-_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?)\s*$", re.IGNORECASE)
 
 
@@ -23,7 +24,7 @@ def parse_count(value: object) -> int:
         match = _PATTERN.match(value.replace("_", ""))
         if not match:
             raise ValueError(f"expected a count like 1.5G, 7M or 50000, got {value!r}")
-        count = _rounded(float(match.group(1)) * _UNITS[match.group(2).upper()], value)
+        count = _rounded(float(match.group(1)) * SI[match.group(2).upper()], value)
     else:
         raise ValueError(f"expected a count like 1.5G or 7M, got {value!r}")
     if count <= 0:
@@ -36,12 +37,3 @@ def _rounded(number: float, value: object) -> int:
     if not math.isfinite(number):
         raise ValueError(f"expected a finite count like 1.5G or 7M, got {value!r}")
     return round(number)
-
-
-def format_count(n: float) -> str:
-    """1582671872 -> '1.58G' (the inverse, to three significant digits; 999_999 -> '1M')."""
-    shown = float(f"{n:.3g}")  # round first, so that 999_999 is not printed as '1e+03K'
-    for unit in ("T", "G", "M", "K"):
-        if abs(shown) >= _UNITS[unit]:
-            return f"{shown / _UNITS[unit]:.3g}{unit}"
-    return f"{n:.3g}"

@@ -11,21 +11,21 @@ from typing import Annotated
 
 import typer
 
+from ..util.choices import TRAIN_PRECISIONS, choice_enum
+from .config import DEFAULT_EPOCHS, DEFAULTS
+from .schedule import SCHEDULES
 from .sources import DATA_CHOICES
 
-
-class Schedule(str, Enum):
-    paper = "paper"
-    cosine = "cosine"
-    onecycle = "onecycle"
-    constant = "constant"
+Schedule = choice_enum("Schedule", SCHEDULES)
+Precision = choice_enum("Precision", TRAIN_PRECISIONS)
 
 
-class Precision(str, Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
+def _dflt(name: str) -> str:
+    """TrainConfig's default of an option, as the help text says it."""
+    value = DEFAULTS[name]
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _value(option):
@@ -35,46 +35,57 @@ def _value(option):
 def train(
     spec: Annotated[str, typer.Argument(help="A built-in spec name or a YAML spec file.")],
     data: Annotated[str | None, typer.Option(
-        help=f"{DATA_CHOICES} (default: digits).",
+        help=f"{DATA_CHOICES} (default: {_dflt('data')}).",
         show_default=False)] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs to train (default: 10).",
+    epochs: Annotated[int | None, typer.Option(min=1, help=f"Epochs to train (default: {DEFAULT_EPOCHS}).",
                                                show_default=False)] = None,
     steps: Annotated[int | None, typer.Option(min=1, help="Optimizer steps to train (instead of --epochs).",
                                               show_default=False)] = None,
     batch_size: Annotated[int | None, typer.Option(
-        min=1, help="Global batch size, split among --nproc processes (default: 64).", show_default=False)] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate (default: 0.05).", show_default=False)] = None,
-    momentum: Annotated[float | None, typer.Option(help="SGD momentum (default: 0.9).", show_default=False)] = None,
+        min=1, help=f"Global batch size, split among --nproc processes (default: {_dflt('batch_size')}).",
+        show_default=False)] = None,
+    lr: Annotated[float | None, typer.Option(help=f"Peak learning rate (default: {_dflt('lr')}).",
+                                             show_default=False)] = None,
+    momentum: Annotated[float | None, typer.Option(help=f"SGD momentum (default: {_dflt('momentum')}).",
+                                                   show_default=False)] = None,
     weight_decay: Annotated[float | None, typer.Option(help="Weight decay of conv and linear weights "
-                                                            "(default: 5e-4).", show_default=False)] = None,
+                                                            f"(default: {_dflt('weight_decay')}).",
+                                                   show_default=False)] = None,
     schedule: Annotated[Schedule | None, typer.Option(
-        help="paper: lr down 4% every 8 epochs; cosine; onecycle; constant (default: cosine).",
+        help=f"paper: lr down 4% every 8 epochs; cosine; onecycle; constant (default: {_dflt('schedule')}).",
         show_default=False)] = None,
     warmup_epochs: Annotated[float | None, typer.Option(
-        "--warmup-epochs", "--warmup", help="Linear learning-rate warm-up, in epochs (default: 1).",
+        "--warmup-epochs", "--warmup",
+        help=f"Linear learning-rate warm-up, in epochs (default: {_dflt('warmup_epochs')}).",
         show_default=False)] = None,
-    label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing (default: 0).",
+    label_smoothing: Annotated[float | None, typer.Option(help=f"Label smoothing (default: "
+                                                               f"{_dflt('label_smoothing')}).",
                                                           show_default=False)] = None,
     precision: Annotated[Precision | None, typer.Option(
         help="auto: bf16 autocast on GPUs and on CPUs with native bf16 (AVX-512-BF16/AMX), else fp32 "
-             "(default: auto).", show_default=False)] = None,
+             f"(default: {_dflt('precision')}).", show_default=False)] = None,
     channels_last: Annotated[bool | None, typer.Option(
-        "--channels-last/--no-channels-last", help="Channels-last memory format (default: on).",
+        "--channels-last/--no-channels-last",
+        help=f"Channels-last memory format (default: {_dflt('channels_last')}).",
         show_default=False)] = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (minutes to compile on a "
                                                              "CPU; pays off on long GPU runs).")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    seed: Annotated[int | None, typer.Option(min=0, help="Seed of weights, order, augmentation (default: 0).",
+    seed: Annotated[int | None, typer.Option(min=0, help=f"Seed of weights, order, augmentation (default: "
+                                                        f"{_dflt('seed')}).",
                                              show_default=False)] = None,
     val_fraction: Annotated[float | None, typer.Option(
         help="Share held out for validation when the data has no validation split: of the whole set "
              "(digits, image folders), of the official training images (fashion-mnist, mnist, CIFAR: "
-             "0.2 of Fashion-MNIST's 60,000 is 12,000) (default: 0.2).", show_default=False)] = None,
+             f"0.2 of Fashion-MNIST's 60,000 is 12,000) (default: {_dflt('val_fraction')}).",
+        show_default=False)] = None,
     test_fraction: Annotated[float | None, typer.Option(
-        help="Share of the whole set held out for testing when the data has no test split (default: 0.2; "
+        help="Share of the whole set held out for testing when the data has no test split (default: "
+             f"{_dflt('test_fraction')}; "
              "CIFAR's is its test batch).", show_default=False)] = None,
     train_fraction: Annotated[float | None, typer.Option(
-        help="Train on this seeded share of the training split only (default: 1; EcoNAS's reduced-data "
+        help=f"Train on this seeded share of the training split only (default: {_dflt('train_fraction')}; EcoNAS's "
+             "reduced-data "
              "proxy).", show_default=False)] = None,
     score_test: Annotated[bool, typer.Option(
         "--score-test", help="Also score the test split at the end; the search never does.")] = False,

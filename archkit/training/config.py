@@ -16,10 +16,11 @@ import annotated_types
 import pydantic
 from pydantic import ConfigDict, Field
 
+from ..util.choices import TRAIN_PRECISIONS
 from .errors import ConfigError, ResumeError
 from .schedule import SCHEDULES
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = TRAIN_PRECISIONS
 DEFAULT_EPOCHS = 10
 
 # Whole numbers (never a bool or a float) of at least 0 or 1; shares and rates in an interval.
@@ -99,6 +100,9 @@ class TrainConfig(_Fields):
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+
+# Each option's default (the command line's help text says them from here).
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 # Settings a resumed run may change: how long to train, and how (not what) it computes.
 RESUME_MAY_CHANGE = frozenset({"epochs", "steps", "compile", "workers", "download", "skip_bad_images"})

@@ -134,7 +134,7 @@ def test_compare_csv_json_markdown_by_hand(runner, tmp_path, write_spec, googlen
     md = run(runner, "compare", "googlenet-32", spec, "-f", "markdown").stdout
     assert md.startswith("### googlenet-32 vs narrow (deltas are B - A)") and "| conv1 |" in md
     assert fails(runner, "compare", "googlenet-32", spec, "-f", "pdf") == (
-        "error: --format must be one of table, html, csv, markdown, json, got 'pdf'")
+        "error: --format must be one of table, csv, markdown, json, html, got 'pdf'")
 
 
 def test_compare_bad_spec(runner, tmp_path, write_spec):

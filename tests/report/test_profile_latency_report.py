@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 import archkit
 from archkit.cli import app
 from archkit.latency import measure_layers, spec_traffic
-from archkit.profile.render import HEADERS, fmt_si
+from archkit.profile.render import HEADERS
 from archkit.report import profile_report_html
-from archkit.report.data.layers import fmt_ms
 from archkit.report.data.profile import COST_HEADERS, profile_data
 from archkit.spec import resolved
+from archkit.util.numbers import fmt_ms, fmt_si
 
 from .conftest import open_report
 

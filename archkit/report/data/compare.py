@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from ...profile.profiler import Profile
-from ...profile.render import fmt_k, fmt_m
+from ...util.numbers import fmt_k, fmt_m, signed_k, signed_m
 from .layers import layer_record, size_text, stage_names, totals_record
 from .records import CompareData, CompareLayer, CompareSide, CompareTotal, TableRow
 
@@ -37,20 +37,6 @@ def delta_pct(a: int, b: int) -> str:
     return f"{(b - a) / a:+.0%}" if a else "new"
 
 
-def _signed_k(n: int) -> str:
-    """A params delta in the units of `fmt_k` (the count itself below 1K)."""
-    if not n:
-        return "0"
-    return f"{n:+,}" if abs(n) < 1024 else f"{n / 1024:+,.1f}K"
-
-
-def _signed_m(n: int) -> str:
-    """An ops delta in the units of `fmt_m` (K below 0.1M)."""
-    if not n:
-        return "0"
-    return f"{n / 1e3:+,.1f}K" if abs(n) < 100_000 else f"{n / 1e6:+,.1f}M"
-
-
 def compare_data(profile_a: Profile, profile_b: Profile) -> CompareData:
     """Two profiles layer by layer (aligned by layer name): output shapes, params and ops of each,
     their deltas (B - A), totals, and a side-by-side table."""
@@ -74,8 +60,8 @@ def compare_data(profile_a: Profile, profile_b: Profile) -> CompareData:
         changed = entry["output_a"] != entry["output_b"] or entry["params_delta"] or entry["ops_delta"]
         table.append(TableRow(
             cells=[name, entry["output_a"] or "—", entry["output_b"] or "—",
-                   fmt_k(entry["params_a"]), fmt_k(entry["params_b"]), _signed_k(entry["params_delta"]),
-                   fmt_m(entry["ops_a"]), fmt_m(entry["ops_b"]), _signed_m(entry["ops_delta"]),
+                   fmt_k(entry["params_a"]), fmt_k(entry["params_b"]), signed_k(entry["params_delta"]),
+                   fmt_m(entry["ops_a"]), fmt_m(entry["ops_b"]), signed_m(entry["ops_delta"]),
                    delta_pct(entry["ops_a"], entry["ops_b"]) if entry["ops_a"] or entry["ops_b"] else ""],
             status=("only-a" if b is None else "only-b" if a is None else "changed" if changed else ""),
         ))
@@ -84,8 +70,8 @@ def compare_data(profile_a: Profile, profile_b: Profile) -> CompareData:
                          activations_a=ta["activations"], activations_b=tb["activations"],
                          params_delta=tb["params"] - ta["params"], ops_delta=tb["ops"] - ta["ops"],
                          activations_delta=tb["activations"] - ta["activations"])
-    total_cells = ["total", "", "", fmt_k(ta["params"]), fmt_k(tb["params"]), _signed_k(total["params_delta"]),
-                   fmt_m(ta["ops"]), fmt_m(tb["ops"]), _signed_m(total["ops_delta"]),
+    total_cells = ["total", "", "", fmt_k(ta["params"]), fmt_k(tb["params"]), signed_k(total["params_delta"]),
+                   fmt_m(ta["ops"]), fmt_m(tb["ops"]), signed_m(total["ops_delta"]),
                    delta_pct(ta["ops"], tb["ops"])]
     label_a, label_b = side_labels(profile_a.spec, profile_b.spec)
     return CompareData(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ...util.numbers import num
 from ...util.stats import t_interval
-from .layers import num, pct
+from .layers import pct
 from .published import published_for
 from .records import ConfirmationData, ConfirmedRow, TableRow, TrialRecord
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
 from ...profile.profiler import FILTER_COLUMNS, MODULE_TYPES, Row
-from ...profile.render import fmt_k, fmt_m
+from ...util.numbers import fmt_k, fmt_m
 from .records import BranchRecord, BranchTableRow, LayerRecord, Sunburst, Totals
 
 
@@ -189,16 +187,3 @@ def pct(x: float | None) -> str:
     return f"{100 * x:.2f}" if x is not None else ""
 
 
-def num(x, scale: float, digits: int) -> str:
-    return f"{x / scale:,.{digits}f}" if x is not None else ""
-
-
-def fmt_ms(x: float | None) -> str:
-    """Milliseconds to three significant digits, never in exponent form (a layer that takes 4.1 µs
-    reads 0.00412, not 0.004 or 4.12e-03)."""
-    if x is None:
-        return ""
-    if x <= 0:
-        return f"{x:.3f}"
-    digits = max(0, 2 - math.floor(math.log10(x)))
-    return f"{x:,.{digits}f}"

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from ...profile.paper import CompareRow, paper_numbers
 from ...profile.profiler import FILTER_COLUMNS, Profile
-from ...profile.render import HEADERS, compare_summary, fmt_k, fmt_m, fmt_si
+from ...profile.render import HEADERS, compare_summary
+from ...util.numbers import fmt_k, fmt_m, fmt_ms, fmt_si
 from .layers import (
     BRANCH_HEADERS,
     branch_rows,
-    fmt_ms,
     layer_record,
     nested,
     size_text,

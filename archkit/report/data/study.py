@@ -6,10 +6,11 @@ from collections import Counter
 
 from ...search import record as R
 from ...search import results
+from ...util.numbers import fmt_bytes, format_count, num
 from ...util.stats import mape
 from .compare import compare_data
 from .confirmation import VERDICT_ATTR, confirm_hint, confirmation
-from .layers import num, pct
+from .layers import pct
 from .records import (
     CompareData,
     Fronts,
@@ -312,15 +313,11 @@ def _facts(study, frozen: list, trials: list[TrialRecord], location: str | None)
 
 
 def _count(n) -> str:
-    from ...search.numbers import format_count
-
     return format_count(n) if isinstance(n, int) else str(n)
 
 
 def _limit(key: str, value) -> str:
     if key == R.TRAIN_MEMORY:
-        from ...profile.memory import fmt_bytes
-
         return f"train memory {fmt_bytes(int(value))}"
     return f"latency {value:g} ms" if key == "latency_ms" else f"{key} {_count(value)}"
 
