@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..util.choices import ELEMENT_BYTES
+
 DEFAULT_CONFIG = Path("studies/demo.yaml")
 BUILTINS: tuple[tuple[str, int | None], ...] = (
     ("googlenet-32", None),
@@ -51,7 +53,7 @@ def old_guard_bytes(spec, batch: int, precision: str) -> int:
             for op in branch.ops:
                 n = activations(op)
                 total += 2 * n if isinstance(op, ConvOp) and op.batch_norm else n
-    return batch * total * (4 if precision == "fp32" else 2)
+    return batch * total * ELEMENT_BYTES[precision]
 
 
 def _builtin(name: str, size: int | None):

@@ -221,6 +221,8 @@ def export(
     """Write a study's best (or Pareto-optimal, or any trial's) candidates as YAML specs (with
     --weights, and their weights inherited from the trained supernet)."""
     from ..commandline import UserError
+    from ..util.choices import either
+    from .budget import OBJECTIVE_COST
     from .export import ExportError
     from .export import export as run_export
     from .storage import StorageError
@@ -229,8 +231,8 @@ def export(
         raise UserError("give --best or --pareto, not both")
     if trial is not None and (best or pareto):
         raise UserError("give --trial alone, not with --best or --pareto")
-    if cost not in ("ops", "params", "latency"):
-        raise UserError(f"--cost must be ops, params or latency, got {cost!r}")
+    if cost not in OBJECTIVE_COST:
+        raise UserError(f"--cost must be {either(OBJECTIVE_COST)}, got {cost!r}")
     if supernet is not None and not weights:
         raise UserError("--supernet is the folder --weights reads; give --weights too")
     try:

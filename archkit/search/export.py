@@ -8,6 +8,7 @@ from ..spec.loader import spec_from_yaml
 from ..spec.yamlio import dump_yaml
 from ..util.files import atomic_write_text
 from . import record as R
+from .budget import OBJECTIVE_COST
 from .results import DEFAULT_PROXY, confirmed_best, fronts, ranked, score, score_label
 from .storage import StorageError, default_location, describe, open_storage
 
@@ -38,8 +39,7 @@ def export(study_name: str, out_dir: str | Path, storage: str | None = None, par
     Each file is the trial's spec, validated again on the way out, with a header saying where it
     came from; `archkit profile` of the file gives exactly the trial's ops/params/activations."""
     study, location = load_study(study_name, storage)
-    if cost == "latency":
-        cost = R.LATENCY_MS  # the trial attr: the predicted latency
+    cost = OBJECTIVE_COST.get(cost, cost)  # "latency": the trial attr of the predicted latency
     if trial is not None:
         return _write(study_name, location, [_any_trial(study, trial)], out_dir,
                       where=study.user_attrs.get("latency"))
