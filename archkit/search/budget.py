@@ -62,7 +62,10 @@ def constraint_values(measured: Measured, limits: dict[str, int]) -> list[float]
 
 
 def feasible(measured: Measured, limits: dict[str, int]) -> bool:
-    return all(measured.get(k) <= limit for k, limit in limits.items())
+    """Within every limit whose cost was measured (a caller that measures no latency or training
+    memory, as `fill_budget` without them, does not bound them; a trial measures every cost it has
+    a limit for)."""
+    return all(measured.get(k) <= limit for k, limit in limits.items() if measured.get(k) is not None)
 
 
 @dataclass(frozen=True)

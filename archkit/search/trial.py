@@ -24,7 +24,7 @@ from .latency_cost import LatencyCost
 from .proxies import PROXIES, proxy_batch
 from .results import DEFAULT_PROXY, score
 from .space import candidate, suggest, widths_of
-from .train_cost import TrainCost, trainer_recipe
+from .train_cost import TrainCost, train_cost, trainer_recipe
 
 # The user attrs a trial carries are declared in `record`; the report and export read them there.
 
@@ -57,9 +57,13 @@ class TrialContext:
     data_error: str | None = None  # set when a trial met bad data: the run stops (not the candidate's fault)
     latency: LatencyCost | None = None  # predicts (and measures) latency: a latency budget or objective
     shared_score: Callable | None = None  # the supernet proxy's scorer: spec -> val top-1 on the supernet
-    # The batch and predicted peak training memory of each candidate (`train_cost.train_cost(config)`);
-    # None: not predicted (then `batch_size: auto` cannot be resolved).
+    # The batch and predicted peak training memory of each candidate (default: `train_cost(config)`,
+    # with `auto` resolved on this machine).
     train_cost: TrainCost | None = None
+
+    def __post_init__(self) -> None:
+        if self.train_cost is None:
+            self.train_cost = train_cost(self.loaded.config)
 
 
 def _values(ctx: TrialContext, accuracy: float, measured: Measured):
