@@ -1,17 +1,20 @@
 """archkit: architecture search and analysis for Inception-family CNNs.
 
-Public API: `load_spec`, `profile`, `build`, `train` (and `Spec`, `SpecError`, `TrainResult`).
+Public API: `load_spec`, `profile`, `build`, `train` (and `Spec`, `SpecError`, `TrainResult`;
+`ArchkitError`, the base of every error a user can fix).
 Heavy libraries (torch, pandas) are imported only when a function that needs them is called.
 """
 
 from __future__ import annotations
 
+from .errors import ArchkitError
 from .profile import Profile, profile
 from .spec import Spec, SpecError, builtin_names, load_spec, spec_from_data, spec_from_yaml
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArchkitError",
     "Profile",
     "Spec",
     "SpecError",

@@ -1,6 +1,6 @@
 """What every command shares: the one-line error for a user's mistake, and writing output.
 
-A leaf module (typer and the spec's error class only): `archkit/cli.py` and the commands of each
+A leaf module (typer and archkit's error base class only): `archkit/cli.py` and the commands of each
 package import it, and it imports none of them, so the command line depends on the library and
 nothing in the library depends on the command line.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import typer
 
-from .spec.errors import SpecError
+from .errors import ArchkitError
 
 
-class UserError(Exception):
-    """Something the user gave that cannot be used; printed as one line, exit 2."""
+class UserError(ArchkitError):
+    """An option the user gave that cannot be used (the commands' own checks); one line, exit 2."""
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -43,13 +43,20 @@ def user_errors(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (SpecError, UserError) as exc:
-            raise fail(str(exc)) from None
+        except ArchkitError as exc:  # every package's errors for what the user gave
+            raise fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 
     wrapper.__doc__ = unwrapped(func.__doc__)
     return wrapper
+
+
+def write_json(data, output: Path | None) -> None:
+    """Write `data` as archkit's JSON (`util.files.json_text`) to the file or to stdout."""
+    from .util.files import json_text
+
+    write_output(json_text(data), output)
 
 
 def write_output(text: str, output: Path | None) -> None:

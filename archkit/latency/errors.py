@@ -3,6 +3,7 @@ no torch). The CLI prints it as one line and exits with status 2."""
 
 from __future__ import annotations
 
+from ..errors import ArchkitError
 from ..util.choices import DEVICES, ELEMENT_BYTES, TIMED_PRECISIONS, either
 
 # Element sizes in bytes of the precisions timed: fp32 is the reference; bf16 is what autocast
@@ -11,7 +12,7 @@ BYTES_PER_ELEMENT = {p: ELEMENT_BYTES[p] for p in TIMED_PRECISIONS}
 PRECISIONS = TIMED_PRECISIONS
 
 
-class LatencyError(ValueError):
+class LatencyError(ArchkitError):
     """A latency option that cannot be used: an unknown precision or device, a batch below 1, or a
     device this machine lacks. `str()` is one line."""
 

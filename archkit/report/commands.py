@@ -71,14 +71,10 @@ def report(
     predicted latency, when the study predicts it), history, importances, parallel coordinates, the
     best candidate vs the base, every trial in a sortable table, the config and run facts; one
     self-contained HTML file. The study is only read."""
-    from ..commandline import UserError, write_output
-    from ..search.storage import StorageError
+    from ..commandline import write_output
     from .api import load_study, study_report_html
 
-    try:
-        loaded, location = load_study(study, storage)
-    except StorageError as exc:
-        raise UserError(str(exc)) from None
+    loaded, location = load_study(study, storage)
     text, data = study_report_html(loaded, location)
     write_output(text, output or REPORTS_DIR / f"{_file_part(study)}.html")
     if data["message"]:

@@ -62,8 +62,8 @@ def search(
     from ..latency.errors import LatencyError
     from .config import load_search_config
     from .runner import DataStop, resolve_location, run_worker
-    from .storage import StorageError, describe
-    from .studies import SearchError, latency_cost
+    from .storage import describe
+    from .studies import latency_cost
     from .workers import run_workers
 
     overrides = {k: v for k, v in (("trials", trials), ("train.epochs", epochs), ("budget.ops", max_ops),
@@ -91,8 +91,6 @@ def search(
             summary = run_worker(loaded, location, name, progress=progress, train=trainer(ctx))
     except DataStop as exc:
         raise UserError(f"{exc}. Resume with: {resume}") from None
-    except (SearchError, StorageError, LatencyError) as exc:
-        raise UserError(str(exc)) from None
     except KeyboardInterrupt:
         typer.echo(f"interrupted: the running trial was marked failed; finished trials are kept in "
                    f"{describe(location)}. Resume with: {resume}", err=True)
@@ -223,9 +221,7 @@ def export(
     from ..commandline import UserError
     from ..util.choices import either
     from .budget import OBJECTIVE_COST
-    from .export import ExportError
     from .export import export as run_export
-    from .storage import StorageError
 
     if best and pareto:
         raise UserError("give --best or --pareto, not both")
@@ -235,14 +231,11 @@ def export(
         raise UserError(f"--cost must be {either(OBJECTIVE_COST)}, got {cost!r}")
     if supernet is not None and not weights:
         raise UserError("--supernet is the folder --weights reads; give --weights too")
-    try:
-        paths = run_export(study, output, storage=storage, pareto=pareto, cost=cost, trial=trial)
-        if weights:
-            from ..supernet.export import export_weights
+    paths = run_export(study, output, storage=storage, pareto=pareto, cost=cost, trial=trial)
+    if weights:
+        from ..supernet.export import export_weights
 
-            paths += export_weights(study, paths, storage=storage, supernet=supernet)
-    except (ExportError, StorageError) as exc:
-        raise UserError(str(exc)) from None
+        paths += export_weights(study, paths, storage=storage, supernet=supernet)
     for path in paths:
         typer.echo(str(path))
 
@@ -262,25 +255,17 @@ def confirm(
 
     The best candidates and the uniform-scaling reference are retrained from scratch with several
     seeds under the final recipe, scored on val and test; finished retrainings are reused."""
-    from ..commandline import UserError
     from .config import FinalRecipe
-    from .confirm import ConfirmError, headline, load_config
+    from .confirm import headline, load_config
     from .export import load_study
-    from .storage import StorageError
 
-    try:
-        found, location = load_study(study, storage)
-        config = load_config(found)
-    except (StorageError, ConfirmError) as exc:
-        raise UserError(str(exc)) from None
+    found, location = load_study(study, storage)
+    config = load_config(found)
     final = config.final or FinalRecipe()
     final = final.model_copy(update={k: v for k, v in (("top", top), ("seeds", seeds), ("epochs", epochs))
                                      if v is not None})
     if epochs is not None:
         final = final.model_copy(update={"steps": None})
     resume = f"archkit confirm {' '.join(sys.argv[2:])}" if len(sys.argv) > 2 else "the same command"
-    try:
-        verdict = _confirm(study, location, config, final, resume, trainer(ctx))
-    except ConfirmError as exc:
-        raise UserError(str(exc)) from None
+    verdict = _confirm(study, location, config, final, resume, trainer(ctx))
     typer.echo(headline(verdict))

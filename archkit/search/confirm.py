@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import ArchkitError
 from ..spec.loader import spec_from_yaml
 from ..spec.resolve import resolved
 from ..util.stats import welch_interval
@@ -36,7 +37,7 @@ FINAL_SEED_BASE = 100_000
 INTERVAL = "Welch's t (unequal variances), 95%"
 
 
-class ConfirmError(ValueError):
+class ConfirmError(ArchkitError):
     """Nothing to confirm (no study, no trained trial); the message says which."""
 
 

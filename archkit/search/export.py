@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import ArchkitError
 from ..spec.loader import spec_from_yaml
 from ..spec.yamlio import dump_yaml
 from ..util.files import atomic_write_text
@@ -13,7 +14,7 @@ from .results import DEFAULT_PROXY, confirmed_best, fronts, ranked, score, score
 from .storage import StorageError, default_location, describe, open_storage
 
 
-class ExportError(ValueError):
+class ExportError(ArchkitError):
     """Nothing to export, or no such study; the message says which."""
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import ArchkitError
 from . import record as R
 
 STUDIES_DIR = Path("studies")
@@ -27,7 +28,7 @@ def _seconds(name: str, default: int) -> int:
     return int(value)
 
 
-class StorageError(ValueError):
+class StorageError(ArchkitError):
     """A storage that cannot be opened; the message names it."""
 
 

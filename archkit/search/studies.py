@@ -5,6 +5,7 @@ worker processes is `workers`."""
 
 from __future__ import annotations
 
+from ..errors import ArchkitError
 from ..spec.yamlio import dump_yaml
 from . import record as R
 from .config import LoadedConfig
@@ -13,7 +14,7 @@ from .samplers import choose_sampler, make_pruner, make_sampler
 from .storage import describe, is_journal, open_storage, retry_candidate
 
 
-class SearchError(RuntimeError):
+class SearchError(ArchkitError, RuntimeError):
     """A search that cannot go on; the message says why and how to resume."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..errors import ArchkitError
+
 
 def format_path(path: tuple) -> str:
     """('layers', 5, 'inception', '3x3') -> 'layers[5].inception.3x3'."""
@@ -14,7 +16,7 @@ def format_path(path: tuple) -> str:
     return out
 
 
-class SpecError(ValueError):
+class SpecError(ArchkitError):
     """A spec (or search config) that cannot be used. `str()` is one line: `file:line path: message`.
 
     `path` is the field path inside the document (a tuple of keys and list indices); `source` the

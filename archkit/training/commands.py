@@ -112,26 +112,19 @@ def train(
     `archkit train googlenet --data imagefolder:~/imagenet --schedule paper --checkpoint runs/g`, then
     `--resume runs/g` to continue. Multi-GPU: `torchrun --nproc-per-node 8 -m archkit train ...`.
     """
-    from ..commandline import UserError, fail
     from ..spec import load_spec
-    from . import DivergedError, TrainError
     from . import train as run_training
 
     loaded = load_spec(spec)
-    try:
-        result = run_training(
-            loaded, data, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, momentum=momentum,
-            weight_decay=weight_decay,
-            schedule=_value(schedule), warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
-            precision=_value(precision), channels_last=channels_last, compile=compile or None, seed=seed,
-            val_fraction=val_fraction, test_fraction=test_fraction, train_fraction=train_fraction, workers=workers,
-            download=download or None,
-            skip_bad_images=skip_bad_images or None, device=device, checkpoint=checkpoint, resume=resume,
-            metrics_out=metrics_out, nproc=nproc, progress=not quiet, score_test=score_test, init_from=init_from)
-    except DivergedError as exc:
-        raise fail(str(exc), 1) from None
-    except TrainError as exc:
-        raise UserError(str(exc)) from None
+    result = run_training(
+        loaded, data, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, momentum=momentum,
+        weight_decay=weight_decay,
+        schedule=_value(schedule), warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
+        precision=_value(precision), channels_last=channels_last, compile=compile or None, seed=seed,
+        val_fraction=val_fraction, test_fraction=test_fraction, train_fraction=train_fraction, workers=workers,
+        download=download or None,
+        skip_bad_images=skip_bad_images or None, device=device, checkpoint=checkpoint, resume=resume,
+        metrics_out=metrics_out, nproc=nproc, progress=not quiet, score_test=score_test, init_from=init_from)
     if _is_main():
         test = "" if result.test_top1 is None else (
             f"; test top-1 {result.test_top1:.4f}, top-5 {result.test_top5:.4f} ({result.split_sizes['test']} images)")
@@ -155,23 +148,18 @@ def data_check(
 ) -> None:
     """Read every file of a data set once and list those that cannot be read (exit 1 if any, 0 if all
     can). Run it before a long training run or search: a bad file found at hour 20 costs a day."""
-    from ..commandline import UserError
     from .check import check
-    from .errors import DataError
 
-    try:
-        if quiet:
-            result = check(data, workers)
-        else:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    if quiet:
+        result = check(data, workers)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-            with Progress("reading", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          transient=True) as bar:
-                task = bar.add_task("files", total=None)
-                result = check(data, workers, on_progress=lambda done, total: bar.update(task, completed=done,
-                                                                                          total=total))
-    except DataError as exc:
-        raise UserError(str(exc)) from None
+        with Progress("reading", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      transient=True) as bar:
+            task = bar.add_task("files", total=None)
+            result = check(data, workers, on_progress=lambda done, total: bar.update(task, completed=done,
+                                                                                      total=total))
     for path, reason in result.bad:
         typer.echo(f"{path}: {reason}")
     summary = (f"{result.source}: {result.checked} file{'s' * (result.checked != 1)} read, "
@@ -207,7 +195,7 @@ def bench_train(
     and vs torchvision's googlenet at the same input, in one run (interleaved, so load on the machine
     affects every loop alike)."""
     from ..bench.train_bench import CASES, print_results, run
-    from ..commandline import UserError, write_output
+    from ..commandline import UserError, write_json
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     unknown = [m for m in names if m not in CASES]
@@ -217,6 +205,4 @@ def bench_train(
                   compile=compile)
     print_results(results)
     if output is not None:
-        import json
-
-        write_output(json.dumps(results, indent=2) + "\n", output)
+        write_json(results, output)

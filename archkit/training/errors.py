@@ -1,17 +1,18 @@
 """Errors of training, each one line with the bad value in it. None of them needs torch to import.
 
-The CLI prints `DataError`, `ConfigError`, `ResumeError` and `DoesNotFitError` as one line and exits
-with status 2 (the user can fix the input); `DivergedError` exits with 1 (the run itself failed).
+Each is an `ArchkitError`: the CLI prints it as one line and exits with status 2 (the user can fix
+the input), `DivergedError` with 1 (the run itself failed).
 `DoesNotFitError` is the memory check's (`archkit.profile.memory`, shared by every path that builds
 a model): a SpecError, not a TrainError.
 """
 
 from __future__ import annotations
 
+from ..errors import ArchkitError
 from ..profile.memory import DoesNotFitError  # noqa: F401 - re-exported: archkit.training.DoesNotFitError
 
 
-class TrainError(ValueError):
+class TrainError(ArchkitError):
     """Base class of the errors `archkit.train` raises before or during a run."""
 
 
@@ -29,6 +30,8 @@ class ResumeError(TrainError):
 
 class DivergedError(TrainError):
     """The loss became NaN or infinite; names the epoch and step where it first did."""
+
+    exit_code = 1  # the run failed, not the input
 
     def __init__(self, message: str, epoch: int, step: int):
         self.epoch = epoch
