@@ -16,6 +16,7 @@ import re
 import sys
 from typing import TYPE_CHECKING, NamedTuple
 
+from ..util.files import json_text
 from ..util.numbers import PARAMS_K, fmt_bytes, fmt_gib, fmt_k, fmt_m, fmt_si
 from .profiler import FILTER_COLUMNS, Profile, Row, Totals
 
@@ -314,7 +315,7 @@ def to_json(profile: Profile, compare: list[CompareRow] | None = None) -> str:
         from .paper import compare_to_dicts, paper_numbers
 
         data["compare"] = {"against": paper_numbers().source, "rows": compare_to_dicts(compare)}
-    return json.dumps(data, indent=2) + "\n"
+    return json_text(data)
 
 
 def to_html(profile: Profile, branches: bool = False, aux: bool = True) -> str:
@@ -469,7 +470,7 @@ def with_train_json(text: str, cost) -> str:
                          peak_train_bytes=cost.peak_bytes, train_ops=cost.train_ops)
     data["train"] = {k: d[k] for k in ("batch", "precision", "optimizer", "device", "channels_last")}
     data["train"].update(loss_saved_bytes=cost.loss.saved_bytes, workspace_bytes=cost.workspace_bytes)
-    return json.dumps(data, indent=2) + "\n"
+    return json_text(data)
 
 
 def with_train_csv(text: str, cost) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from ..profile.render import _md_table, to_text
+from ..util.files import json_text
 
 STATUS_STYLE = {"only-a": "red", "only-b": "green", "changed": "yellow", "": ""}
 EXACT = ("output_a", "output_b", "params_a", "params_b", "params_delta", "ops_a", "ops_b", "ops_delta",
@@ -63,4 +63,4 @@ def to_markdown(data: dict) -> str:
 
 def to_json(data: dict) -> str:
     keep = {k: data[k] for k in ("a", "b", "layers", "total", "only_a", "only_b", "changed")}
-    return json.dumps(keep, indent=2) + "\n"
+    return json_text(keep)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,9 @@ class TrainResult:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2) + "\n"
+        from ..util.files import json_text
+
+        return json_text(self.to_dict())
 
     def write_json(self, path: str | Path) -> None:
         from ..util.files import atomic_write_text

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader never sees half a file, and a crash never leaves one."""
+"""Atomic file writes (a reader never sees half a file, and a crash never leaves one) and the one
+form of archkit's JSON output."""
 
 from __future__ import annotations
 
@@ -36,3 +37,10 @@ def _umask() -> int:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def json_text(data) -> str:
+    """archkit's JSON output: indented by two, ending in a newline."""
+    import json
+
+    return json.dumps(data, indent=2) + "\n"
