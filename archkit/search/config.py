@@ -237,8 +237,8 @@ SEARCH_DEFAULTS = {"epochs": 3}
 
 
 def _checked(name: str, value):
-    """A recipe value checked by TrainConfig itself (its one-line message, less the `--option`)."""
-    from ..training.config import TrainConfig, option
+    """A recipe value checked by TrainConfig itself (its rule, said under the recipe's key)."""
+    from ..training.config import TrainConfig
     from ..training.errors import ConfigError
 
     if value is None:
@@ -246,8 +246,7 @@ def _checked(name: str, value):
     try:
         TrainConfig(**{name: value})
     except ConfigError as exc:
-        message = str(exc)
-        raise ValueError(message.removeprefix(option(name) + " ")) from None
+        raise ValueError(exc.rule or str(exc)) from None
     return value
 
 

@@ -17,7 +17,7 @@ import pydantic
 from pydantic import ConfigDict, Field
 
 from ..util.choices import TRAIN_PRECISIONS
-from .errors import ConfigError, ResumeError
+from .errors import ConfigError, ResumeError, option
 from .schedule import SCHEDULES
 
 PRECISIONS = TRAIN_PRECISIONS
@@ -68,9 +68,10 @@ class _Fields:
                               f"add up to less than 1 (the training split is the rest), but they add up to "
                               f"{self.val_fraction + self.test_fraction:g}")
         if self.schedule not in SCHEDULES:
-            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, but got {self.schedule!r}")
+            raise ConfigError.of_option("schedule", f"must be one of {', '.join(SCHEDULES)}, but got {self.schedule!r}")
         if self.precision not in PRECISIONS:
-            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, but got {self.precision!r}")
+            raise ConfigError.of_option("precision",
+                                        f"must be one of {', '.join(PRECISIONS)}, but got {self.precision!r}")
 
 
 class TrainConfig(_Fields):
@@ -88,7 +89,7 @@ class TrainConfig(_Fields):
         try:
             super().__init__(**options)
         except pydantic.ValidationError as exc:
-            raise ConfigError(_message(exc)) from None
+            raise _error(exc) from None
 
     @property
     def target_epochs(self) -> int | None:
@@ -106,10 +107,6 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 # Settings a resumed run may change: how long to train, and how (not what) it computes.
 RESUME_MAY_CHANGE = frozenset({"epochs", "steps", "compile", "workers", "download", "skip_bad_images"})
-
-
-def option(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def make_config(given: dict[str, Any], saved: dict[str, Any] | None = None) -> TrainConfig:
@@ -167,12 +164,12 @@ def _declared(name: str) -> tuple[dict[type, Any], set[type]]:
     return bounds, kinds
 
 
-def _message(exc: pydantic.ValidationError) -> str:
-    """The first invalid option as one line, its rule written from the field's declared constraints."""
+def _error(exc: pydantic.ValidationError) -> ConfigError:
+    """The first invalid option, its rule written from the field's declared constraints."""
     error = exc.errors()[0]
     raised = (error.get("ctx") or {}).get("error")
     if isinstance(raised, ConfigError):  # __post_init__'s own (a ValueError, which pydantic wraps)
-        return str(raised)
+        return raised
     name, value = str(error["loc"][0]), error["input"]
     bounds, kinds = _declared(name)
     if bool in kinds:
@@ -188,4 +185,4 @@ def _message(exc: pydantic.ValidationError) -> str:
         lo = f"({low.gt}" if isinstance(low, annotated_types.Gt) else f"[{low.ge}"
         hi = ("inf)" if high is None else f"{high.lt})" if isinstance(high, annotated_types.Lt) else f"{high.le}]")
         rule = f"in {lo}, {hi}"
-    return f"{option(name)} must be {rule}, but got {value!r}"
+    return ConfigError.of_option(name, f"must be {rule}, but got {value!r}")

@@ -20,8 +20,25 @@ class DataError(TrainError):
     """A `--data` value that cannot be used: unknown kind, missing folder, wrong layout."""
 
 
+def option(name: str) -> str:
+    """The command-line flag of a training option: batch_size -> --batch-size."""
+    return "--" + name.replace("_", "-")
+
+
 class ConfigError(TrainError):
-    """A training option out of range or inconsistent with another (e.g. --steps with --epochs)."""
+    """A training option out of range or inconsistent with another (e.g. --steps with --epochs).
+    When one option is at fault (`of_option`), `field` is its name and `rule` what is wrong with it
+    without naming it, for callers that name options their own way (the search's `train:` recipe);
+    `str()` puts the flag first: "--lr must be in (0.0, inf), but got -1"."""
+
+    def __init__(self, message: str, field: str | None = None, rule: str | None = None):
+        self.field = field
+        self.rule = rule
+        super().__init__(message)
+
+    @classmethod
+    def of_option(cls, field: str, rule: str) -> ConfigError:
+        return cls(f"{option(field)} {rule}", field, rule)
 
 
 class ResumeError(TrainError):
