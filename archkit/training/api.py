@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,8 @@ from .memory import check_fits
 from .precision import resolve_precision
 from .progress import Quiet, RichProgress
 from .result import TrainResult
+
+log = logging.getLogger(__name__)  # unconfigured, a warning prints as its message on stderr
 
 DROPOUT_STREAM = 1  # seeds the global RNG apart from the data order's generators (which use (seed, epoch))
 
@@ -88,8 +90,8 @@ def run(spec: Spec, config: TrainConfig, options: RunOptions, saved: dict | None
     data = reduced(data, config.train_fraction)
     if data.classes != spec.classes:
         if info.is_main:
-            print(f"note: {source} has {data.classes} classes and {spec.name} {spec.classes}: the classifier "
-                  f"(and any aux heads) follow the data ({data.classes} outputs)", file=sys.stderr)
+            log.warning("note: %s has %d classes and %s %d: the classifier (and any aux heads) follow the data "
+                        "(%d outputs)", source, data.classes, spec.name, spec.classes, data.classes)
         spec = spec.with_classes(data.classes)
         _check_memory(spec, config, info, precision, device)  # the classifier follows the data
     if saved is not None and saved.get("spec") != spec_fingerprint(spec):
