@@ -88,3 +88,22 @@ def test_a_corrupt_checkpoint_is_one_line(tmp_path):
 def test_a_space_it_cannot_express_is_refused(tmp_path, text, key):
     result = invoke(config(tmp_path, text), "-o", tmp_path / "x", "--steps", 1, "--device", "cpu", "-q")
     assert result.exit_code == 2 and key in result.output and result.output.count("\n") == 1
+
+
+def test_a_draw_outside_the_plan_is_redrawn_not_a_crash():
+    """On the demo's plan (corners + 200 pool samples, seed 0), step 463 of seed 0's sandwich drew a
+    candidate whose stage-3 5x5 branch needs 12 channels where the layout holds 8; a 60-epoch
+    training ended there in a traceback. Now it is redrawn and counted."""
+    from pathlib import Path
+
+    from archkit.search.config import load_search_config
+    from archkit.supernet.pool import plan_for
+    from archkit.supernet.sandwich import Sandwich
+
+    loaded = load_search_config(Path(__file__).parents[2] / "studies" / "demo.yaml")
+    plan = plan_for(loaded, 10)
+    sandwich = Sandwich(loaded, plan, 0)
+    for step in (462, 463):
+        for spec in sandwich(step):
+            plan.program(spec)  # raises SupernetError for a candidate outside the plan
+    assert sandwich.outside == 1
