@@ -24,6 +24,7 @@ from ..spec.errors import SpecError
 from ..spec.loader import load_spec, validation_error
 from ..spec.models import Spec
 from ..spec.yamlio import line_for, load_yaml
+from ..util.choices import TIMED_PRECISIONS
 from .numbers import parse_count
 
 
@@ -211,7 +212,7 @@ class LatencySettings(_Model):
 
     device: str = "cpu"
     batch: Annotated[int, Field(ge=1, strict=True)] = 1
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal[TIMED_PRECISIONS] = "fp32"
     threads: Annotated[int, Field(ge=1, strict=True)] | None = None
 
     @field_validator("device")
