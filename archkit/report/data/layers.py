@@ -16,8 +16,8 @@ def size_text(shape) -> str:
 def stage_names(rows: list[Row]) -> list[str]:
     """The stage of each row: `stem` before the first stage, the stage's name inside it (the pool
     before a stage belongs to it), `head` after the last; stages as the search defines them
-    (`archkit.search.stages.stage_runs`)."""
-    from ...search.stages import stage_runs
+    (`archkit.spec.stages.stage_runs`)."""
+    from ...spec.stages import stage_runs
 
     # The profile's type labels -> the spec's kinds; a module whose grid differs from the row
     # before it is a reduction, which closes its stage.

@@ -333,7 +333,7 @@ def _train_cost_text(attr: dict) -> str:
 def _stage_labels(base) -> list[str]:
     if base is None:
         return []
-    from ...search.stages import stages_of
+    from ...spec.stages import stages_of
 
     return list(stages_of(base))
 
