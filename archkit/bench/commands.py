@@ -15,28 +15,37 @@ import typer
 from ..commandline import UserError, user_errors, write_json
 from ..util.choices import DEVICES, TIMED_PRECISIONS, either
 
+DEMO_CONFIG = Path("studies/demo.yaml")
+JsonOutput = Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")]
+SpaceConfig = Annotated[Path, typer.Option(help="The search config whose space and budget the candidates come from.")]
 
-@user_errors
-def bench_profile(
-    repeats: Annotated[int, typer.Option(min=1, help="Timed calls of each kind.")] = 20,
-    family: Annotated[bool, typer.Option(help="Also time every Inception-family built-in against fvcore "
-                                              "(a minute or two: fvcore traces each 299x299 model).")] = True,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
-) -> None:
-    """Analytic profile vs fvcore's FlopCountAnalysis on the built googlenet (and, per built-in, on
-    the Inception family), in one run."""
-    from .profile_bench import FAMILY, print_results, run
 
-    results = run(repeats=repeats, family=FAMILY if family else ())
+def _finish(results: dict, print_results, output: Path | None) -> None:
+    """A benchmark's summary on stdout and, with -o, its results as JSON."""
     print_results(results)
     if output is not None:
         write_json(results, output)
 
 
 @user_errors
+def bench_profile(
+    repeats: Annotated[int, typer.Option(min=1, help="Timed calls of each kind.")] = 20,
+    family: Annotated[bool, typer.Option(help="Also time every Inception-family built-in against fvcore "
+                                              "(a minute or two: fvcore traces each 299x299 model).")] = True,
+    output: JsonOutput = None,
+) -> None:
+    """Analytic profile vs fvcore's FlopCountAnalysis on the built googlenet (and, per built-in, on
+    the Inception family), in one run."""
+    from .profile_bench import FAMILY, print_results, run
+
+    results = run(repeats=repeats, family=FAMILY if family else ())
+    _finish(results, print_results, output)
+
+
+@user_errors
 def bench_search(
     config: Annotated[Path, typer.Option(help="The search config whose base, space, data and trial recipe "
-                                                "are benchmarked.")] = Path("studies/demo.yaml"),
+                                                "are benchmarked.")] = DEMO_CONFIG,
     budgets: Annotated[str, typer.Option(help="Comma-separated budgets: multiply-adds (2M) or predicted latency "
                                               "on the config's latency: device (4ms).")] = "2M,20M",
     seeds: Annotated[int, typer.Option(min=1, help="Study seeds per budget (two studies each: default sampler "
@@ -52,7 +61,7 @@ def bench_search(
     merge: Annotated[list[Path] | None, typer.Option("--merge", help="Run nothing: join the JSON results of "
                                                     "parts run apart (repeat the option) and summarize them all.",
                                                     show_default=False)] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
+    output: JsonOutput = None,
 ) -> None:
     """The search against random sampling and uniform scaling at equal compute, each study's best
     confirmed on the test split with several seeds; win rates, mean gain, proxy tau, overhead."""
@@ -60,9 +69,7 @@ def bench_search(
 
     if merge:
         results = _merged_bench_search(merge)
-        print_results(results)
-        if output is not None:
-            write_json(results, output)
+        _finish(results, print_results, output)
         return
 
     names = [b.strip() for b in budgets.split(",") if b.strip()]
@@ -86,9 +93,7 @@ def bench_search(
         results = run(budgets=tuple(names), seeds=seeds, trials=trials, final_seeds=final_seeds,
                       final_epochs=final_epochs, progress=lambda line: typer.echo(line, err=True), config=config,
                       first_seed=first_seed)
-    print_results(results)
-    if output is not None:
-        write_json(results, output)
+    _finish(results, print_results, output)
 
 
 def _merged_bench_search(paths: list[Path]) -> dict:
@@ -129,7 +134,7 @@ def bench_proxy(
     budget_ops: Annotated[str | None, typer.Option(help="Replace the config's ops budget, e.g. 50M.")] = None,
     quick: Annotated[bool, typer.Option(help="A smoke test: 4 candidates, 1 seed, steps instead of epochs.")] = False,
     cache: Annotated[Path | None, typer.Option(help="A JSON-lines file of finished runs: a rerun reuses them.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
+    output: JsonOutput = None,
     supernet: Annotated[list[Path] | None, typer.Option(
         help="A supernet folder of this config (archkit supernet train): its candidates' scores are one more "
              "proxy; repeat to compare several.", show_default=False)] = None,
@@ -157,21 +162,18 @@ def bench_proxy(
                       supernets=supernet or None, supernet_epochs=supernet_epochs, reuse=reuse)
     except BenchError as exc:
         raise UserError(str(exc)) from None
-    print_results(results)
-    if output is not None:
-        write_json(results, output)
+    _finish(results, print_results, output)
 
 
 @user_errors
 def bench_latency(
     candidates: Annotated[int, typer.Option(min=2, help="Random feasible candidates of the config's space.")] = 30,
-    config: Annotated[Path, typer.Option(help="The search config whose space and budget the candidates come "
-                                              "from.")] = Path("studies/demo.yaml"),
+    config: SpaceConfig = DEMO_CONFIG,
     device: Annotated[str, typer.Option(help=f"{either(DEVICES)}.")] = "cpu",
     batch: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 1,
     precision: Annotated[str, typer.Option(help=f"{either(TIMED_PRECISIONS)}.")] = "fp32",
     quick: Annotated[bool, typer.Option("--quick", help="A smoke test: a few candidates, few repeats.")] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
+    output: JsonOutput = None,
 ) -> None:
     """The latency model against measurement: predicted vs measured whole-model latency of random
     candidates and the built-ins (Kendall's tau, MAPE), against multiply-adds' tau."""
@@ -181,19 +183,16 @@ def bench_latency(
         raise UserError(f"--config {config}: no such search config file")
     results = run(candidates=candidates, config=config, device=device, batch=batch, precision=precision,
                   quick=quick, log=lambda line: typer.echo(line, err=True))
-    print_results(results)
-    if output is not None:
-        write_json(results, output)
+    _finish(results, print_results, output)
 
 
 @user_errors
 def bench_memory(
     candidates: Annotated[int, typer.Option(min=0, help="Random feasible candidates of the config's space.")] = 30,
-    config: Annotated[Path, typer.Option(help="The search config whose space and budget the candidates come "
-                                              "from.")] = Path("studies/demo.yaml"),
+    config: SpaceConfig = DEMO_CONFIG,
     quick: Annotated[bool, typer.Option("--quick", help="A smoke test: googlenet-32 and 3 candidates, one batch "
                                                         "each.")] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the results as JSON.")] = None,
+    output: JsonOutput = None,
 ) -> None:
     """The training memory model against torch: predicted vs measured bytes saved for backward by one
     training step on the CPU (per layer and in total), over the built-ins and random candidates at
@@ -203,6 +202,4 @@ def bench_memory(
     if candidates and not config.is_file():
         raise UserError(f"--config {config}: no such search config file")
     results = run(candidates=candidates, config=config, quick=quick, log=lambda line: typer.echo(line, err=True))
-    print_results(results)
-    if output is not None:
-        write_json(results, output)
+    _finish(results, print_results, output)
