@@ -134,18 +134,23 @@ class LayerUnits(NamedTuple):
     out_dtype: str
 
 
+def _branches_units(branches, dtype: str, precision: str, units: list) -> tuple[int, str]:
+    """Parallel branches from one input: their container calls (a Chain each) and joined dtype."""
+    containers = 0
+    outs = []
+    for branch in branches:
+        c, d = _sequence_units(branch.ops, dtype, precision, units)
+        containers += 1 + c  # the branch's Chain and what it holds
+        outs.append(d)
+    return containers, _widest(outs)
+
+
 def _sequence_units(ops, dtype: str, precision: str, units: list) -> tuple[int, str]:
     containers = 0
     for op in ops:
         if type(op) is SplitOp:
-            containers += 1  # its Concat
-            outs = []
-            for branch in op.branches:
-                containers += 1  # the branch's Chain
-                c, d = _sequence_units(branch.ops, dtype, precision, units)
-                containers += c
-                outs.append(d)
-            dtype = _widest(outs)
+            c, dtype = _branches_units(op.branches, dtype, precision, units)
+            containers += 1 + c  # its Concat and the branches
             units.append((ConcatOp(op.name, op.out_shape, op.out_shape,
                                    tuple(b.out_shape[0] for b in op.branches)), dtype))
         else:
@@ -161,14 +166,8 @@ def layer_units(layer: ResolvedLayer, precision: str = "fp32", in_dtype: str = "
         ops = layer.branches[0].ops
         containers, dtype = _sequence_units(ops, in_dtype, precision, units)
         return LayerUnits(units, containers + (len(ops) > 1), dtype)  # a Chain when several ops
-    containers = 1  # the Concat or Residual
-    outs = []
-    for branch in layer.branches:
-        containers += 1  # the branch's Chain
-        c, d = _sequence_units(branch.ops, in_dtype, precision, units)
-        containers += c
-        outs.append(d)
-    dtype = _widest(outs)
+    c, dtype = _branches_units(layer.branches, in_dtype, precision, units)
+    containers = 1 + c  # the Concat or Residual, and the branches
     res = layer.residual
     joined = (sum(b.out_shape[0] for b in layer.branches), *layer.branches[0].out_shape[1:])
     if res is None or len(layer.branches) > 1:  # Concat always cats; Residual skips a lone branch
