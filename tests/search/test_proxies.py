@@ -163,7 +163,7 @@ def test_proxy_batch_is_a_seeded_normalized_training_batch():
 
 
 def test_registry_names_every_proxy_with_a_one_line_description():
-    assert list(PROXIES) == ["val_top1", "train_loss", "synflow", "naswot"]
+    assert list(PROXIES) == ["val_top1", "train_loss", "synflow", "naswot", "supernet"]
     for name, proxy in PROXIES.items():
         assert isinstance(proxy, Proxy) and proxy.name == name
         assert proxy.description and "\n" not in proxy.description

@@ -79,7 +79,7 @@ def test_unknown_proxies_and_train_loss_with_steps_are_one_line(write_config):
     result = CliRunner().invoke(app, ["search", str(write_config(CONFIG.replace("PROXY", "zen"), "bad.yaml"))])
     assert result.exit_code == 2
     assert result.stderr.strip() == ("error: bad.yaml:12 proxy: must be one of val_top1, train_loss, synflow, naswot, "
-                                     "got 'zen'")
+                                     "supernet, got 'zen'")
     text = CONFIG.replace("PROXY", "train_loss").replace("train: {epochs: 3, batch_size: 16}", "train: {steps: 5}")
     result = CliRunner().invoke(app, ["search", str(write_config(text, "bad.yaml"))])
     assert result.exit_code == 2
