@@ -9,7 +9,11 @@ a failing step is recorded and the next still runs):
 4. googlenet-32 trained on all of Fashion-MNIST (48,000 training images, the official 10,000 test
    images) for FASHION_EPOCHS epochs: test top-1 and seconds (skipped, and said, where the data set
    is not on the machine: `--fashion-mnist DIR` points to the four IDX files);
-5. a 6-trial search of studies/demo.yaml on the GPU, with a 2-seed confirmation.
+5. a 6-trial search of studies/demo.yaml on the GPU, with a 2-seed confirmation;
+6. training memory: `archkit.profile.train_profile`'s predicted peak of one training step (bf16,
+   SGD with momentum, channels-last, CUDA rules) against `torch.cuda.max_memory_allocated` over two
+   real steps, for four built-ins at three batch sizes each: the error per case (the allocator's
+   rounding and cuDNN's workspaces are not in the model: this step measures them).
 Every figure goes to one JSON file (default gpu-check.json: GPU, torch and CUDA versions, date)
 and a short summary is printed. Exit status 1 if any step failed.
 """
@@ -99,6 +103,51 @@ def train_fashion(folder: str | None) -> dict:
             "split_sizes": result.split_sizes}
 
 
+# spec: batch sizes (the 224/299 networks at smaller batches)
+MEMORY_CASES = {"googlenet-32": (32, 128, 512), "googlenet": (8, 16, 32), "bn-inception": (8, 16, 32),
+                "inception-v3": (8, 16, 32)}
+
+
+def train_memory() -> dict:
+    import torch
+
+    import archkit
+    from archkit.builder import build
+    from archkit.profile.training import train_profile
+    from archkit.training.engine import training_loss
+    from archkit.training.fastops import accelerate
+    from archkit.training.precision import autocast
+
+    device, cases = torch.device("cuda"), []
+    for name, batches in MEMORY_CASES.items():
+        spec = archkit.load_spec(name)
+        for batch in batches:
+            predicted = train_profile(spec, batch, "bf16", device="cuda").peak_bytes
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            model = build(spec)
+            accelerate(model)  # the trainer's LRN, in place
+            model = model.to(device, memory_format=torch.channels_last)
+            model.train()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+            x = torch.randn(batch, spec.input.channels, *spec.input.hw, device=device)
+            x = x.contiguous(memory_format=torch.channels_last)
+            y = torch.randint(0, spec.classes, (batch,), device=device)
+            for _ in range(2):  # the second step holds the momentum buffers the first made
+                optimizer.zero_grad(set_to_none=True)
+                with autocast(device, "bf16"):
+                    loss, _ = training_loss(model(x), y, model.aux_weights)
+                loss.backward()
+                optimizer.step()
+            torch.cuda.synchronize()
+            measured = torch.cuda.max_memory_allocated()
+            cases.append({"spec": name, "batch": batch, "predicted": predicted, "measured": measured,
+                          "error": (predicted - measured) / measured})
+            del model, optimizer, x, y, loss
+    errors = [abs(c["error"]) for c in cases]
+    return {"cases": cases, "mean_abs_error": sum(errors) / len(errors), "worst_abs_error": max(errors)}
+
+
 def demo_search() -> dict:
     import archkit.search as search
 
@@ -129,7 +178,7 @@ def main() -> int:
                      "python": platform.python_version(), "steps": {}}
     for name, func in (("cuda tests", cuda_tests), ("bench train", bench_train), ("train digits", train_digits),
                        ("train fashion-mnist", lambda: train_fashion(args.fashion_mnist)),
-                       ("demo search", demo_search)):
+                       ("demo search", demo_search), ("train memory", train_memory)):
         _step(name, results["steps"], func)
     Path(args.output).write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     failed = [n for n, r in results["steps"].items() if r["ok"] is False]
