@@ -35,11 +35,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..util.stats import kendall_tau
+from ..util.stats import BOOTSTRAP, bootstrap_tau
 
 PROXY_LENGTHS = (1, 2, 4)  # epochs (steps with --quick) of the short runs behind val_top1@N
 TRAIN_LOSS_LENGTH = 2  # the run whose training losses train_loss sums
-BOOTSTRAP = 2000
 QUICK = {"candidates": 4, "seeds": 1, "final": 6, "batch_size": 16}
 GT_SEED_STRIDE = 1000  # ground-truth seeds: config seed + candidate + 1000 * (s + 1), never a proxy's seed
 ECONAS_FRACTION, ECONAS_LENGTH = 0.25, 4  # EcoNAS: more epochs (4) on a fraction (a quarter) of the data
@@ -55,48 +54,7 @@ def default_final_epochs(recipe_epochs: int) -> int:
     return max(6, 3 * recipe_epochs)
 
 
-# --- statistics ----------------------------------------------------------------------------------
-
-
-def tau_b_resampled(x, y, index):
-    """Kendall's tau-b of (x[idx], y[idx]) for every row idx of `index` (R x n), vectorized: the sum
-    of sign(dx) * sign(dy) over pairs, over the square root of (pairs not tied in x) times (pairs not
-    tied in y) — scipy's tau-b. NaN for a row where either side is constant."""
-    import numpy as np
-
-    x, y, index = np.asarray(x, dtype=float), np.asarray(y, dtype=float), np.asarray(index)
-    n = index.shape[1]
-    upper = np.triu(np.ones((n, n), dtype=bool), 1)
-    out = np.empty(index.shape[0])
-    chunk = max(1, 4_000_000 // (n * n))
-    for start in range(0, index.shape[0], chunk):
-        xs, ys = x[index[start:start + chunk]], y[index[start:start + chunk]]
-        dx = np.sign(xs[:, :, None] - xs[:, None, :])[:, upper]
-        dy = np.sign(ys[:, :, None] - ys[:, None, :])[:, upper]
-        denominator = np.sqrt(np.abs(dx).sum(1) * np.abs(dy).sum(1))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[start:start + chunk] = (dx * dy).sum(1) / denominator
-    return out
-
-
-def bootstrap_tau(x, y, resamples: int = BOOTSTRAP, seed: int = 0, level: float = 0.95) -> dict:
-    """tau-b of (x, y) with a bootstrap percentile interval: candidates resampled with replacement
-    `resamples` times (seeded). Resamples where tau is undefined (a side constant) are dropped and
-    counted. {"tau", "low", "high", "n", "resamples"}; None values where there is nothing to say."""
-    import numpy as np
-
-    n = len(x)
-    result = {"tau": kendall_tau(x, y), "low": None, "high": None, "n": n, "resamples": 0}
-    if n < 3 or result["tau"] is None:
-        return result
-    index = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    taus = tau_b_resampled(x, y, index)
-    taus = taus[~np.isnan(taus)]
-    result["resamples"] = int(taus.size)
-    if taus.size:
-        tail = (1 - level) / 2 * 100
-        result["low"], result["high"] = (float(v) for v in np.percentile(taus, [tail, 100 - tail]))
-    return result
+# --- statistics: Kendall's tau and its bootstrap interval are archkit.util.stats' ----------------
 
 
 def top_quartile(truth: list[float]) -> list[int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,14 +13,12 @@ from typer.testing import CliRunner
 
 from archkit.bench.proxy_bench import (
     GT_SEED_STRIDE,
-    bootstrap_tau,
     default_final_epochs,
-    kendall_tau,
     run,
-    tau_b_resampled,
     top_quartile,
 )
 from archkit.cli import app
+from archkit.util.stats import bootstrap_tau, kendall_tau
 
 from .conftest import fake_accuracy
 
@@ -54,18 +51,6 @@ def test_kendall_tau_by_hand():
     assert kendall_tau([1, 1, 2, 3], [1, 2, 3, 3]) == pytest.approx(4 / 5)
     assert kendall_tau([1, 2, 3], [5, 5, 5]) is None
     assert kendall_tau([1], [2]) is None
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_resampled_tau_b_matches_scipy_with_ties_and_repeats(seed):
-    rng = random.Random(seed)
-    x = [rng.choice([0.1, 0.2, 0.3, 0.4]) for _ in range(15)]  # few values: many ties
-    y = [v + rng.choice([-0.15, 0.0, 0.15]) for v in x]
-    index = np.random.default_rng(seed).integers(0, 15, size=(50, 15))  # resamples repeat candidates
-    got = tau_b_resampled(x, y, index)
-    for row, tau in zip(index, got, strict=True):
-        expected = kendalltau(np.asarray(x)[row], np.asarray(y)[row]).statistic
-        assert (np.isnan(tau) and np.isnan(expected)) or tau == pytest.approx(expected, abs=1e-12)
 
 
 def noisy_pairs(n: int, seed: int) -> tuple[list[float], list[float]]:
