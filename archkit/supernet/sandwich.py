@@ -59,10 +59,10 @@ class Sandwich:
         self.outside = 0  # random draws outside the plan, redrawn (see __call__)
 
     def _random(self, rng: random.Random) -> Spec:
-        """A candidate drawn as a trial draws it. The plan is sized on the space's corners and a pool of
-        random candidates, and a rare mix escapes them (measured on the demo: a stage-3 5x5 branch of
-        12 where the layout holds 8, once in about 2,000 draws, with one module factorized and the
-        other not); such a draw is redrawn and counted, never cut down, so training goes on."""
+        """A candidate drawn as a trial draws it. The plan covers mixes of 5x5 forms by construction
+        (pool.widest_forms; plans made before it missed a rare mix: a stage-3 5x5 branch of 12 where the
+        layout holds 8, once in about 2,000 draws); a draw outside the plan (a checkpoint's older
+        plan) is redrawn and counted, never cut down, so training goes on."""
         for _ in range(MAX_REDRAWS):
             spec = candidate_spec(self.loaded, random_params(self.loaded, rng), classes=self.plan.classes,
                                   name=f"{self.loaded.study_name[:80]}-sampled")
