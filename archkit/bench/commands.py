@@ -154,14 +154,12 @@ def bench_proxy(
             raise UserError(f"{name} must be at least {low}, got {value}")
     if supernet_epochs is not None and not supernet:
         raise UserError("--supernet-epochs needs a --supernet folder to train")
-    from .proxy_bench import BenchError, print_results, run
+    from .proxy_bench import print_results, run
 
-    try:  # (a diverged run, a training error: ArchkitErrors, said by the one handler)
-        results = run(config, candidates=candidates, seeds=seeds, final_epochs=final_epochs, budget_ops=budget_ops,
-                      quick=quick, cache=cache, log=lambda line: typer.echo(line, err=True),
-                      supernets=supernet or None, supernet_epochs=supernet_epochs, reuse=reuse)
-    except BenchError as exc:
-        raise UserError(str(exc)) from None
+    # (a BenchError, a diverged run, a training error: ArchkitErrors, said by the one handler)
+    results = run(config, candidates=candidates, seeds=seeds, final_epochs=final_epochs, budget_ops=budget_ops,
+                  quick=quick, cache=cache, log=lambda line: typer.echo(line, err=True),
+                  supernets=supernet or None, supernet_epochs=supernet_epochs, reuse=reuse)
     _finish(results, print_results, output)
 
 

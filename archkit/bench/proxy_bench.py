@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import ArchkitError
 from ..util.stats import BOOTSTRAP, bootstrap_tau
 
 PROXY_LENGTHS = (1, 2, 4)  # epochs (steps with --quick) of the short runs behind val_top1@N
@@ -45,8 +46,8 @@ ECONAS_FRACTION, ECONAS_LENGTH = 0.25, 4  # EcoNAS: more epochs (4) on a fractio
 OMITTED: dict[str, str] = {}  # proxies of the issue not measured here, and why (none now)
 
 
-class BenchError(ValueError):
-    """A benchmark that cannot run as asked (e.g. too few feasible candidates in the space)."""
+class BenchError(ArchkitError):
+    """A benchmark that cannot run as asked (e.g. too few feasible candidates in the space): one line, exit 2."""
 
 
 def default_final_epochs(recipe_epochs: int) -> int:

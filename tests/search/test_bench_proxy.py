@@ -272,3 +272,11 @@ def test_supernet_options_of_the_command(cli, tmp_path, one_thread):
         "error: --reuse: the previous run's ground truth is 1 seed(s) x 6 steps, this one asks for 1 x 6 epochs")
     assert one_error_line(cli("--config", "tiny.yaml", "--quick", "--supernet", "nowhere")).startswith(
         "error: proxy supernet: no supernet in nowhere")
+
+
+def test_a_budget_no_candidate_meets_is_one_line_through_the_one_handler():
+    # 1,000 multiply-adds: below googlenet-32's stem at its narrowest (BenchError is an ArchkitError)
+    result = CliRunner().invoke(app, ["bench", "proxy", "--budget-ops", "1000", "--quick"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.startswith("error: only 0 feasible, distinct candidates in 200 random draws (200 over "
+                                    "budget, 0 duplicates)") and result.stderr.count("\n") == 1
