@@ -56,6 +56,10 @@ ERROR = "error"  # why it failed, one line (str)
 
 # A study's (not a trial's) attr that `results` reads: the confirmation stage's verdict (`confirm`).
 VERDICT = "verdict"
+# A study's attr under `proxy: supernet`, set when a search starts: the supernet it scores on
+# (`supernet.proxy.SupernetScorer.attr`: folder, training seconds, step, per-epoch val history), so
+# the report draws its training curves without the checkpoint.
+SUPERNET = "supernet"
 
 # What a duplicate trial takes over from the trial that trained the same network.
 TRAINED_KEYS = (VAL_TOP1, VAL_TOP5, TRAIN_SECONDS, IMAGES_PER_S, DEVICE, PRECISION, SCORE, TRAINED,

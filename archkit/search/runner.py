@@ -92,6 +92,7 @@ def run_worker(loaded: LoadedConfig, location: str, study_name: str, *, train=No
         from ..supernet.proxy import open_scorer
 
         shared = open_scorer(loaded)
+        study.set_user_attr(R.SUPERNET, shared.attr())  # the report's training curves (the latest run's)
     with LiveView(study, title, cfg.budget.limits(), enabled=progress) as view:
         ctx = TrialContext(loaded, train or _default_train, on_event=view.event, max_trials=cfg.trials,
                            latency=latency, shared_score=shared, train_cost=training)

@@ -9,7 +9,6 @@ recalibrated on a few training batches, scored on the val split. Seconds per can
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from ..search.config import LoadedConfig
@@ -77,7 +76,18 @@ class SupernetScorer:
                                  CALIBRATION_BATCHES if calibration is None else calibration)
         self.history = payload.get("history", [])
         self.seconds = float(payload.get("seconds", 0.0))  # the supernet's training, all sessions
+        self.directory = directory
         self.last = None
+
+    def attr(self) -> dict:
+        """What a study's report shows of the supernet (the study attr `record.SUPERNET`, plain JSON):
+        its folder, training time, steps and per-epoch history (numbers only: epoch, step, the
+        largest's val top-1 as `val_top1`, the smallest's, the sampled sub-networks'...), so that the
+        report needs no checkpoint."""
+        history = [{k: v for k, v in entry.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                   for entry in self.history]
+        return {"directory": str(self.directory), "seconds": self.seconds,
+                "step": history[-1].get("step") if history else None, "history": history}
 
     def __call__(self, spec: Spec) -> float:
         if spec.classes != self.plan.classes:
@@ -89,7 +99,7 @@ class SupernetScorer:
         self.batches.close()
 
 
-def open_scorer(loaded: LoadedConfig, device: str | None = None) -> Callable[[Spec], float]:
+def open_scorer(loaded: LoadedConfig, device: str | None = None) -> SupernetScorer:
     """The `supernet` proxy's scorer for a search config (see the module's docstring)."""
     check_expressible(loaded)
     return SupernetScorer(loaded, supernet_directory(loaded), device)

@@ -45,6 +45,8 @@ from .support import check_expressible
 RANDOM_PER_STEP = 2  # random sub-networks per step beside the largest and the smallest (BigNAS: 2)
 MAX_REDRAWS = 100  # draws in a row outside the plan before a step gives up (the plan misses the space)
 SAMPLE_STREAM = 11  # seeds the sub-networks' draws apart from the data order's and dropout's streams
+EVAL_SAMPLED = 2  # sampled sub-networks scored at every evaluation beside the largest and smallest
+EVAL_STREAM = 12  # seeds them: the same sub-networks at every epoch (their curves are comparable)
 
 
 class Sandwich:
@@ -104,6 +106,7 @@ class SandwichEngine(Engine):
             group["fused"] = False
         self.sandwich = sandwich
         self.scorer: Scorer | None = None  # made at the first evaluation (it holds calibration batches)
+        self.sampled: list[Spec] | None = None  # the sub-networks evaluations score beside the ends
 
     def _backward(self, loss: torch.Tensor) -> None:
         if self.scaler is not None:
@@ -137,7 +140,9 @@ class SandwichEngine(Engine):
 
     @torch.no_grad()
     def evaluate(self, split: str = "val") -> dict[str, float]:
-        """The largest's and the smallest's val scores, each after batch-norm recalibration."""
+        """The largest's and the smallest's val scores, and the val top-1 of EVAL_SAMPLED sampled
+        sub-networks (the same ones every epoch: `val_top1_sampled_1`, ...), each after batch-norm
+        recalibration."""
         if split != "val":
             raise ValueError("the supernet is scored on val only; a candidate's test score comes from training it")
         if self.scorer is None:
@@ -145,9 +150,13 @@ class SandwichEngine(Engine):
         base = self.sandwich.loaded.base
         largest = self.scorer(self.sandwich.plan.extreme(base, True))
         smallest = self.scorer(self.sandwich.plan.extreme(base, False))
+        if self.sampled is None:
+            rng = random.Random(mix_seed(self.sandwich.seed, 0, EVAL_STREAM))
+            self.sampled = [self.sandwich._random(rng) for _ in range(EVAL_SAMPLED)]
+        sampled = {f"val_top1_sampled_{k + 1}": self.scorer(spec).val_top1 for k, spec in enumerate(self.sampled)}
         self.model.train()
         return {"val_top1": largest.val_top1, "val_top5": largest.val_top5, "val_loss": largest.val_loss,
-                "val_top1_smallest": smallest.val_top1, "val_top5_smallest": smallest.val_top5}
+                "val_top1_smallest": smallest.val_top1, "val_top5_smallest": smallest.val_top5, **sampled}
 
 
 @dataclass

@@ -55,6 +55,15 @@ def test_a_search_scores_candidates_on_the_supernet(trained, monkeypatch):
     assert scorer(spec) == pytest.approx(scored[-1].value)
     images = scorer.batches.data.split_sizes["val"]
     assert abs(round(scored[-1].value * images) - scored[-1].value * images) < 1e-6
+    # The study keeps what its report draws of the supernet (training curves), without the checkpoint.
+    attr = optuna.load_study(study_name="tiny", storage="sqlite:///studies/tiny.db").user_attrs["supernet"]
+    assert attr["directory"].endswith("net") and attr["step"] == 2 and attr["seconds"] > 0
+    assert {"epoch", "val_top1", "val_top1_smallest", "val_top1_sampled_1", "val_top1_sampled_2"} <= set(
+        attr["history"][-1])
+    result = cli(trained, monkeypatch, "report", "tiny", "-o", "tiny.html")
+    assert result.exit_code == 0, result.output
+    page = (trained / "tiny.html").read_text()
+    assert 'id="supernet"' in page and "fig-supernet" in page
 
 
 def test_a_smaller_budget_is_served_and_a_larger_refused(trained, monkeypatch):
