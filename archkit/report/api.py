@@ -273,6 +273,18 @@ def study_report_html(study, location: str | None = None) -> tuple[str, StudyDat
         parts.append(P.section(
             "Accuracy vs cost", *latency, *memory, P.figure_html(F.pareto(d, "ops"), "fig-pareto-ops"),
             P.figure_html(F.pareto(d, "params"), "fig-pareto-params"), section_id="pareto"))
+        sn = d["supernet"]
+        if sn is not None:
+            steps = f"{sn['step']:,} steps, " if sn["step"] is not None else ""
+            trained = f"{steps}{sn['seconds']:,.0f} s of training"
+            parts.append(P.section(
+                "Supernet: training curves", P.note(
+                    f"Every candidate above was scored on one weight-sharing supernet ({sn['directory']}; "
+                    f"{trained}), as it stood when the search started: its slice, batch norm recalibrated, "
+                    "val top-1. Its largest network, smallest and sampled sub-networks by epoch:"),
+                P.figure_html(F.supernet_curves(d), "fig-supernet") if sn["epochs"]
+                else P.note("the supernet's checkpoint held no evaluated epoch: no curve to draw"),
+                section_id="supernet"))
         parts.append(P.section("Optimization history", P.figure_html(F.history(d), "fig-history")))
         imp = d["importances"]
         parts.append(P.section("Hyperparameter importances",

@@ -448,6 +448,34 @@ def history(data: StudyData) -> go.Figure:
                    hovermode="closest")
 
 
+def supernet_curves(data: StudyData) -> go.Figure:
+    """A `proxy: supernet` study's supernet as it trained: val top-1 by epoch of its largest network,
+    its smallest and each sampled sub-network (the same ones every epoch), each after batch-norm
+    recalibration; the study's candidates were scored on its last state."""
+    sn = data["supernet"]
+    if sn is None:
+        raise ValueError(f"study {data['study']!r} has no supernet (its proxy is {data['proxy']!r})")
+    fig = go.Figure()
+    marker = len(sn["epochs"]) <= 60  # points on short curves, lines alone on long ones
+    mode = "lines+markers" if marker else "lines"
+
+    def pct(values: list[float | None]) -> list[float | None]:
+        return [100 * v if v is not None else None for v in values]
+
+    series = [("largest", sn["largest"], {"color": "#1f77b4", "width": 2}),
+              ("smallest", sn["smallest"], {"color": "#d62728", "width": 2})]
+    series += [(f"sampled {k + 1}", values, {"color": "#7f7f7f", "width": 1, "dash": "dot"})
+               for k, values in enumerate(sn["sampled"])]
+    for name, values, line in series:
+        if any(v is not None for v in values):
+            fig.add_scatter(x=sn["epochs"], y=pct(values), mode=mode, name=name, line=line,
+                            hovertemplate=f"{name}: epoch %{{x:.4g}}, val top-1 %{{y:.2f}}%<extra></extra>")
+    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    fig.update_yaxes(title_text="validation top-1 accuracy (%)", range=[0, 101])
+    return _layout(fig, f"the supernet's training: val top-1 of its sub-networks by epoch ({sn['candidates']} "
+                        "candidates scored on it)", hovermode="x unified")
+
+
 MAX_BARS = 15  # importances shown
 
 

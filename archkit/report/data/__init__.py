@@ -27,6 +27,7 @@ from .records import (
     LatencyData,
     ProfileData,
     StudyData,
+    SupernetCurves,
     TrialRecord,
 )
 from .study import (
@@ -48,6 +49,7 @@ from .study import (
     trial_headers,
     trial_table,
 )
+from .supernet import supernet_curves
 
 __all__ = [
     "BRANCH_HEADERS",
@@ -70,6 +72,7 @@ __all__ = [
     "STATE_WORDS",
     "STATUS_MARK",
     "StudyData",
+    "SupernetCurves",
     "TRIAL_HEADERS",
     "TrialRecord",
     "VERDICT_ATTR",
@@ -93,6 +96,7 @@ __all__ = [
     "stage_names",
     "states_text",
     "study_data",
+    "supernet_curves",
     "sunburst",
     "t_interval",
     "trial_headers",

@@ -427,6 +427,22 @@ class ConfirmationData(TypedDict):
     published: list[PublishedResult]  # published test top-1 on the study's data set ([] when none is known)
 
 
+class SupernetCurves(TypedDict):
+    """The training curves of the supernet a `proxy: supernet` study scored on (`supernet_curves`,
+    from the study attr `supernet`): val top-1 by evaluated epoch of the largest network, the
+    smallest and each sampled sub-network (the same ones at every epoch); None where an
+    evaluation did not score it (a checkpoint trained before the sampled ones were scored)."""
+
+    directory: str  # the supernet's folder, as the search found it
+    seconds: float  # its training's wall time, all sessions (s)
+    step: int | None  # optimizer steps trained when the search started
+    epochs: list[float]  # the evaluated epochs (a run stopped mid-epoch: a fraction)
+    largest: list[float | None]  # val top-1 (fraction), one per epoch
+    smallest: list[float | None]
+    sampled: list[list[float | None]]  # one series per sampled sub-network, one value per epoch
+    candidates: int  # the study's candidates scored on it (finished trials with a score)
+
+
 class StudyData(TypedDict):
     """A study report's data (`study_data`)."""
 
@@ -452,3 +468,4 @@ class StudyData(TypedDict):
     config: dict[str, Any] | None  # the search config as stored (`SearchConfig.model_dump(mode="json")`)
     confirmation: ConfirmationData | None  # None before the confirmation stage (or when its verdict cannot be read)
     confirm_hint: str  # how to run the confirmation stage ("" when confirmed or nothing to confirm)
+    supernet: SupernetCurves | None  # a `proxy: supernet` study's supernet training curves; None in any other

@@ -22,6 +22,7 @@ from .records import (
     TrialRecord,
     TrialTableRow,
 )
+from .supernet import supernet_curves
 
 FINISHED = ("COMPLETE", "PRUNED")
 MAX_PARALLEL = 8  # parameter axes in the parallel-coordinates plot
@@ -448,6 +449,7 @@ def study_data(study, location: str | None = None) -> StudyData:
         config=study.user_attrs.get("config"),
         confirmation=confirmed,  # the verdict of the confirmation stage, None before it
         confirm_hint=hint,  # how to confirm, for a study without a verdict
+        supernet=supernet_curves(study.user_attrs, sum(t["score"] is not None for t in finished)),
     )
 
 
