@@ -61,10 +61,20 @@ def bench_search(
     merge: Annotated[list[Path] | None, typer.Option("--merge", help="Run nothing: join the JSON results of "
                                                     "parts run apart (repeat the option) and summarize them all.",
                                                     show_default=False)] = None,
+    supernet: Annotated[Path | None, typer.Option(
+        help="A trained supernet of the config's space (archkit supernet train CONFIG -o DIR): both studies score "
+             "their candidates on it (proxy: supernet; --trials in the hundreds).", show_default=False)] = None,
+    per_trial: Annotated[int | None, typer.Option(
+        min=2, help="With --supernet: also run today's search beside them, this many candidates each trained with "
+                    "the config's recipe (default sampler), confirmed the same way.", show_default=False)] = None,
     output: JsonOutput = None,
 ) -> None:
     """The search against random sampling and uniform scaling at equal compute, each study's best
-    confirmed on the test split with several seeds; win rates, mean gain, proxy tau, overhead."""
+    confirmed on the test split with several seeds; win rates, mean gain, proxy tau, overhead. With
+    --supernet, the studies score on a trained supernet (and --per-trial adds today's search beside).
+
+    Example: `archkit bench search --config studies/demo.yaml --supernet runs/demo-supernet --trials 200
+    --per-trial 12 --budgets 2M --final-seeds 5`."""
     from .search_bench import budget_of, print_results, run
 
     if merge:
@@ -82,18 +92,45 @@ def bench_search(
         raise UserError("--budgets needs at least one budget, e.g. 2M,20M")
     if not config.is_file():
         raise UserError(f"--config {config}: no such search config file")
+    if per_trial is not None and supernet is None:
+        raise UserError("--per-trial compares with a supernet search: give --supernet DIR too")
+    if supernet is not None:
+        _check_supernet(supernet, config, names)
     if quick:
         from .search_bench import bench_config
 
         # a few steps instead of the config's epochs; its data shares (train_fraction, val_fraction) kept
         recipe = {k: v for k, v in (bench_config(config).get("train") or {}).items() if k not in ("epochs", "steps")}
         results = run(budgets=tuple(names[:1]), seeds=1, trials=3, final_seeds=2, first_seed=first_seed,
-                      recipe={**recipe, "steps": 3, "batch_size": 32, "lr": 0.05}, final_epochs=1, config=config)
+                      recipe={**recipe, "steps": 3, "batch_size": 32, "lr": 0.05}, final_epochs=1, config=config,
+                      supernet=supernet, per_trial=3 if per_trial else None)
     else:
         results = run(budgets=tuple(names), seeds=seeds, trials=trials, final_seeds=final_seeds,
                       final_epochs=final_epochs, progress=lambda line: typer.echo(line, err=True), config=config,
-                      first_seed=first_seed)
+                      first_seed=first_seed, supernet=supernet, per_trial=per_trial)
     _finish(results, print_results, output)
+
+
+def _check_supernet(directory: Path, config: Path, budgets: list[str]) -> None:
+    """--supernet: a trained supernet of this config's space that covers every budget, checked before
+    any study starts (one line each: no checkpoint, another config, a budget above its own)."""
+    from ..search.config import load_search_config
+    from ..supernet import checkpoint as ckpt
+    from ..supernet.errors import SupernetError
+    from .search_bench import budget_of
+
+    payload = ckpt.load(directory)
+    if payload is None:
+        raise UserError(f"--supernet {directory}: no trained supernet there (archkit supernet train "
+                        f"{config} -o {directory})")
+    try:
+        ckpt.check_same(payload, load_search_config(config), directory)
+    except SupernetError as exc:
+        raise UserError(f"--supernet: {exc}") from None
+    for name in budgets:
+        why = ckpt.covers(payload, budget_of(name))
+        if why:
+            raise UserError(f"--supernet {directory}: budget {name}: {why}")
 
 
 def _merged_bench_search(paths: list[Path]) -> dict:

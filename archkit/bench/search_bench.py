@@ -14,6 +14,15 @@ final recipe and scored on the test split, which the search never saw. Per budge
 - the short proxy's rank fidelity: Kendall's tau-b (scipy) between the search's validation
   accuracy and the final recipe's mean validation accuracy, pooled over confirmed candidates;
 - the per-trial overhead: what a trial spends outside `archkit.train`.
+
+With a trained supernet (`supernet=DIR`, issue 24), both studies score their candidates on it
+(`proxy: supernet`: hundreds of trials at seconds each, nothing trained) and the head to head of
+the samplers is also taken on the search's own score (the supernet's val top-1 of each study's best);
+with `per_trial=N`, a third study of today's kind (the default sampler, N candidates each trained
+with the config's recipe) runs beside them at the same seed, so that the confirmed answers and the
+compute (each study's seconds, the supernet's one-off training) are compared on one machine. One
+supernet serves every budget at or below the one it was sized for: `budgets` of five sizes give the
+accuracy-vs-cost front from one training.
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ def budget_of(text: str) -> dict:
         return {"latency_ms": ms}
     return {"ops": parse_count(text)}
 SAMPLERS = ("default", "random")
+PER_TRIAL = "per_trial"  # the study trained per candidate beside a supernet's two (`per_trial=N`)
+STUDIES = (*SAMPLERS, PER_TRIAL)  # every study a row may hold, in the order they run and print
 
 
 def bench_config(path: Path) -> dict:
@@ -66,9 +77,11 @@ def bench_config(path: Path) -> dict:
 
 
 def _config(base: dict, name: str, sampler: str, seed: int, trials: int, budget: str, recipe: dict,
-            final: dict) -> dict:
+            final: dict, supernet: Path | None = None) -> dict:
     config = dict(base, name=name, seed=seed, trials=trials, train=recipe, budget=budget_of(budget), final=final)
-    if sampler != "default":
+    if supernet is not None and sampler != PER_TRIAL:
+        config.update(proxy="supernet", supernet=str(Path(supernet).resolve()))
+    if sampler == "random":
         # plain random sampling: no structured priors either (the default keeps archkit's warm start)
         config.update(sampler=sampler, warm_start=False)
     return config
@@ -83,9 +96,99 @@ def _run_study(folder: Path, config: dict, train):
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     loaded = load_search_config(path)
     location = str(folder / f"{config['name']}.journal")
+    started = time.perf_counter()
     run_worker(loaded, location, config["name"], progress=False, train=train)
+    seconds = time.perf_counter() - started
     study, _ = load_study(config["name"], location)
-    return loaded, study
+    return loaded, study, seconds
+
+
+class SameRunsOnce:
+    """`archkit.train` that trains a network once per (architecture, data, seed, recipe): a
+    confirmation that retrains a network another study of the same seed already retrained with the
+    same seeds (the reference, the same network in every study of a seed: the base scaled to the
+    budget; a best two studies both found) reuses its result, which a second training would
+    reproduce (same seed, same data order and initialization). The trials' trainings
+    (no test score) are never shared: each study pays for its own search."""
+
+    def __init__(self, train):
+        self.train = train
+        self.results: dict[str, object] = {}
+        self.reused = 0
+
+    def __call__(self, spec, **kwargs):
+        import json
+
+        if not kwargs.get("score_test"):
+            return self.train(spec, **kwargs)
+        network = {k: v for k, v in spec.to_dict().items() if k not in ("name", "description", "source")}
+        key = json.dumps([network, {k: v for k, v in kwargs.items() if k != "on_epoch"}], sort_keys=True,
+                         default=str)
+        if key in self.results:
+            self.reused += 1
+            return self.results[key]
+        result = self.results[key] = self.train(spec, **kwargs)
+        return result
+
+
+def supernet_facts(directory: Path) -> dict:
+    """What the benchmark records of the supernet it searches on: its folder, the budget it was sized
+    for, its training's steps, epochs and seconds (all sessions), and the machine-independent size of
+    its plan."""
+    from ..supernet import checkpoint as ckpt
+
+    payload = ckpt.load(directory)
+    if payload is None:
+        raise ValueError(f"no supernet in {directory} (train it first: archkit supernet train CONFIG -o {directory})")
+    history = payload.get("history") or [{}]
+    return {"directory": str(directory), "limits": payload.get("limits"), "step": payload.get("step"),
+            "epochs": history[-1].get("epoch"), "seconds": float(payload.get("seconds", 0.0)),
+            "largest_val_top1": history[-1].get("val_top1"),
+            "smallest_val_top1": history[-1].get("val_top1_smallest")}
+
+
+class SameRunsOnce:
+    """`archkit.train` that trains a network once per (architecture, data, seed, recipe): a
+    confirmation that retrains a network another study of the same seed already retrained with the
+    same seeds (the reference, the same network in every study of a seed: the base scaled to the
+    budget; a best two studies both found) reuses its result, which a second training would
+    reproduce (same seed, same data order and initialization). The trials' trainings
+    (no test score) are never shared: each study pays for its own search."""
+
+    def __init__(self, train):
+        self.train = train
+        self.results: dict[str, object] = {}
+        self.reused = 0
+
+    def __call__(self, spec, **kwargs):
+        import json
+
+        if not kwargs.get("score_test"):
+            return self.train(spec, **kwargs)
+        network = {k: v for k, v in spec.to_dict().items() if k not in ("name", "description", "source")}
+        key = json.dumps([network, {k: v for k, v in kwargs.items() if k != "on_epoch"}], sort_keys=True,
+                         default=str)
+        if key in self.results:
+            self.reused += 1
+            return self.results[key]
+        result = self.results[key] = self.train(spec, **kwargs)
+        return result
+
+
+def supernet_facts(directory: Path) -> dict:
+    """What the benchmark records of the supernet it searches on: its folder, the budget it was sized
+    for, its training's steps, epochs and seconds (all sessions), and the machine-independent size of
+    its plan."""
+    from ..supernet import checkpoint as ckpt
+
+    payload = ckpt.load(directory)
+    if payload is None:
+        raise ValueError(f"no supernet in {directory} (train it first: archkit supernet train CONFIG -o {directory})")
+    history = payload.get("history") or [{}]
+    return {"directory": str(directory), "limits": payload.get("limits"), "step": payload.get("step"),
+            "epochs": history[-1].get("epoch"), "seconds": float(payload.get("seconds", 0.0)),
+            "largest_val_top1": history[-1].get("val_top1"),
+            "smallest_val_top1": history[-1].get("val_top1_smallest")}
 
 
 def _share_reference_runs(source, target, verdict: dict) -> None:
@@ -115,19 +218,24 @@ def _overheads(study) -> list[dict]:
 
 def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, final_seeds: int = 3,
         final_epochs: int | None = None, recipe: dict | None = None, train=None, progress=None,
-        config: Path = DEFAULT_CONFIG, first_seed: int = 0) -> dict:
+        config: Path = DEFAULT_CONFIG, first_seed: int = 0, supernet: Path | None = None,
+        per_trial: int | None = None) -> dict:
     """Run the benchmark on `config`'s base, space, data and recipe, for study seeds `first_seed`,
     `first_seed + 1`, ... (`seeds` of them; parts run apart are joined by `merge`). `recipe` replaces
     the per-trial recipe (tests use a few steps) and `final_epochs` the final one (default: 3x the
-    trial's); `train` replaces `archkit.train`."""
+    trial's); `train` replaces `archkit.train`. With `supernet` (a trained supernet's folder for this
+    config's space) the two studies score on it, and `per_trial` adds a study of that many trained
+    candidates beside them (see the module's docstring)."""
     import optuna
 
     from ..search.confirm import ConfirmError, confirm
     from ..search.runner import _default_train
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    train = train or _default_train
+    train = SameRunsOnce(train or _default_train)
     base = bench_config(Path(config))
+    facts = supernet_facts(Path(supernet)) if supernet is not None else None
+    kinds = (*SAMPLERS, PER_TRIAL) if supernet is not None and per_trial else SAMPLERS
     recipe = dict(recipe or base.get("train") or {})
     final = {"top": 1, "seeds": final_seeds}
     if final_epochs is not None:
@@ -138,17 +246,16 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
         folder = Path(tmp)
         for budget in budgets:
             for seed in range(first_seed, first_seed + seeds):
-                verdicts, studies, unconfirmed = {}, {}, {}
-                for sampler in SAMPLERS:
+                verdicts, studies, unconfirmed, seconds = {}, {}, {}, {}
+                for sampler in kinds:
                     name = f"b{budget}-{sampler}-{seed}"
-                    study_config = _config(base, name, sampler, seed, trials, budget, recipe, final)
-                    loaded, study = _run_study(folder, study_config, train)
+                    count = per_trial if sampler == PER_TRIAL else trials
+                    study_config = _config(base, name, sampler, seed, count, budget, recipe, final, supernet)
+                    loaded, study, seconds[sampler] = _run_study(folder, study_config, train)
                     studies[sampler] = study
                     overheads += _overheads(study)
                     if sampler == "default":
                         chosen_sampler = study.user_attrs.get("sampler", loaded.config.sampler)
-                    if sampler == "random" and "default" in verdicts:
-                        _share_reference_runs(studies["default"], study, verdicts["default"])
                     try:
                         verdicts[sampler] = confirm(study, loaded.config, loaded.config.final, train)
                     except ConfirmError as exc:
@@ -164,11 +271,16 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
                     rows.append({"budget": budget, "seed": seed, "unconfirmed": unconfirmed})
                 else:
                     rows.append({"budget": budget, "seed": seed,
-                                 **{s: _row(studies[s], verdicts[s]) for s in SAMPLERS}})
-    return _results(
+                                 **{s: _row(studies[s], verdicts[s], seconds[s]) for s in kinds}})
+    results = _results(
         rows, budgets=list(budgets), trials=trials, final_seeds=final_seeds, recipe=recipe,
         default_sampler=chosen_sampler, overheads=overheads, bench_seconds=time.perf_counter() - started,
         config={"path": str(config), **base, "train": recipe, "final": final})
+    results["confirmations_reused"] = train.reused
+    if facts is not None:
+        results["supernet"] = facts
+        results["per_trial_trials"] = per_trial
+    return results
 
 
 def _results(rows: list[dict], *, budgets: list[str], trials: int, final_seeds: int, recipe: dict,
@@ -195,7 +307,8 @@ def _results(rows: list[dict], *, budgets: list[str], trials: int, final_seeds: 
 
 
 # What must agree between parts of one benchmark for `merge` to join them.
-SAME_IN_PARTS = ("trials_per_study", "final_seeds", "recipe", "final_recipe", "config")
+SAME_IN_PARTS = ("trials_per_study", "final_seeds", "recipe", "final_recipe", "config", "supernet",
+                 "per_trial_trials")
 
 
 class MergeError(ValueError):
@@ -229,13 +342,18 @@ def merge(parts: list[dict], names: list[str] | None = None) -> dict:
                       bench_seconds=sum(p["bench_seconds"] for p in parts), config=first["config"])
     merged["date"] = max(p["date"] for p in parts)
     merged["parts"] = len(parts)
+    merged["confirmations_reused"] = sum(p.get("confirmations_reused", 0) for p in parts)
+    for key in ("supernet", "per_trial_trials"):
+        if key in first:
+            merged[key] = first[key]
     return merged
 
 
-def _row(study, verdict: dict) -> dict:
-    """One study's result: its best (search and confirmed), the reference's, the proxy pairs.
+def _row(study, verdict: dict, seconds: float | None = None) -> dict:
+    """One study's result: its best (search and confirmed), the reference's, the proxy pairs, and
+    the search's wall seconds (every trial, the supernet's loading; not the confirmation).
     `search_val` is the trial's score in the search (`results.score`): val top-1 after the short
-    recipe, the proxy of every study the benchmark runs (its configs take no `proxy:`)."""
+    recipe, or the supernet's val top-1 for a study on the supernet."""
     best, ref = verdict["best"], verdict["reference"]
     pairs = [{"trial": c["trial"], "search_val": score(study.trials[c["trial"]]),
               "final_val": statistics.mean(c["val_top1"])} for c in (ref, *verdict["candidates"])]
@@ -244,7 +362,8 @@ def _row(study, verdict: dict) -> dict:
             "search_val": score(found),
             "best_test": statistics.mean(best["test_top1"]), "reference_test": statistics.mean(ref["test_top1"]),
             "delta": verdict["delta"], "ci95": verdict["ci95"], "conclusion": verdict["conclusion"],
-            "recipe": verdict["recipe"], "proxy_pairs": pairs}
+            "recipe": verdict["recipe"], "proxy_pairs": pairs,
+            "trials": len(study.trials), "search_seconds": seconds}
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -259,7 +378,8 @@ def summarize(rows: list[dict]) -> dict:
     if not rows:
         return out
     n = len(rows)
-    for s in SAMPLERS:
+    kinds = [k for k in STUDIES if all(k in r for r in rows)]
+    for s in kinds:
         deltas = [r[s]["delta"] for r in rows]
         mean, lo, hi = t_interval(deltas)
         out[s] = {"better": sum(r[s]["conclusion"] == "better" for r in rows) / n,
@@ -268,6 +388,11 @@ def summarize(rows: list[dict]) -> dict:
     wins = sum(1.0 if r["default"]["best_test"] > r["random"]["best_test"] else
                0.5 if r["default"]["best_test"] == r["random"]["best_test"] else 0.0 for r in rows)
     out["default_over_random"] = wins / n
+    # on the search's own score (the supernet's, when the studies score on one): the samplers alone
+    out["default_over_random_search"] = _wins(rows, "default", "random", "search_val")
+    if PER_TRIAL in kinds:
+        out["default_over_per_trial"] = _wins(rows, "default", PER_TRIAL, "best_test")
+        out["search_seconds"] = {k: sum(r[k].get("search_seconds") or 0.0 for r in rows) / n for k in kinds}
     pairs = [p for r in rows for s in SAMPLERS for p in r[s]["proxy_pairs"]]
     # the reference appears in both studies of a seed with the same numbers: count it once
     unique = {(r["seed"], p["trial"], round(p["search_val"], 9), round(p["final_val"], 9))
@@ -275,6 +400,11 @@ def summarize(rows: list[dict]) -> dict:
     out["proxy_tau"] = kendall_tau([u[2] for u in unique], [u[3] for u in unique]) if len(unique) > 1 else None
     out["proxy_pairs"] = len(unique) if pairs else 0
     return out
+
+
+def _wins(rows: list[dict], a: str, b: str, key: str) -> float:
+    """The share of rows where study `a`'s `key` is above study `b`'s (ties count half)."""
+    return sum(1.0 if r[a][key] > r[b][key] else 0.5 if r[a][key] == r[b][key] else 0.0 for r in rows) / len(rows)
 
 
 def _pct(x: float | None) -> str:
@@ -289,29 +419,35 @@ def print_results(r: dict) -> None:
 
     # Wide enough for every column when written to a log or a pipe (rich assumes 80 columns then).
     console = Console(width=None if sys.stdout.isatty() else 180)
+    net = r.get("supernet")
+    scored = f" on the supernet {net['directory']}" if net else ""
     table = Table(title=f"archkit bench search — {r['config']['data']}, {r['config']['base']} space of "
                         f"{r['config']['path']}, "
-                        f"{r['trials_per_study']} trials per study, best confirmed with {r['final_seeds']} seeds "
-                        f"on test, {r['date']}", title_justify="left")
+                        f"{r['trials_per_study']} trials per study{scored}, best confirmed with {r['final_seeds']} "
+                        f"seeds on test, {r['date']}", title_justify="left")
     for col in ("budget", "seed", "sampler", "best trial", "search val", "best test", "uniform test",
-                "gain (points)", "95% CI", "verdict"):
+                "gain (points)", "95% CI", "verdict", "search s"):
         table.add_column(col, justify="left" if col in ("sampler", "verdict", "budget") else "right")
     for row in r["rows"]:
         if "unconfirmed" in row:
             reason = "; ".join(f"{s}: {why}" for s, why in row["unconfirmed"].items())
             table.add_row(row["budget"], str(row["seed"]), "both", "", "", "", "", "", "", f"not confirmed ({reason})")
             continue
-        for s in SAMPLERS:
+        for s in (k for k in STUDIES if k in row):
             x = row[s]
             lo, hi = x["ci95"]
-            table.add_row(row["budget"], str(row["seed"]), s if s == "random" else f"default ({r['default_sampler']})",
+            name = {"default": f"default ({r['default_sampler']})",
+                    PER_TRIAL: f"per-trial, {r.get('per_trial_trials')} trained"}.get(s, s)
+            seconds = x.get("search_seconds")
+            table.add_row(row["budget"], str(row["seed"]), name,
                           str(x["best_trial"]), f"{x['search_val']:.4f}", f"{x['best_test']:.4f}",
                           f"{x['reference_test']:.4f}", _pct(x["delta"]),
-                          f"{_pct(lo)}..{_pct(hi)}" if lo is not None else "—", x["conclusion"])
+                          f"{_pct(lo)}..{_pct(hi)}" if lo is not None else "—", x["conclusion"],
+                          "" if seconds is None else f"{seconds:.0f}")
     console.print(table)
     summary = Table(title="per budget", title_justify="left")
     for col in ("budget", "studies", "default beats uniform", "default worse", "random beats uniform",
-                "default beats random", "mean gain (points, 95% CI)", "proxy tau (pairs)"):
+                "default beats random", "(on search score)", "mean gain (points, 95% CI)", "proxy tau (pairs)"):
         summary.add_column(col, justify="left" if col == "budget" else "right")
     for budget, s in r["summary"].items():
         if s.get("unconfirmed"):
@@ -324,9 +460,26 @@ def print_results(r: dict) -> None:
         gain = f"{_pct(d['gain'])} ({_pct(lo)}..{_pct(hi)})" if lo is not None else _pct(d["gain"])
         tau = "—" if s["proxy_tau"] is None else f"{s['proxy_tau']:.2f} ({s['proxy_pairs']})"
         summary.add_row(budget, str(s["studies"]), f"{d['better']:.0%}", f"{d['worse']:.0%}",
-                        f"{s['random']['better']:.0%}", f"{s['default_over_random']:.0%}", gain, tau)
+                        f"{s['random']['better']:.0%}", f"{s['default_over_random']:.0%}",
+                        f"{s.get('default_over_random_search', float('nan')):.0%}", gain, tau)
     if summary.row_count:
         console.print(summary)
-    console.print(f"per-trial overhead (all but archkit.train): {r['overhead_share']:.2%} of trial time "
-                  f"(median {r['overhead_seconds_median']:.2f} s of {r['trial_seconds_median']:.1f} s); target < 2%")
+    for budget, s in r["summary"].items():
+        if PER_TRIAL in s:
+            p = s[PER_TRIAL]
+            secs = s["search_seconds"]
+            console.print(f"{budget}: per-trial search beats uniform in {p['better']:.0%}, mean gain {_pct(p['gain'])}; "
+                          f"the supernet search's confirmed best beats the per-trial one's in "
+                          f"{s['default_over_per_trial']:.0%}; search seconds per study: supernet default "
+                          f"{secs['default']:.0f}, random {secs['random']:.0f}, per-trial {secs[PER_TRIAL]:.0f}")
+    if net:
+        console.print(f"supernet: sized for {net['limits']}, {net['step']} steps ({net['epochs']} epochs) in "
+                      f"{net['seconds']:.0f} s, once for every budget and seed above")
+    if r.get("confirmations_reused"):
+        console.print(f"{r['confirmations_reused']} confirmation runs reused (the same network, seed and recipe "
+                      f"already retrained in another study of the seed)")
+    if r.get("overhead_seconds_median") is not None:
+        console.print(f"per-trial overhead (all but archkit.train): {r['overhead_share']:.2%} of trial time "
+                      f"(median {r['overhead_seconds_median']:.2f} s of {r['trial_seconds_median']:.1f} s); "
+                      f"target < 2%")
     console.print(f"bench took {r['bench_seconds']:.0f} s")

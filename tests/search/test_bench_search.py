@@ -41,7 +41,9 @@ def test_t_interval_by_hand():
 
 def row(seed, default_test, random_test, ref_test, conclusion, rconclusion="not distinguishable"):
     def side(best, concl, trial):
-        return {"best_test": best, "reference_test": ref_test, "delta": best - ref_test, "conclusion": concl,
+        # (the search's score made to disagree with the test score: 1 - test top-1)
+        return {"best_test": best, "search_val": round(1 - best, 9), "reference_test": ref_test,
+                "delta": best - ref_test, "conclusion": concl,
                 "recipe": {"epochs": 10},
                 "proxy_pairs": [{"trial": 0, "search_val": 0.3, "final_val": 0.8},
                                 {"trial": trial, "search_val": best, "final_val": best}]}
@@ -57,6 +59,7 @@ def test_summary_by_hand():
     assert s["studies"] == 4
     assert s["default"]["better"] == 0.5 and s["default"]["worse"] == 0.25 and s["random"]["worse"] == 0.25
     assert s["default_over_random"] == (1 + 0 + 0.5 + 0) / 4
+    assert s["default_over_random_search"] == (0 + 1 + 0.5 + 1) / 4  # on the search's score: 1 - test
     gains = [0.10, 0.02, 0.09, -0.08]
     ci = stats.t.interval(0.95, 3, loc=statistics.mean(gains), scale=stats.sem(gains))
     assert s["default"]["gain"] == pytest.approx(statistics.mean(gains))
@@ -72,9 +75,12 @@ def test_a_tiny_bench_with_a_fake_trainer_runs_every_part(capsys):
     assert r["config"]["space"]["share_module_params"] == "network"  # the config's space was searched
     assert [(x["budget"], x["seed"]) for x in r["rows"]] == [("20M", 0), ("20M", 1)]
     confirmations = [c for c in fake.calls if c["score_test"]]
-    # per seed: the default study's best and reference, then the random study's best (its reference's
-    # runs are shared, the same network with the same seeds), 2 seeds each
-    assert len(confirmations) == 2 * (2 + 2 + 2)
+    # per study seed: each study's best and the reference, 2 seeds each; a network retrained with a
+    # seed another study of the seed already retrained it with (always the reference, sometimes a
+    # best both found) is reused, not trained again
+    keys = [(c["spec"].model_copy(update={"name": ""}).to_dict().__repr__(), c["seed"]) for c in confirmations]
+    assert len(keys) == len(set(keys)) and len(confirmations) <= 2 * (2 + 2 + 2)
+    assert len(confirmations) + r["confirmations_reused"] == 2 * 2 * (2 + 2)
     assert all(c["epochs"] == 3 for c in confirmations)  # 3x the trial's recipe
     for x in r["rows"]:
         assert x["default"]["reference_test"] == x["random"]["reference_test"]
