@@ -143,6 +143,7 @@ def supernet_facts(directory: Path) -> dict:
     history = payload.get("history") or [{}]
     return {"directory": str(directory), "limits": payload.get("limits"), "step": payload.get("step"),
             "epochs": history[-1].get("epoch"), "seconds": float(payload.get("seconds", 0.0)),
+            "down_to": payload.get("down_to_text"),
             "largest_val_top1": history[-1].get("val_top1"),
             "smallest_val_top1": history[-1].get("val_top1_smallest")}
 
@@ -187,6 +188,7 @@ def supernet_facts(directory: Path) -> dict:
     history = payload.get("history") or [{}]
     return {"directory": str(directory), "limits": payload.get("limits"), "step": payload.get("step"),
             "epochs": history[-1].get("epoch"), "seconds": float(payload.get("seconds", 0.0)),
+            "down_to": payload.get("down_to_text"),
             "largest_val_top1": history[-1].get("val_top1"),
             "smallest_val_top1": history[-1].get("val_top1_smallest")}
 

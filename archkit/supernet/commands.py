@@ -23,13 +23,18 @@ def train(
                                               show_default=False)] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (default: the config's train.device).",
                                                show_default=False)] = None,
+    down_to: Annotated[str | None, typer.Option(
+        "--down-to", help="Serve every budget from this one (1M, 2ms) up to the config's: random sub-networks are "
+                          "filled to budgets drawn log-uniformly in that range (default: the config's budget only).",
+        show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-epoch lines.")] = False,
 ) -> None:
     """Train the weight-sharing supernet of a search config's space (the sandwich rule with in-place
     distillation), checkpointed every epoch; the same command again continues it, with a larger
     --epochs to train it longer. A search with `proxy: supernet` then scores candidates on it.
 
-    Example: `archkit supernet train studies/demo.yaml --epochs 20`.
+    Example: `archkit supernet train studies/demo.yaml --epochs 20`; for the front of several budgets
+    from one training, size it by the largest and give the smallest: `--down-to 1M` with a 20M config.
     """
     from ..commandline import UserError
     from ..search.config import load_search_config
@@ -41,7 +46,8 @@ def train(
     loaded = load_search_config(config)
     directory = output if output is not None else default_directory(loaded)
     try:
-        run = train_supernet(loaded, directory, epochs=epochs, steps=steps, device=device, progress=not quiet)
+        run = train_supernet(loaded, directory, epochs=epochs, steps=steps, device=device, progress=not quiet,
+                             down_to=down_to)
     except DivergedError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -15,6 +15,7 @@ and DDP's unused-parameter search), torch.compile (a new graph per sub-network).
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,12 +54,25 @@ class Sandwich:
     """The sub-networks of step `n` (largest, smallest, random...), drawn from a generator seeded by
     (seed, n): a resumed run draws what the uninterrupted one would have."""
 
-    def __init__(self, loaded: LoadedConfig, plan: Plan, seed: int, randoms: int = RANDOM_PER_STEP):
+    def __init__(self, loaded: LoadedConfig, plan: Plan, seed: int, randoms: int = RANDOM_PER_STEP,
+                 down_to: float | None = None):
         self.loaded = loaded
         self.plan = plan
         self.seed = seed
         self.randoms = randoms
+        # With `down_to` (a fraction of the budget, < 1), each random sub-network is filled to the
+        # config's budget times a factor drawn log-uniformly in [down_to, 1]: one supernet trains the
+        # candidates of every budget in that range (the front of several budgets from one training).
+        self.down_to = down_to
         self.outside = 0  # random draws outside the plan, redrawn (see __call__)
+
+    def _limits(self, rng: random.Random) -> dict | None:
+        """The budget a random sub-network is filled to: the config's, or a fraction of it (`down_to`)."""
+        limits = self.loaded.config.budget.limits()
+        if self.down_to is None or not limits:
+            return None
+        factor = math.exp(rng.uniform(math.log(self.down_to), 0.0))
+        return {key: value * factor for key, value in limits.items()}
 
     def _random(self, rng: random.Random) -> Spec:
         """A candidate drawn as a trial draws it. The plan covers mixes of 5x5 forms by construction
@@ -66,8 +80,8 @@ class Sandwich:
         layout holds 8, once in about 2,000 draws); a draw outside the plan (a checkpoint's older
         plan) is redrawn and counted, never cut down, so training goes on."""
         for _ in range(MAX_REDRAWS):
-            spec = candidate_spec(self.loaded, random_params(self.loaded, rng), classes=self.plan.classes,
-                                  name=f"{self.loaded.study_name[:80]}-sampled")
+            spec = candidate_spec(self.loaded, random_params(self.loaded, rng), limits=self._limits(rng),
+                                  classes=self.plan.classes, name=f"{self.loaded.study_name[:80]}-sampled")
             try:
                 self.plan.program(spec)
             except SupernetError:
@@ -85,6 +99,34 @@ class Sandwich:
         smallest = self.plan.extreme(base, False, factorize=lambda _: rng.random() < 0.5)
         randoms = [self._random(rng) for _ in range(self.randoms)]
         return [largest, smallest, *randoms]
+
+
+def down_to_fraction(limits: dict[str, float], text: str) -> float:
+    """`--down-to` (the smallest budget the supernet should serve well: "1M" multiply-adds or params,
+    "2ms" of predicted latency) as a fraction of the config's budget in the same unit."""
+    from ..search.numbers import parse_count
+
+    text = str(text).strip()
+    if text.lower().endswith("ms"):
+        keys, unit = ("latency_ms",), "latency_ms limit"
+        try:
+            value = float(text[:-2])
+        except ValueError:
+            raise SupernetError(f"--down-to: expected a latency like 2ms or a count like 1M, got {text!r}") from None
+    else:
+        keys, unit = ("ops", "params", "activations"), "ops, params or activations limit"
+        try:
+            value = float(parse_count(text))
+        except ValueError as exc:
+            raise SupernetError(f"--down-to: {exc}") from None
+    key = next((k for k in keys if k in limits), None)
+    if key is None:
+        raise SupernetError(f"--down-to {text}: the config's budget has no {unit} to go down from (its "
+                            f"budget: {limits or 'none'})")
+    if not 0 < value < limits[key]:
+        raise SupernetError(f"--down-to {text}: must be above 0 and below the config's {key} budget "
+                            f"({limits[key]:,g})")
+    return value / limits[key]
 
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -190,10 +232,12 @@ def recipe(loaded: LoadedConfig) -> dict:
 
 def train_supernet(loaded: LoadedConfig, directory: Path | None = None, *, epochs: int | None = None,
                    steps: int | None = None, device: str | None = None, progress: bool = False,
-                   pool_samples: int | None = None) -> SupernetRun:
+                   pool_samples: int | None = None, down_to: str | None = None) -> SupernetRun:
     """Train (or continue training) the config's supernet into `directory` (default
     `default_directory`). A checkpoint there is continued: the same config only (else refused,
-    naming what differs), `epochs`/`steps` may extend it."""
+    naming what differs), `epochs`/`steps` may extend it. `down_to` ("1M", "2ms") spreads the
+    random sub-networks' budgets from it up to the config's (see `Sandwich`); a continued run keeps
+    the range it was started with."""
     check_expressible(loaded)
     cfg = loaded.config
     directory = Path(directory) if directory is not None else default_directory(loaded)
@@ -204,6 +248,13 @@ def train_supernet(loaded: LoadedConfig, directory: Path | None = None, *, epoch
         if saved.get("limits") != limits:
             raise SupernetError(f"{ckpt.path_in(directory)} was trained under the budget {saved.get('limits')}, the "
                                 f"config has {limits}; train this budget's supernet into another folder (-o)")
+    fraction = down_to_fraction(limits, down_to) if down_to is not None else None
+    if saved is not None:
+        if down_to is not None and saved.get("down_to") != fraction:
+            raise SupernetError(f"{ckpt.path_in(directory)} was trained with --down-to "
+                                f"{saved.get('down_to_text') or 'none'}; continue it with the same, or train "
+                                f"another into another folder (-o)")
+        fraction, down_to = saved.get("down_to"), saved.get("down_to_text")
     given = {"epochs": epochs, "steps": steps}
     try:
         if saved is None:
@@ -239,7 +290,7 @@ def train_supernet(loaded: LoadedConfig, directory: Path | None = None, *, epoch
         try:
             spe = batches.steps_per_epoch
             total = config.steps if config.steps is not None else config.target_epochs * spe
-            engine = SandwichEngine(net, batches, config, sandwich=Sandwich(loaded, plan, config.seed),
+            engine = SandwichEngine(net, batches, config, sandwich=Sandwich(loaded, plan, config.seed, down_to=fraction),
                                     device=torch_device, precision=precision, total_steps=total,
                                     progress=RichProgress() if progress else Quiet())
             resumed_from = 0
@@ -253,7 +304,7 @@ def train_supernet(loaded: LoadedConfig, directory: Path | None = None, *, epoch
             def save(e: Engine) -> None:
                 ckpt.save(directory, {**e.state_dict(), "config": config.to_dict(), "plan": plan.to_dict(),
                                       "identity": ckpt.identity(loaded), "limits": limits,
-                                      "study": loaded.study_name})
+                                      "down_to": fraction, "down_to_text": down_to, "study": loaded.study_name})
 
             engine.fit(on_epoch_end=save)
             if engine.step != (engine.history[-1]["step"] if engine.history else -1):

@@ -111,3 +111,45 @@ def test_a_draw_outside_the_plan_is_redrawn_not_a_crash(monkeypatch):
             for spec in sandwich(step):
                 plan.program(spec)  # raises SupernetError for a candidate outside the plan
         assert sandwich.outside == outside
+
+
+def test_down_to_spreads_the_sampled_budgets_over_the_range():
+    """`--down-to`: the random sub-networks are filled to budgets between it and the config's, not
+    all to the config's (profiled here, against the range's ends)."""
+    import random
+
+    import archkit
+    from archkit.supernet import plan_for
+    from archkit.supernet.sandwich import Sandwich, down_to_fraction
+
+    from .conftest import load
+
+    loaded = load("demo.yaml", "3M")
+    plan = plan_for(loaded, classes=10, samples=0)
+    assert down_to_fraction({"ops": 3_000_000}, "1M") == pytest.approx(1 / 3)
+
+    def ops(sandwich, n=16):
+        rng = random.Random(5)
+        return [archkit.profile(sandwich._random(rng)).total.ops for _ in range(n)]
+
+    plain, spread = ops(Sandwich(loaded, plan, 0)), ops(Sandwich(loaded, plan, 0, down_to=1 / 3))
+    assert min(plain) > 2_500_000 and max(plain) <= 3_000_000  # filled to the budget, as a trial fills
+    assert max(spread) <= 3_000_000 and min(spread) < 1_500_000  # spread down towards 1M
+    assert sum(x < 2_000_000 for x in spread) >= 4  # log-uniform in [1M, 3M]: ~37% below 2M
+
+
+def test_down_to_is_checked_and_kept_by_a_continued_run(tmp_path):
+    path = config(tmp_path)
+    for bad, message in (("5M", "below the config's ops budget"), ("fast", "expected a count"),
+                         ("2ms", "has no latency_ms limit")):
+        result = invoke(path, "-o", tmp_path / "x", "--steps", 1, "--down-to", bad, "-q")
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert result.output.count("\n") == 1
+    first = invoke(path, "-o", tmp_path / "a", "--steps", 1, "--device", "cpu", "--down-to", "500K", "-q")
+    assert first.exit_code == 0, first.output
+    assert state(tmp_path / "a")["down_to"] == pytest.approx(0.5)
+    again = invoke(path, "-o", tmp_path / "a", "--steps", 2, "--device", "cpu", "--down-to", "250K", "-q")
+    assert again.exit_code == 2 and "was trained with --down-to 500K" in again.output
+    kept = invoke(path, "-o", tmp_path / "a", "--steps", 2, "--device", "cpu", "-q")
+    assert kept.exit_code == 0, kept.output
+    assert state(tmp_path / "a")["down_to"] == pytest.approx(0.5) and state(tmp_path / "a")["step"] == 2
