@@ -309,8 +309,9 @@ def _results(rows: list[dict], *, budgets: list[str], trials: int, final_seeds: 
 
 
 # What must agree between parts of one benchmark for `merge` to join them.
-SAME_IN_PARTS = ("trials_per_study", "final_seeds", "recipe", "final_recipe", "config", "supernet",
-                 "per_trial_trials")
+SAME_IN_PARTS = ("trials_per_study", "final_seeds", "recipe", "final_recipe", "config", "per_trial_trials")
+# ... and of the supernet they searched on: the same one (its folder, budget and training steps).
+SAME_SUPERNET = ("directory", "limits", "step")
 
 
 class MergeError(ValueError):
@@ -329,6 +330,10 @@ def merge(parts: list[dict], names: list[str] | None = None) -> dict:
         for key in SAME_IN_PARTS:
             if part.get(key) != first.get(key):
                 raise MergeError(f"{name} differs from {names[0]} in {key!r}: not the same benchmark")
+        nets = [{k: (x.get("supernet") or {}).get(k) for k in SAME_SUPERNET} for x in (first, part)]
+        if nets[0] != nets[1]:
+            raise MergeError(f"{name} differs from {names[0]} in its supernet ({nets[1]} vs {nets[0]}): not the same "
+                             f"benchmark")
     rows, seen = [], set()
     for name, part in zip(names, parts, strict=True):
         for r in part["rows"]:
@@ -365,7 +370,9 @@ def _row(study, verdict: dict, seconds: float | None = None) -> dict:
             "best_test": statistics.mean(best["test_top1"]), "reference_test": statistics.mean(ref["test_top1"]),
             "delta": verdict["delta"], "ci95": verdict["ci95"], "conclusion": verdict["conclusion"],
             "recipe": verdict["recipe"], "proxy_pairs": pairs,
-            "trials": len(study.trials), "search_seconds": seconds}
+            "trials": len(study.trials), "search_seconds": seconds,
+            # candidates scored or trained (a sampler that proposes a network again gets its score for free)
+            "distinct": sum(1 for t in study.trials if R.DUPLICATE_OF not in t.user_attrs)}
 
 
 def summarize(rows: list[dict]) -> dict:

@@ -164,6 +164,14 @@ def test_merge_refuses_parts_of_other_settings_or_a_seed_twice(tmp_path):
     a, b = part([row(0, 0.9, 0.85, 0.8, "better")]), part([row(1, 0.9, 0.85, 0.8, "better")], final_seeds=3)
     with pytest.raises(MergeError, match="b.json differs from a.json in 'final_seeds'"):
         merge([a, b], ["a.json", "b.json"])
+    net = {"directory": "runs/a", "limits": {"ops": 2e6}, "step": 160, "seconds": 137.0}
+    with pytest.raises(MergeError, match="b.json differs from a.json in its supernet"):
+        merge([part([row(0, 0.9, 0.85, 0.8, "better")], supernet=net),
+               part([row(1, 0.9, 0.85, 0.8, "better")], supernet={**net, "step": 320})], ["a.json", "b.json"])
+    # the same supernet, recorded with other facts (a newer part knows more of it): one benchmark
+    merged = merge([part([row(0, 0.9, 0.85, 0.8, "better")], supernet=net),
+                    part([row(1, 0.9, 0.85, 0.8, "better")], supernet={**net, "down_to": None})])
+    assert merged["supernet"] == net and merged["summary"]["3M"]["studies"] == 2
     with pytest.raises(MergeError, match="part 2: budget 3M seed 0 is in an earlier part too"):
         merge([a, part([row(0, 0.9, 0.85, 0.8, "better")])])
     # through the command: one line, exit 2

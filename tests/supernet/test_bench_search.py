@@ -39,6 +39,8 @@ def test_studies_score_on_the_supernet_beside_a_per_trial_study(tiny, capsys):
     searched = [c for c in fake.calls if not c["score_test"]]
     assert 1 <= len(searched) <= 3
     assert row["default"]["trials"] == row["random"]["trials"] == 5 and row["per_trial"]["trials"] == 3
+    # distinct: every trial but those that proposed a network again (each trained one is distinct)
+    assert 1 <= row["default"]["distinct"] <= 5 and len(searched) <= row["per_trial"]["distinct"] <= 3
 
     # The supernet studies' search score is the candidate's val top-1 on the supernet, scored here anew.
     from archkit.supernet.proxy import SupernetScorer
