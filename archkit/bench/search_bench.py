@@ -148,66 +148,6 @@ def supernet_facts(directory: Path) -> dict:
             "smallest_val_top1": history[-1].get("val_top1_smallest")}
 
 
-class SameRunsOnce:
-    """`archkit.train` that trains a network once per (architecture, data, seed, recipe): a
-    confirmation that retrains a network another study of the same seed already retrained with the
-    same seeds (the reference, the same network in every study of a seed: the base scaled to the
-    budget; a best two studies both found) reuses its result, which a second training would
-    reproduce (same seed, same data order and initialization). The trials' trainings
-    (no test score) are never shared: each study pays for its own search."""
-
-    def __init__(self, train):
-        self.train = train
-        self.results: dict[str, object] = {}
-        self.reused = 0
-
-    def __call__(self, spec, **kwargs):
-        import json
-
-        if not kwargs.get("score_test"):
-            return self.train(spec, **kwargs)
-        network = {k: v for k, v in spec.to_dict().items() if k not in ("name", "description", "source")}
-        key = json.dumps([network, {k: v for k, v in kwargs.items() if k != "on_epoch"}], sort_keys=True,
-                         default=str)
-        if key in self.results:
-            self.reused += 1
-            return self.results[key]
-        result = self.results[key] = self.train(spec, **kwargs)
-        return result
-
-
-def supernet_facts(directory: Path) -> dict:
-    """What the benchmark records of the supernet it searches on: its folder, the budget it was sized
-    for, its training's steps, epochs and seconds (all sessions), and the machine-independent size of
-    its plan."""
-    from ..supernet import checkpoint as ckpt
-
-    payload = ckpt.load(directory)
-    if payload is None:
-        raise ValueError(f"no supernet in {directory} (train it first: archkit supernet train CONFIG -o {directory})")
-    history = payload.get("history") or [{}]
-    return {"directory": str(directory), "limits": payload.get("limits"), "step": payload.get("step"),
-            "epochs": history[-1].get("epoch"), "seconds": float(payload.get("seconds", 0.0)),
-            "down_to": payload.get("down_to_text"),
-            "largest_val_top1": history[-1].get("val_top1"),
-            "smallest_val_top1": history[-1].get("val_top1_smallest")}
-
-
-def _share_reference_runs(source, target, verdict: dict) -> None:
-    """The reference is the same network in every study of a seed (the base scaled to the budget,
-    trial 0), retrained with the same final seeds: its runs are copied, not recomputed."""
-    from ..search.confirm import run_attr
-
-    ref = verdict["reference"]["trial"]
-    target_ref = next(t for t in target.trials if t.user_attrs.get(R.REFERENCE))
-    if target_ref.number != ref or target_ref.user_attrs.get(R.ARCH) != \
-            source.trials[ref].user_attrs.get(R.ARCH):
-        return
-    for run in verdict["runs"]:
-        if run["trial"] == ref:
-            target.set_user_attr(run_attr(verdict["recipe_key"], ref, run["seed"]), run)
-
-
 def _overheads(study) -> list[dict]:
     out = []
     for t in study.trials:
