@@ -117,7 +117,7 @@ def _check_supernet(directory: Path, config: Path, budgets: list[str]) -> None:
     from ..search.config import load_search_config
     from ..supernet import checkpoint as ckpt
     from ..supernet.errors import SupernetError
-    from .search_bench import budget_of
+    from .search_bench import study_budget
 
     payload = ckpt.load(directory)
     if payload is None:
@@ -128,7 +128,7 @@ def _check_supernet(directory: Path, config: Path, budgets: list[str]) -> None:
     except SupernetError as exc:
         raise UserError(f"--supernet: {exc}") from None
     for name in budgets:
-        why = ckpt.covers(payload, budget_of(name))
+        why = ckpt.covers(payload, study_budget(name, payload.get("limits")))
         if why:
             raise UserError(f"--supernet {directory}: budget {name}: {why}")
 

@@ -22,7 +22,8 @@ with `per_trial=N`, a third study of today's kind (the default sampler, N candid
 with the config's recipe) runs beside them at the same seed, so that the confirmed answers and the
 compute (each study's seconds, the supernet's one-off training) are compared on one machine. One
 supernet serves every budget at or below the one it was sized for: `budgets` of five sizes give the
-accuracy-vs-cost front from one training.
+accuracy-vs-cost front from one training; latency budgets ("4ms") keep the supernet's multiply-add
+limit beside them (`study_budget`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,19 @@ def budget_of(text: str) -> dict:
             raise ValueError(f"a latency budget must be a positive number of ms, got {text!r}")
         return {"latency_ms": ms}
     return {"ops": parse_count(text)}
+
+
+def study_budget(text: str, supernet_limits: dict | None = None) -> dict:
+    """The budget every study of a row runs under: `budget_of(text)`; on a supernet, a latency
+    budget keeps the multiply-add (or params) limit the supernet was sized by beside it, for the
+    study trained per candidate too (all three then search the same candidates: those the supernet
+    holds that meet the latency)."""
+    budget = budget_of(text)
+    if supernet_limits and "latency_ms" in budget:
+        from ..supernet.support import sizing_limits
+
+        budget = {**sizing_limits(supernet_limits), **budget}
+    return budget
 SAMPLERS = ("default", "random")
 PER_TRIAL = "per_trial"  # the study trained per candidate beside a supernet's two (`per_trial=N`)
 STUDIES = (*SAMPLERS, PER_TRIAL)  # every study a row may hold, in the order they run and print
@@ -76,9 +90,9 @@ def bench_config(path: Path) -> dict:
     return {**taken, "pruner": "none"}
 
 
-def _config(base: dict, name: str, sampler: str, seed: int, trials: int, budget: str, recipe: dict,
+def _config(base: dict, name: str, sampler: str, seed: int, trials: int, budget: dict, recipe: dict,
             final: dict, supernet: Path | None = None) -> dict:
-    config = dict(base, name=name, seed=seed, trials=trials, train=recipe, budget=budget_of(budget), final=final)
+    config = dict(base, name=name, seed=seed, trials=trials, train=recipe, budget=budget, final=final)
     if supernet is not None and sampler != PER_TRIAL:
         config.update(proxy="supernet", supernet=str(Path(supernet).resolve()))
     if sampler == "random":
@@ -192,7 +206,8 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
                 for sampler in kinds:
                     name = f"b{budget}-{sampler}-{seed}"
                     count = per_trial if sampler == PER_TRIAL else trials
-                    study_config = _config(base, name, sampler, seed, count, budget, recipe, final, supernet)
+                    study_config = _config(base, name, sampler, seed, count,
+                                           study_budget(budget, facts and facts["limits"]), recipe, final, supernet)
                     loaded, study, seconds[sampler] = _run_study(folder, study_config, train)
                     studies[sampler] = study
                     overheads += _overheads(study)

@@ -18,6 +18,7 @@ from ..search.config import LoadedConfig, Space
 from ..search.space import BRANCHES, candidate, suggest
 from ..spec.loader import spec_from_data
 from ..spec.models import Spec
+from .support import sizing_limits
 
 # A policy answers one suggestion: (name, kind, low, high, choices) -> value; kind is "float", "int"
 # or "choice" (low/high are None for a choice list).
@@ -51,11 +52,12 @@ def searched_space(loaded: LoadedConfig) -> Space:
 
 def candidate_spec(loaded: LoadedConfig, params: dict, limits: dict | None = None, name: str | None = None,
                    classes: int | None = None) -> Spec:
-    """The spec a trial makes of `params` (budget filling under `limits`, default the config's own),
+    """The spec a trial makes of `params` (budget filling under `limits`, default the config's own
+    sizing limits: a latency limit is the search's to meet, see `support.SIZING_KEYS`),
     validated as a user's spec would be; with `classes`, the classifier follows the data's class count
     as `archkit.train` makes it do."""
     cfg = loaded.config
-    limits = cfg.budget.limits() if limits is None else limits
+    limits = sizing_limits(cfg.budget.limits()) if limits is None else limits
     name = name or f"{loaded.study_name[:80]}-candidate"
     if cfg.fill_budget and limits:
         spec = fill_budget(loaded.base, params, limits, cfg.space.divisor, name).spec

@@ -18,6 +18,7 @@ from ..search.config import LoadedConfig
 from ..training.api import spec_fingerprint
 from ..util.files import atomic_write_bytes
 from .errors import SupernetError
+from .support import sizing_limits
 
 FORMAT = "archkit-supernet-checkpoint/1"
 FILENAME = "supernet.pt"
@@ -90,8 +91,9 @@ def check_same(payload: dict[str, Any], loaded: LoadedConfig, where: str | Path)
 
 def covers(payload: dict[str, Any], limits: dict[str, float]) -> str | None:
     """Why the supernet cannot serve a search under `limits` (None if it can): every limit it was
-    sized by must be there, no larger (a smaller budget's candidates are narrower: slices of it)."""
-    trained = payload.get("limits", {})
+    sized by must be there, no larger (a smaller budget's candidates are narrower: slices of it). A
+    latency limit beside them only narrows the search further (`support.SIZING_KEYS`)."""
+    trained = sizing_limits(payload.get("limits") or {})
     for key, value in trained.items():
         if key not in limits:
             return f"the supernet was sized by a {key} budget of {value:,g}, the search has none"

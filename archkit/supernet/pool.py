@@ -27,6 +27,7 @@ from ..spec.models import Spec
 from ..spec.resolve import resolve
 from .candidates import candidate_spec, corner_params, random_params, searched_space
 from .plan import Plan, make_plan
+from .support import sizing_limits
 
 POOL_SAMPLES = 200  # random candidates beside the corners
 POOL_EXTREMES = 0.3  # probability of each range end when drawing them
@@ -110,8 +111,7 @@ def widest_forms(loaded: LoadedConfig, params: dict, classes: int | None = None)
         return []
     cfg = loaded.config
     forms = (_with_form(params, False), _with_form(params, True))
-    limits = cfg.budget.limits() if cfg.fill_budget else {}
-    limits = {k: v for k, v in limits.items() if k != "train_memory"}  # as candidate_spec fills
+    limits = sizing_limits(cfg.budget.limits()) if cfg.fill_budget else {}  # as candidate_spec fills
     scale = widest_scale(loaded, forms, limits) if limits else 1.0
     out = []
     for p, form in zip(forms, ("plain", "factorized"), strict=True):

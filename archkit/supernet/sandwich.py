@@ -41,7 +41,7 @@ from .elastic import ElasticNet
 from .errors import SupernetError
 from .plan import Plan
 from .pool import plan_for
-from .support import check_expressible
+from .support import check_expressible, sizing_limits
 
 RANDOM_PER_STEP = 2  # random sub-networks per step beside the largest and the smallest (BigNAS: 2)
 MAX_REDRAWS = 100  # draws in a row outside the plan before a step gives up (the plan misses the space)
@@ -68,7 +68,7 @@ class Sandwich:
 
     def _limits(self, rng: random.Random) -> dict | None:
         """The budget a random sub-network is filled to: the config's, or a fraction of it (`down_to`)."""
-        limits = self.loaded.config.budget.limits()
+        limits = sizing_limits(self.loaded.config.budget.limits())
         if self.down_to is None or not limits:
             return None
         factor = math.exp(rng.uniform(math.log(self.down_to), 0.0))
@@ -102,27 +102,25 @@ class Sandwich:
 
 
 def down_to_fraction(limits: dict[str, float], text: str) -> float:
-    """`--down-to` (the smallest budget the supernet should serve well: "1M" multiply-adds or params,
-    "2ms" of predicted latency) as a fraction of the config's budget in the same unit."""
+    """`--down-to` (the smallest budget the supernet should serve well: "1M" multiply-adds or params)
+    as a fraction of the config's sizing budget (`support.sizing_limits`) in the same unit."""
     from ..search.numbers import parse_count
 
     text = str(text).strip()
     if text.lower().endswith("ms"):
-        keys, unit = ("latency_ms",), "latency_ms limit"
-        try:
-            value = float(text[:-2])
-        except ValueError:
-            raise SupernetError(f"--down-to: expected a latency like 2ms or a count like 1M, got {text!r}") from None
-    else:
-        keys, unit = ("ops", "params", "activations"), "ops, params or activations limit"
-        try:
-            value = float(parse_count(text))
-        except ValueError as exc:
-            raise SupernetError(f"--down-to: {exc}") from None
-    key = next((k for k in keys if k in limits), None)
+        # Training draws sub-networks by the counts the profiler gives exactly; predicting each one's
+        # latency on the search's device is not part of a training step.
+        raise SupernetError(f"--down-to {text}: a supernet's sub-networks are drawn by multiply-adds or params, "
+                            "not latency; give the multiply-adds of the smallest latency target's networks "
+                            "(e.g. --down-to 1M: `archkit profile` or a latency study's trials show them)")
+    try:
+        value = float(parse_count(text))
+    except ValueError as exc:
+        raise SupernetError(f"--down-to: {exc}") from None
+    key = next((k for k in ("ops", "params", "activations") if k in limits), None)
     if key is None:
-        raise SupernetError(f"--down-to {text}: the config's budget has no {unit} to go down from (its "
-                            f"budget: {limits or 'none'})")
+        raise SupernetError(f"--down-to {text}: the config's budget has no ops, params or activations limit to go "
+                            f"down from (its budget: {limits or 'none'})")
     if not 0 < value < limits[key]:
         raise SupernetError(f"--down-to {text}: must be above 0 and below the config's {key} budget "
                             f"({limits[key]:,g})")
@@ -242,10 +240,10 @@ def train_supernet(loaded: LoadedConfig, directory: Path | None = None, *, epoch
     cfg = loaded.config
     directory = Path(directory) if directory is not None else default_directory(loaded)
     saved = ckpt.load(directory)
-    limits = cfg.budget.limits()
+    limits = sizing_limits(cfg.budget.limits())
     if saved is not None:
         ckpt.check_same(saved, loaded, directory)
-        if saved.get("limits") != limits:
+        if sizing_limits(saved.get("limits") or {}) != limits:
             raise SupernetError(f"{ckpt.path_in(directory)} was trained under the budget {saved.get('limits')}, the "
                                 f"config has {limits}; train this budget's supernet into another folder (-o)")
     fraction = down_to_fraction(limits, down_to) if down_to is not None else None

@@ -15,6 +15,16 @@ from ..search.stages import stages_of
 from ..spec.yamlio import line_for, load_yaml
 from .errors import SupernetError
 
+# The limits a supernet is sized by: costs the profiler counts exactly from the widths, so the widest
+# network within them bounds every candidate's filters. A latency limit only narrows a search within
+# them (its candidates are among those of the count limit beside it); train_memory is the trials'.
+SIZING_KEYS = ("ops", "params", "activations")
+
+
+def sizing_limits(limits: dict[str, float]) -> dict[str, float]:
+    """The part of a budget's limits that sizes a supernet (`SIZING_KEYS`)."""
+    return {k: v for k, v in limits.items() if k in SIZING_KEYS}
+
 
 def _error(loaded: LoadedConfig, path: tuple, message: str) -> SupernetError:
     source, line = (str(loaded.path), None) if loaded.path else (loaded.study_name, None)
@@ -31,10 +41,12 @@ def check_expressible(loaded: LoadedConfig) -> None:
     """Raise `SupernetError` (one line: file, line, key, why) if the config's space and budget
     cannot be one supernet."""
     cfg, base = loaded.config, loaded.base
-    if cfg.budget.latency_ms is not None:
-        raise _error(loaded, ("budget", "latency_ms"), "a supernet is sized by an ops, params or activations budget "
-                     "(latency needs every candidate measured to bound its widths); train it under an ops budget "
-                     "that covers the latency target, then search with both")
+    limits = cfg.budget.limits()
+    if "latency_ms" in limits and not sizing_limits(limits):
+        raise _error(loaded, ("budget", "latency_ms"), "a latency limit alone cannot size a supernet (a latency "
+                     "budget pays for depth: a shallow candidate meets it with many times the multiply-adds of a "
+                     "deep one); add an ops (or params) limit beside latency_ms: the supernet holds every "
+                     "candidate within it, and a search keeps the candidates that meet both")
     if base.aux:
         raise _error(loaded, ("base",), f"{base.name} has aux heads; the supernet trains and slices the main path "
                      "only (use a base without aux heads)")
@@ -50,6 +62,6 @@ def check_expressible(loaded: LoadedConfig) -> None:
         if conv is not None and (conv.groups != 1 or conv.separable):
             raise _error(loaded, ("base",), f"{base.name}'s {layer.name} is a grouped or separable conv, whose "
                          "filters cannot be sliced apart from its input channels")
-    if not cfg.budget.limits() and cfg.space.width is None and cfg.space.stage_width is None \
+    if not limits and cfg.space.width is None and cfg.space.stage_width is None \
             and cfg.space.stage_width_growth is None and not cfg.space.depth:
         raise _error(loaded, ("space",), "varies neither width nor depth: there is nothing to share")

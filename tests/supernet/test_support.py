@@ -21,7 +21,7 @@ def test_the_studies_spaces_are_expressible():
         check_expressible(load_search_config(STUDIES / name))
 
 
-def test_a_latency_budget_is_refused_naming_the_key():
+def test_a_latency_budget_alone_is_refused_naming_the_key():
     with pytest.raises(SupernetError) as info:
         check_expressible(load_search_config(STUDIES / "latency.yaml"))
     message = str(info.value)

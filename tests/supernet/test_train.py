@@ -83,7 +83,8 @@ def test_a_corrupt_checkpoint_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("text, key", [
-    (TINY.replace("budget: {ops: 1M}", "budget: {ops: 1M, latency_ms: 2}"), "budget.latency_ms"),
+    (TINY.replace("budget: {ops: 1M}", "budget: {latency_ms: 2}"), "budget.latency_ms"),
+    (TINY.replace("base: googlenet-32", "base: googlenet"), "base"),
 ])
 def test_a_space_it_cannot_express_is_refused(tmp_path, text, key):
     result = invoke(config(tmp_path, text), "-o", tmp_path / "x", "--steps", 1, "--device", "cpu", "-q")
@@ -141,7 +142,7 @@ def test_down_to_spreads_the_sampled_budgets_over_the_range():
 def test_down_to_is_checked_and_kept_by_a_continued_run(tmp_path):
     path = config(tmp_path)
     for bad, message in (("5M", "below the config's ops budget"), ("fast", "expected a count"),
-                         ("2ms", "has no latency_ms limit")):
+                         ("2ms", "drawn by multiply-adds or params, not latency")):
         result = invoke(path, "-o", tmp_path / "x", "--steps", 1, "--down-to", bad, "-q")
         assert result.exit_code == 2 and message in result.output, result.output
         assert result.output.count("\n") == 1
