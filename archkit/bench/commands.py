@@ -114,7 +114,7 @@ def bench_search(
 def _check_supernet(directory: Path, config: Path, budgets: list[str]) -> None:
     """--supernet: a trained supernet of this config's space that covers every budget, checked before
     any study starts (one line each: no checkpoint, another config, a budget above its own)."""
-    from ..search.config import load_search_config
+    from ..search.loader import load_search_config
     from ..supernet import checkpoint as ckpt
     from ..supernet.errors import SupernetError
     from .search_bench import study_budget

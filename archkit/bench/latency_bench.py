@@ -126,7 +126,7 @@ def run(candidates: int = 30, config: str | Path = DEFAULT_CONFIG, device: str =
     from ..latency.timing import Timing, time_samples
     from ..latency.units import spec_units
     from ..profile.profiler import profile_resolved
-    from ..search.config import load_search_config
+    from ..search.loader import load_search_config
     from ..search.space import describe
     from ..spec.resolve import resolved
     from .machine import cpu_name

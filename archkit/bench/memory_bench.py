@@ -68,7 +68,7 @@ def run(candidates: int = 30, config: str | Path = DEFAULT_CONFIG, quick: bool =
 
     from .. import __version__
     from ..profile.training import train_profile
-    from ..search.config import load_search_config
+    from ..search.loader import load_search_config
     from ..search.space import describe
     from ..training.memory import measure_saved, row_keys
     from .machine import cpu_name

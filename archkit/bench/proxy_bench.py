@@ -296,7 +296,7 @@ def run(config: str | Path = "studies/demo.yaml", *, candidates: int | None = No
     import torch
 
     from ..search.budget import measure
-    from ..search.config import load_search_config
+    from ..search.loader import load_search_config
     from ..search.proxies import NASWOT_BATCH, naswot, proxy_batch, synflow
     from ..search.space import describe
     from ..spec.yamlio import dump_yaml

@@ -102,8 +102,8 @@ def _config(base: dict, name: str, sampler: str, seed: int, trials: int, budget:
 
 
 def _run_study(folder: Path, config: dict, train):
-    from ..search.config import load_search_config
     from ..search.export import load_study
+    from ..search.loader import load_search_config
     from ..search.runner import run_worker
 
     path = folder / f"{config['name']}.yaml"
@@ -432,7 +432,8 @@ def print_results(r: dict) -> None:
         if PER_TRIAL in s:
             p = s[PER_TRIAL]
             secs = s["search_seconds"]
-            console.print(f"{budget}: per-trial search beats uniform in {p['better']:.0%}, mean gain {_pct(p['gain'])}; "
+            console.print(f"{budget}: per-trial search beats uniform in {p['better']:.0%}, mean gain "
+                          f"{_pct(p['gain'])}; "
                           f"the supernet search's confirmed best beats the per-trial one's in "
                           f"{s['default_over_per_trial']:.0%}; search seconds per study: supernet default "
                           f"{secs['default']:.0f}, random {secs['random']:.0f}, per-trial {secs[PER_TRIAL]:.0f}")

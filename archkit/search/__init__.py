@@ -46,7 +46,7 @@ def search(config, *, storage: str | None = None, study: str | None = None, over
 
     When the study has all its trials and the config has a `final:` section (the default), the
     confirmation stage runs too (`confirm=False` skips it) and `summary.verdict` holds its verdict."""
-    from .config import load_search_config
+    from .loader import load_search_config
     from .runner import _default_train, resolve_location, run_worker
 
     loaded = load_search_config(config, overrides)

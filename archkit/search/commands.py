@@ -60,7 +60,7 @@ def search(
     uniform-scaling reference are retrained with several seeds and compared on the test split."""
     from ..commandline import UserError
     from ..latency.errors import LatencyError
-    from .config import load_search_config
+    from .loader import load_search_config
     from .runner import DataStop, resolve_location, run_worker
     from .storage import describe
     from .studies import latency_cost

@@ -45,7 +45,7 @@ def train(
     checkpoint continues with any process count.
     """
     from ..commandline import UserError
-    from ..search.config import load_search_config
+    from ..search.loader import load_search_config
     from ..training import DivergedError, TrainError
     from ..training.ddp import from_env
     from .sandwich import default_directory, train_supernet

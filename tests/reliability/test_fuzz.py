@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archkit
-from archkit.search.config import load_search_config
+from archkit.search.loader import load_search_config
 from archkit.spec import SpecError, spec_from_data
 
 BASE_SPEC = archkit.load_spec("googlenet").to_dict()

@@ -58,7 +58,7 @@ def failing_train(spec, **kwargs):
 
 
 def make_study(folder: Path, name: str, trials: int, train, fill: bool = False) -> StudyFile:
-    from archkit.search.config import load_search_config
+    from archkit.search.loader import load_search_config
     from archkit.search.runner import run_worker
     from archkit.search.studies import SearchError
 

@@ -39,7 +39,7 @@ trials: 10
 
 @pytest.fixture(scope="module")
 def memory_study(tmp_path_factory):
-    from archkit.search.config import load_search_config
+    from archkit.search.loader import load_search_config
     from archkit.search.runner import run_worker
     from archkit.search.storage import open_storage
 

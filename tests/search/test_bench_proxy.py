@@ -213,7 +213,7 @@ def no_training(spec, **kwargs):
 
 
 def test_the_supernet_proxy_on_a_previous_runs_ground_truth(tmp_path, one_thread):
-    from archkit.search.config import load_search_config
+    from archkit.search.loader import load_search_config
     from archkit.supernet.sandwich import train_supernet
 
     config = tmp_path / "tiny.yaml"

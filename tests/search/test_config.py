@@ -6,7 +6,8 @@ import pytest
 
 import archkit
 from archkit import SpecError
-from archkit.search.config import FloatChoices, FloatRange, IntChoices, IntRange, SearchConfig, load_search_config
+from archkit.search.config import FloatChoices, FloatRange, IntChoices, IntRange, SearchConfig
+from archkit.search.loader import load_search_config
 
 GOOD = """
 name: demo

@@ -13,8 +13,8 @@ import pytest
 from scipy import stats
 
 import archkit
-from archkit.search.config import load_search_config
 from archkit.search.confirm import FINAL_SEED_BASE, confirm
+from archkit.search.loader import load_search_config
 from archkit.search.runner import run_worker
 from archkit.search.storage import open_storage
 

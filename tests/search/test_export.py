@@ -10,8 +10,8 @@ import pytest
 from optuna.trial import TrialState
 
 import archkit
-from archkit.search.config import load_search_config
 from archkit.search.export import ExportError, export
+from archkit.search.loader import load_search_config
 from archkit.search.results import pareto_front
 from archkit.search.runner import run_worker
 from archkit.search.storage import StorageError, open_storage

@@ -10,7 +10,7 @@ import pytest
 
 import archkit
 from archkit.search.budget import fill_budget, measure
-from archkit.search.config import load_search_config
+from archkit.search.loader import load_search_config
 from archkit.search.space import candidate, stages_of
 from archkit.spec import resolved
 

@@ -19,8 +19,9 @@ import archkit
 from archkit.latency import LatencyTable, predict
 from archkit.latency.calibrate import Calibration
 from archkit.search import budget as B
-from archkit.search.config import LatencySettings, load_search_config
+from archkit.search.config import LatencySettings
 from archkit.search.latency_cost import LatencyCost
+from archkit.search.loader import load_search_config
 from archkit.search.runner import run_worker
 from archkit.search.storage import open_storage
 from archkit.spec.resolve import resolve

@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from archkit.search.config import load_search_config
+from archkit.search.loader import load_search_config
 from archkit.search.runner import run_worker
 from archkit.search.storage import open_storage
 from archkit.search.studies import SearchError

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 import archkit
 from archkit.cli import app
-from archkit.search.config import load_search_config
 from archkit.search.confirm import plan
+from archkit.search.loader import load_search_config
 from archkit.search.proxies import synflow
 from archkit.search.runner import run_worker
 from archkit.search.storage import open_storage

@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 import archkit
-from archkit.search.config import load_search_config
+from archkit.search.loader import load_search_config
 from archkit.search.runner import run_worker
 from archkit.search.space import candidate, suggest
 from archkit.search.storage import open_storage

@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 import archkit
-from archkit.search.config import load_search_config
+from archkit.search.loader import load_search_config
 from archkit.search.runner import run_worker
 from archkit.search.samplers import choose_sampler, make_sampler
 from archkit.search.sampling import ReferenceBlind

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archkit
-from archkit.search.config import Space, load_search_config
+from archkit.search.config import Space
+from archkit.search.loader import load_search_config
 from archkit.search.space import candidate, describe, module_name, priors, round_width, stage_widths, stages_of, suggest
 
 G32 = archkit.load_spec("googlenet-32")

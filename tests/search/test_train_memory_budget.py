@@ -12,8 +12,8 @@ import torch
 import archkit
 from archkit import SpecError
 from archkit.search.budget import feasible, fill_budget, measure
-from archkit.search.config import load_search_config
 from archkit.search.confirm import confirm
+from archkit.search.loader import load_search_config
 from archkit.search.runner import run_worker
 from archkit.search.storage import open_storage
 from archkit.search.train_cost import TrainCost, power_of_two_at_most, train_cost, trial_precision
@@ -150,7 +150,8 @@ BAD = [
 @pytest.mark.parametrize(("body", "message"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
 def test_bad_train_memory(write_config, workdir, body, message):
     from archkit.profile.memory import fmt_bytes
-    from archkit.search.config import SearchConfig, smallest_candidate
+    from archkit.search.config import SearchConfig
+    from archkit.search.loader import smallest_candidate
     from archkit.search.train_cost import device_kind
 
     with pytest.raises(SpecError) as info:

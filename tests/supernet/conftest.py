@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from ..search.conftest import quick_table  # noqa: F401 (the latency table fixture, for test_latency.py)
+
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 SMALL_BUDGET = "1M"  # multiply-adds: the same spaces, narrow networks (the narrowest need ~0.5M)
 
 
 def load(name: str, budget: str = SMALL_BUDGET):
-    from archkit.search.config import load_search_config
+    from archkit.search.loader import load_search_config
 
     return load_search_config(STUDIES / name, overrides={"budget.ops": budget})
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import archkit
 from archkit.bench.search_bench import print_results, run
 from archkit.cli import app
-from archkit.search.config import load_search_config
+from archkit.search.loader import load_search_config
 
 from ..search.conftest import FakeTrainer
 from .test_train import TINY

@@ -23,7 +23,7 @@ def _train_in_process(path, directory, steps: int, skew: bool = False):
     """Run in each of `ddp.launch`'s processes: train the supernet, then every process's parameters
     and history (the process group is opened here, so `train_supernet` leaves it open for that).
     `skew`: the second process draws the next step's sub-networks instead of this step's."""
-    from archkit.search.config import load_search_config
+    from archkit.search.loader import load_search_config
     from archkit.supernet import sandwich
 
     info = ddp.from_env()
@@ -50,7 +50,7 @@ def _reference(path, saved: dict, steps: int, halves: tuple[int, ...]):
     them: the step's sub-networks on each half of the global batch apart (with that process's dropout
     stream), the gradients of the `halves` given averaged, one SGD step (momentum, weight decay).
     Also each step's largest sub-network's loss and correct top-1 count on each half."""
-    from archkit.search.config import load_search_config
+    from archkit.search.loader import load_search_config
     from archkit.supernet.elastic import ElasticNet
     from archkit.supernet.plan import Plan
     from archkit.supernet.sandwich import Sandwich
@@ -107,7 +107,7 @@ def _reference(path, saved: dict, steps: int, halves: tuple[int, ...]):
 
 
 def test_two_processes_compute_what_one_computes_half_by_half_and_continue_bit_for_bit(tmp_path):
-    from archkit.search.config import load_search_config
+    from archkit.search.loader import load_search_config
     from archkit.supernet.sandwich import train_supernet
 
     path, directory = config(tmp_path, SHORT_EPOCHS), tmp_path / "s"
@@ -139,7 +139,7 @@ def test_two_processes_compute_what_one_computes_half_by_half_and_continue_bit_f
 
 
 def test_the_command_continues_a_run_with_another_process_count(tmp_path):
-    from archkit.search.config import load_search_config
+    from archkit.search.loader import load_search_config
     from archkit.supernet.sandwich import train_supernet
 
     path, directory = config(tmp_path), tmp_path / "s"

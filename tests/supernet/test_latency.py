@@ -9,8 +9,6 @@ against an independent `archkit.latency.predict` of the trial's stored spec."""
 
 from __future__ import annotations
 
-import statistics
-
 import optuna
 import pytest
 from typer.testing import CliRunner
@@ -19,10 +17,10 @@ import archkit
 from archkit.bench.search_bench import run, study_budget
 from archkit.cli import app
 from archkit.latency import predict
-from archkit.search.config import load_search_config
+from archkit.search.loader import load_search_config
 from archkit.supernet import SupernetError, check_expressible
 
-from ..search.conftest import LATENCY_THREADS, FakeTrainer, quick_table  # noqa: F401 (a fixture)
+from ..search.conftest import LATENCY_THREADS, FakeTrainer
 from .test_train import TINY, invoke
 
 OPS = 1_000_000  # TINY's budget: the supernet holds every candidate within it

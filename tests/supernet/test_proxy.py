@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import archkit
 from archkit.cli import app
-from archkit.search.config import load_search_config
+from archkit.search.loader import load_search_config
 
 from .test_train import TINY
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from archkit.search.config import load_search_config
+from archkit.search.loader import load_search_config
 from archkit.supernet import SupernetError, check_expressible
 
 from .conftest import STUDIES

@@ -98,7 +98,7 @@ def test_a_draw_outside_the_plan_is_redrawn_not_a_crash(monkeypatch):
     plan now holds it; a checkpoint's older plan still redraws such a draw and counts it."""
     from pathlib import Path
 
-    from archkit.search.config import load_search_config
+    from archkit.search.loader import load_search_config
     from archkit.supernet import pool
     from archkit.supernet.sandwich import Sandwich
 
