@@ -67,6 +67,10 @@ def bench_search(
     per_trial: Annotated[int | None, typer.Option(
         min=2, help="With --supernet: also run today's search beside them, this many candidates each trained with "
                     "the config's recipe (default sampler), confirmed the same way.", show_default=False)] = None,
+    rerank: Annotated[int | None, typer.Option(
+        min=1, help="With --supernet: each supernet study's this many best candidates are trained once with the "
+                    "config's recipe and the best of them confirmed (final.rerank; counted as search time).",
+        show_default=False)] = None,
     output: JsonOutput = None,
 ) -> None:
     """The search against random sampling and uniform scaling at equal compute, each study's best
@@ -94,6 +98,8 @@ def bench_search(
         raise UserError(f"--config {config}: no such search config file")
     if per_trial is not None and supernet is None:
         raise UserError("--per-trial compares with a supernet search: give --supernet DIR too")
+    if rerank is not None and supernet is None:
+        raise UserError("--rerank shortlists a supernet study's candidates: give --supernet DIR too")
     if supernet is not None:
         _check_supernet(supernet, config, names)
     if quick:
@@ -103,11 +109,11 @@ def bench_search(
         recipe = {k: v for k, v in (bench_config(config).get("train") or {}).items() if k not in ("epochs", "steps")}
         results = run(budgets=tuple(names[:1]), seeds=1, trials=3, final_seeds=2, first_seed=first_seed,
                       recipe={**recipe, "steps": 3, "batch_size": 32, "lr": 0.05}, final_epochs=1, config=config,
-                      supernet=supernet, per_trial=3 if per_trial else None)
+                      supernet=supernet, per_trial=3 if per_trial else None, rerank=2 if rerank else None)
     else:
         results = run(budgets=tuple(names), seeds=seeds, trials=trials, final_seeds=final_seeds,
                       final_epochs=final_epochs, progress=lambda line: typer.echo(line, err=True), config=config,
-                      first_seed=first_seed, supernet=supernet, per_trial=per_trial)
+                      first_seed=first_seed, supernet=supernet, per_trial=per_trial, rerank=rerank)
     _finish(results, print_results, output)
 
 

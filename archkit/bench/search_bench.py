@@ -20,7 +20,9 @@ With a trained supernet (`supernet=DIR`, issue 24), both studies score their can
 the samplers is also taken on the search's own score (the supernet's val top-1 of each study's best);
 with `per_trial=N`, a third study of today's kind (the default sampler, N candidates each trained
 with the config's recipe) runs beside them at the same seed, so that the confirmed answers and the
-compute (each study's seconds, the supernet's one-off training) are compared on one machine. One
+compute (each study's seconds, the supernet's one-off training) are compared on one machine; with
+`rerank=K` the supernet studies train their K best once each before the confirmation takes the best
+(`final.rerank`: screening by the supernet, choosing by a short training). One
 supernet serves every budget at or below the one it was sized for: `budgets` of five sizes give the
 accuracy-vs-cost front from one training; latency budgets ("4ms") keep the supernet's multiply-add
 limit beside them (`study_budget`).
@@ -175,13 +177,15 @@ def _overheads(study) -> list[dict]:
 def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, final_seeds: int = 3,
         final_epochs: int | None = None, recipe: dict | None = None, train=None, progress=None,
         config: Path = DEFAULT_CONFIG, first_seed: int = 0, supernet: Path | None = None,
-        per_trial: int | None = None) -> dict:
+        per_trial: int | None = None, rerank: int | None = None) -> dict:
     """Run the benchmark on `config`'s base, space, data and recipe, for study seeds `first_seed`,
     `first_seed + 1`, ... (`seeds` of them; parts run apart are joined by `merge`). `recipe` replaces
     the per-trial recipe (tests use a few steps) and `final_epochs` the final one (default: 3x the
     trial's); `train` replaces `archkit.train`. With `supernet` (a trained supernet's folder for this
-    config's space) the two studies score on it, and `per_trial` adds a study of that many trained
-    candidates beside them (see the module's docstring)."""
+    config's space) the two studies score on it, `per_trial` adds a study of that many trained
+    candidates beside them, and `rerank` K trains the supernet studies' K best once each with the
+    trials' recipe before the confirmation takes the best of them (`final.rerank`; its trainings
+    count as search compute: `rerank_seconds`, in `search_seconds`) (see the module's docstring)."""
     import optuna
 
     from ..search.confirm import ConfirmError, confirm
@@ -206,8 +210,10 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
                 for sampler in kinds:
                     name = f"b{budget}-{sampler}-{seed}"
                     count = per_trial if sampler == PER_TRIAL else trials
+                    shortlist = rerank if supernet is not None and sampler != PER_TRIAL else None
                     study_config = _config(base, name, sampler, seed, count,
-                                           study_budget(budget, facts and facts["limits"]), recipe, final, supernet)
+                                           study_budget(budget, facts and facts["limits"]), recipe,
+                                           {**final, "rerank": shortlist} if shortlist else final, supernet)
                     loaded, study, seconds[sampler] = _run_study(folder, study_config, train)
                     studies[sampler] = study
                     overheads += _overheads(study)
@@ -237,6 +243,7 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
     if facts is not None:
         results["supernet"] = facts
         results["per_trial_trials"] = per_trial
+        results["rerank"] = rerank
     return results
 
 
@@ -264,7 +271,8 @@ def _results(rows: list[dict], *, budgets: list[str], trials: int, final_seeds: 
 
 
 # What must agree between parts of one benchmark for `merge` to join them.
-SAME_IN_PARTS = ("trials_per_study", "final_seeds", "recipe", "final_recipe", "config", "per_trial_trials")
+SAME_IN_PARTS = ("trials_per_study", "final_seeds", "recipe", "final_recipe", "config", "per_trial_trials",
+                 "rerank")
 # ... and of the supernet they searched on: the same one (its folder, budget and training steps).
 SAME_SUPERNET = ("directory", "limits", "step")
 
@@ -305,7 +313,7 @@ def merge(parts: list[dict], names: list[str] | None = None) -> dict:
     merged["date"] = max(p["date"] for p in parts)
     merged["parts"] = len(parts)
     merged["confirmations_reused"] = sum(p.get("confirmations_reused", 0) for p in parts)
-    for key in ("supernet", "per_trial_trials"):
+    for key in ("supernet", "per_trial_trials", "rerank"):
         if key in first:
             merged[key] = first[key]
     return merged
@@ -320,12 +328,16 @@ def _row(study, verdict: dict, seconds: float | None = None) -> dict:
     pairs = [{"trial": c["trial"], "search_val": score(study.trials[c["trial"]]),
               "final_val": statistics.mean(c["val_top1"])} for c in (ref, *verdict["candidates"])]
     found = study.trials[best["trial"]]
+    reranked = verdict.get("rerank") or []
+    rerank_seconds = sum(r["seconds"] for r in reranked)
     return {"best_trial": best["trial"], "widths": R.widths_text(R.read_widths(found.user_attrs.get(R.WIDTHS))),
             "search_val": score(found),
             "best_test": statistics.mean(best["test_top1"]), "reference_test": statistics.mean(ref["test_top1"]),
             "delta": verdict["delta"], "ci95": verdict["ci95"], "conclusion": verdict["conclusion"],
             "recipe": verdict["recipe"], "proxy_pairs": pairs,
-            "trials": len(study.trials), "search_seconds": seconds,
+            "trials": len(study.trials),
+            "search_seconds": None if seconds is None else seconds + rerank_seconds,
+            "rerank": len(reranked), "rerank_seconds": rerank_seconds,
             # candidates scored or trained (a sampler that proposes a network again gets its score for free)
             "distinct": sum(1 for t in study.trials if R.DUPLICATE_OF not in t.user_attrs)}
 
@@ -440,6 +452,9 @@ def print_results(r: dict) -> None:
     if net:
         console.print(f"supernet: sized for {net['limits']}, {net['step']} steps ({net['epochs']} epochs) in "
                       f"{net['seconds']:.0f} s, once for every budget and seed above")
+        if r.get("rerank"):
+            console.print(f"rerank: each supernet study's {r['rerank']} best trained once with the trials' recipe, "
+                          f"the best of them confirmed (their training is in the search seconds)")
     if r.get("confirmations_reused"):
         console.print(f"{r['confirmations_reused']} confirmation runs reused (the same network, seed and recipe "
                       f"already retrained in another study of the seed)")

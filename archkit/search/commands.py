@@ -49,6 +49,9 @@ def search(
     final_epochs: Annotated[int | None, typer.Option(
         min=1, help="Confirmation: epochs of the final recipe (final.epochs, default 3x train.epochs).",
         show_default=False)] = None,
+    final_rerank: Annotated[int | None, typer.Option(
+        min=1, help="Confirmation: first train this many of the best once with the trials' recipe and retrain "
+                    "the best of them (final.rerank; for a proxy that trains nothing).", show_default=False)] = None,
     no_final: Annotated[bool, typer.Option("--no-final", help="Skip the confirmation stage "
                                                                 "(run it later with archkit confirm).")] = False,
     worker: Annotated[int | None, typer.Option(hidden=True, help="Internal: run as worker N of --workers.")] = None,
@@ -69,7 +72,8 @@ def search(
     overrides = {k: v for k, v in (("trials", trials), ("train.epochs", epochs), ("budget.ops", max_ops),
                                    ("budget.params", max_params), ("budget.latency_ms", max_latency_ms),
                                    ("budget.train_memory", max_train_memory), ("seed", seed), ("final.top", final_top),
-                                   ("final.seeds", final_seeds), ("final.epochs", final_epochs)) if v is not None}
+                                   ("final.seeds", final_seeds), ("final.epochs", final_epochs),
+                                   ("final.rerank", final_rerank)) if v is not None}
     loaded = load_search_config(config, overrides)
     name = study or loaded.study_name
     location = resolve_location(storage, name, workers)
@@ -124,11 +128,12 @@ def _confirm(study_name: str, location: str, config, final, resume: str, train) 
 
     def on_run(event: str, info: dict) -> None:
         who = f"trial {info['trial']}" + (" (reference)" if info["reference"] else "")
+        stage = "rerank" if info.get("rerank") else "confirm"  # (final.rerank's shortlist, trained first)
         if event == "start":
-            started["line"] = f"confirm {info['index']}/{info['total']}: {who}, seed {info['seed']}"
+            started["line"] = f"{stage} {info['index']}/{info['total']}: {who}, seed {info['seed']}"
             return
-        typer.echo(f"{started['line']}: val top-1 {info['val_top1']:.4f}, test top-1 {info['test_top1']:.4f} "
-                   f"({info['seconds']:.0f} s)", err=True)
+        test = f", test top-1 {info['test_top1']:.4f}" if "test_top1" in info else ""
+        typer.echo(f"{started['line']}: val top-1 {info['val_top1']:.4f}{test} ({info['seconds']:.0f} s)", err=True)
 
     try:
         return confirm(study, config, final, train, on_run=on_run)
@@ -250,6 +255,9 @@ def confirm(
                                               show_default=False)] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Epochs of the final recipe (default: final.epochs).",
                                                show_default=False)] = None,
+    rerank: Annotated[int | None, typer.Option(
+        min=1, help="Train this many of the best once with the trials' recipe first and retrain the best of them "
+                    "(default: final.rerank).", show_default=False)] = None,
 ) -> None:
     """Run, resume or extend a study's confirmation stage and print the verdict.
 
@@ -262,8 +270,13 @@ def confirm(
     found, location = load_study(study, storage)
     config = load_config(found)
     final = config.final or FinalRecipe()
-    final = final.model_copy(update={k: v for k, v in (("top", top), ("seeds", seeds), ("epochs", epochs))
-                                     if v is not None})
+    final = final.model_copy(update={k: v for k, v in (("top", top), ("seeds", seeds), ("epochs", epochs),
+                                                       ("rerank", rerank)) if v is not None})
+    if final.rerank is not None and final.rerank < final.top:
+        from ..commandline import UserError
+
+        raise UserError(f"--rerank {final.rerank} shortlists the candidates --top {final.top} is taken from: give "
+                        f"a rerank of at least the top")
     if epochs is not None:
         final = final.model_copy(update={"steps": None})
     resume = f"archkit confirm {' '.join(sys.argv[2:])}" if len(sys.argv) > 2 else "the same command"

@@ -292,14 +292,27 @@ def _as_overrides(recipe: type[BaseModel]) -> dict:
 class _FinalBase(_Model):
     top: Annotated[int, Field(ge=1, strict=True)] = 3
     seeds: Annotated[int, Field(ge=1, strict=True)] = 3
+    # A shortlist before the retraining, for a proxy that trains nothing (`supernet`, zero-cost):
+    # the `rerank` best distinct candidates by the proxy are each trained once with the trials'
+    # recipe (`train:`), as a trial of the default proxy would be, and the `top` best of them by that
+    # val top-1 are retrained. The proxy's ranking is coarse; one short training each sorts its top.
+    rerank: Annotated[int, Field(ge=1, strict=True)] | None = None
+
+    @model_validator(mode="after")
+    def _rerank_covers_top(self):
+        if self.rerank is not None and self.rerank < self.top:
+            raise ValueError(f"rerank ({self.rerank}) shortlists the candidates `top` ({self.top}) is taken from: "
+                             f"give rerank >= top")
+        return self
 
 
 # The confirmation stage: the top candidates and the uniform-scaling reference retrained from
 # scratch `seeds` times each under the final recipe, which is `train:` with these keys overridden.
 # Without `epochs` (or `steps`), the final recipe trains FINAL_LENGTH times as long as a trial.
 FinalRecipe = create_model("FinalRecipe", __base__=_FinalBase, __doc__=(
-    "`final:` the confirmation stage: `top` candidates (by the search's score, `proxy:`) and the uniform-scaling "
-    "reference, each retrained `seeds` times under the final recipe (`train:` with any of its keys overridden here)."),
+    "`final:` the confirmation stage: `top` candidates (by the search's score, `proxy:`; with `rerank: K`, the best "
+    "`top` of the K best after one training each with the trials' recipe) and the uniform-scaling reference, each "
+    "retrained `seeds` times under the final recipe (`train:` with any of its keys overridden here)."),
     **_as_overrides(TrainRecipe))
 FINAL_LENGTH = 3
 
@@ -307,7 +320,7 @@ FINAL_LENGTH = 3
 def final_recipe(train: TrainRecipe, final: BaseModel) -> dict:
     """The keyword arguments of `archkit.train` for a confirmation run: `train:` overridden by `final:`."""
     recipe = train.model_dump(exclude_none=True)
-    given = {k: v for k, v in final.model_dump(exclude={"top", "seeds"}).items() if v is not None}
+    given = {k: v for k, v in final.model_dump(exclude={"top", "seeds", "rerank"}).items() if v is not None}
     if "epochs" in given or "steps" in given:
         recipe.pop("epochs", None)
         recipe.pop("steps", None)

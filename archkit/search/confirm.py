@@ -8,6 +8,10 @@ test split the search never saw. The confirmed best is the candidate with the hi
 validation top-1 after that retraining (selected on validation, never on test); the verdict compares
 it with the reference on test, with a 95% interval.
 
+With `final.rerank` K (for a proxy that trains nothing: `supernet`, zero-cost), the K best distinct
+candidates by the proxy are first trained once each with the trials' recipe, as the default proxy
+would have trained them, and the `top` best of them by that val top-1 are the ones retrained.
+
 Every retraining is stored in the study as soon as it finishes (user attr
 `confirm:<recipe>:<trial>:<seed>`), so an interrupted stage (Ctrl-C, kill -9) resumes where it
 stopped, and `archkit confirm` can extend it with more candidates or seeds.
@@ -19,7 +23,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import ArchkitError
 from ..spec.loader import spec_from_yaml
@@ -31,6 +35,7 @@ from .results import ranked
 from .train_cost import AUTO, recipe_cost, trainer_recipe
 
 RUN_PREFIX = "confirm:"
+RERANK_PREFIX = "rerank:"
 VERDICT_ATTR = R.VERDICT
 # Final seeds are apart from the search's trial seeds (config seed + trial number).
 FINAL_SEED_BASE = 100_000
@@ -50,6 +55,9 @@ class Plan:
     seeds: tuple[int, ...]
     recipe: dict
     key: str  # identifies the recipe: runs under another recipe are not mixed in
+    # With `final.rerank`: the shortlist (best distinct candidates by the proxy) each trained once
+    # with the trials' recipe before `candidates` (the best `final.top` of them) are chosen.
+    shortlist: tuple[int, ...] = ()
 
 
 def recipe_key(data: str, recipe: dict) -> str:
@@ -79,7 +87,8 @@ def _over_budget(trial, config: SearchConfig) -> str:
 def plan(study, config: SearchConfig, final: FinalRecipe) -> Plan:
     """The reference and the `final.top` best distinct searched candidates (by the search's score:
     val top-1 unless the config chose another proxy; a duplicate architecture counts once), each to
-    be retrained `final.seeds` times."""
+    be retrained `final.seeds` times. With `final.rerank` K, the K best distinct are the shortlist
+    (`Plan.shortlist`) and `candidates` its first `final.top` until `rerank` has trained them."""
     trials = ranked(study)
     refs = [t for t in trials if t.user_attrs.get(R.REFERENCE)]
     if not refs:
@@ -105,13 +114,64 @@ def plan(study, config: SearchConfig, final: FinalRecipe) -> Plan:
             continue
         seen.add(arch)
         candidates.append(t.number)
-        if len(candidates) == final.top:
+        if len(candidates) == (final.rerank or final.top):
             break
     if not candidates:
         raise ConfirmError(f"study {study.study_name!r} has no trained searched candidate besides the reference")
     recipe = final_recipe(config.train, final)
     seeds = tuple(FINAL_SEED_BASE + config.seed * 1000 + i for i in range(final.seeds))
-    return Plan(reference.number, tuple(candidates), seeds, recipe, recipe_key(config.data, recipe))
+    shortlist = tuple(candidates) if final.rerank else ()
+    return Plan(reference.number, tuple(candidates[:final.top]), seeds, recipe, recipe_key(config.data, recipe),
+                shortlist)
+
+
+def rerank_recipe(config: SearchConfig) -> dict:
+    """What a shortlisted candidate is trained with: the trials' recipe (`train:`)."""
+    recipe = config.train.model_dump(exclude_none=True)
+    if "steps" in recipe:
+        recipe.pop("epochs", None)
+    return recipe
+
+
+def rerank_attr(key: str, trial: int) -> str:
+    return f"{RERANK_PREFIX}{key}:{trial}"
+
+
+def rerank(study, config: SearchConfig, p: Plan, train: Callable,
+           on_run: Callable[[str, dict], None] | None = None) -> dict[int, dict]:
+    """Train each of the plan's shortlist once with the trials' recipe and the seed its trial would
+    have trained with (config seed + trial number: what a study of the default proxy would have
+    measured), val top-1 only; each result is stored in the study as it finishes (user attr
+    `rerank:<recipe>:<trial>`), so an interrupted stage resumes. Returns trial -> result."""
+    recipe = rerank_recipe(config)
+    key = recipe_key(config.data, recipe)
+    done = {t: study.user_attrs[rerank_attr(key, t)] for t in p.shortlist if rerank_attr(key, t) in study.user_attrs}
+    specs = {t.number: t.user_attrs[R.SPEC] for t in study.get_trials(deepcopy=False) if t.number in p.shortlist}
+    cost = recipe_cost(recipe, config.budget.train_memory) if recipe.get("batch_size") == AUTO else None
+    todo = [t for t in p.shortlist if t not in done]
+    for i, trial in enumerate(todo, start=1):
+        info = {"trial": trial, "seed": config.seed + trial, "reference": False, "index": i, "total": len(todo),
+                "rerank": True}
+        if on_run:
+            on_run("start", info)
+        spec = spec_from_yaml(specs[trial], f"{study.study_name} trial {trial}")
+        kwargs = trainer_recipe(recipe, cost.measure(resolved(spec))[0] if cost is not None else None)
+        started = time.perf_counter()
+        result = train(spec, data=config.data, seed=config.seed + trial, on_epoch=_no_epoch_report, **kwargs)
+        run = {"trial": trial, "seed": config.seed + trial, "val_top1": float(result.val_top1),
+               "seconds": time.perf_counter() - started}
+        study.set_user_attr(rerank_attr(key, trial), run)
+        done[trial] = run
+        if on_run:
+            on_run("end", {**info, **run})
+    return done
+
+
+def reranked(p: Plan, runs: dict[int, dict], top: int) -> Plan:
+    """The plan with its candidates the `top` best of the shortlist by the rerank's val top-1 (ties:
+    the proxy's order)."""
+    order = sorted(p.shortlist, key=lambda t: (-runs[t]["val_top1"], p.shortlist.index(t)))
+    return replace(p, candidates=tuple(order[:top]))
 
 
 def run_attr(key: str, trial: int, seed: int) -> str:
@@ -136,6 +196,10 @@ def confirm(study, config: SearchConfig, final: FinalRecipe, train: Callable,
     `train` is `archkit.train`-like and is called with `score_test=True`. `on_run(event, info)`
     is told "start" and "end" of each retraining (for progress lines)."""
     p = plan(study, config, final)
+    shortlisted = None
+    if p.shortlist:
+        shortlisted = rerank(study, config, p, train, on_run)
+        p = reranked(p, shortlisted, final.top)
     study.set_user_attr("final_recipe", {"data": config.data, **p.recipe, "key": p.key})
     done = runs_of(study, p.key)
     specs = {t.number: t.user_attrs[R.SPEC] for t in study.get_trials(deepcopy=False)
@@ -160,6 +224,8 @@ def confirm(study, config: SearchConfig, final: FinalRecipe, train: Callable,
         if on_run:
             on_run("end", {**info, **run})
     result = verdict(p, done)
+    if shortlisted is not None:
+        result["rerank"] = [shortlisted[t] for t in p.shortlist]  # in the proxy's order
     study.set_user_attr(VERDICT_ATTR, result)
     return result
 
@@ -229,4 +295,4 @@ def load_config(study) -> SearchConfig:
 
 
 __all__ = ["ConfirmError", "FINAL_SEED_BASE", "Plan", "VERDICT_ATTR", "confirm", "headline", "load_config", "plan",
-           "runs_of", "verdict", "welch_interval"]
+           "rerank", "reranked", "runs_of", "verdict", "welch_interval"]

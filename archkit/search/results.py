@@ -8,7 +8,8 @@ recipe by default, or another proxy's value (`proxy_score`), higher always bette
 Three "best"s, each chosen once:
 - the search's best, `best(study)`: the first of `ranked`, by score. The run summary, the progress
   view, the report ("best in the search") and `archkit export --best` before a confirmation.
-- the confirmation's candidates: the best distinct networks of `ranked`, by score (`confirm.plan`).
+- the confirmation's candidates: the best distinct networks of `ranked`, by score (`confirm.plan`);
+  with `final.rerank` K, the best of its K best after one training each (`confirm.rerank`).
 - the confirmed best: among those candidates, the highest mean validation top-1 after the final
   recipe (`confirm.verdict`). The proxy only stood in for that retraining, so once it has been
   done it is what selects (on validation; test is only reported). `archkit export --best` writes it

@@ -206,3 +206,72 @@ def test_a_budget_uniform_scaling_cannot_meet_is_said_in_one_line(write_config, 
                     f"(trial 0, the base at its smallest widths) is over it ({format_count(smallest)} ops > 2.5M), "
                     f"so no network of the base's shape is there to compare with; a larger budget gives it room"]
     assert "verdict" not in study.user_attrs and not any(c["score_test"] for c in fake.calls)
+
+
+# --- final.rerank: a shortlist trained once with the trials' recipe --------------------------
+
+RERANK = CONFIG.replace("name: conf\n", "name: conf\nproxy: synflow\n").replace(
+    "final: {top: 2, seeds: 3, lr: 0.1}", "final: {top: 1, seeds: 2, rerank: 3}")
+
+
+def contrary_accuracy(spec) -> float:
+    """A fake accuracy that disagrees with synflow (which, as fake_accuracy, favours larger networks)."""
+    return round(1.0 - fake_accuracy(spec) / 2, 9)
+
+
+def test_rerank_trains_the_proxys_shortlist_and_retrains_its_best(write_config):
+    trainer = FakeTrainer(accuracy=contrary_accuracy)
+    loaded, study, search_calls = search_then_confirm(write_config, trainer, RERANK)
+    assert search_calls == 0  # a zero-cost proxy: the search trained nothing
+    verdict = confirm(study, loaded.config, loaded.config.final, trainer)
+
+    # The shortlist, computed here: the 3 best distinct searched networks by the proxy's score.
+    trials = [t for t in study.get_trials() if t.user_attrs.get("feasible") and t.state.name == "COMPLETE"]
+    reference = min((t for t in trials if t.user_attrs.get("reference")), key=lambda t: t.number)
+    seen, shortlist = {reference.user_attrs["arch"]}, []
+    for t in sorted(trials, key=lambda t: (-t.user_attrs["proxy_score"], t.number)):
+        if not t.user_attrs.get("reference") and t.user_attrs["arch"] not in seen:
+            seen.add(t.user_attrs["arch"])
+            shortlist.append(t.number)
+    shortlist = shortlist[:3]
+    assert len(shortlist) == 3
+    # ... each trained once as a trial of the default proxy would be: the trials' recipe, the trial's seed.
+    first = trainer.calls[:3]
+    assert [c["spec"].name for c in first] == [f"conf-trial{n}" for n in shortlist]
+    assert [c["seed"] for c in first] == [n for n in shortlist]  # config seed 0 + trial number
+    assert all(c["epochs"] == 2 and c["lr"] == 0.05 and c["batch_size"] == 16 and not c["score_test"] for c in first)
+    # The retrained candidate is the shortlist's best by that training's val top-1, not the proxy's best.
+    val = {n: contrary_accuracy(archkit.spec_from_yaml(study.trials[n].user_attrs["spec"])) for n in shortlist}
+    chosen = max(shortlist, key=lambda n: (val[n], -shortlist.index(n)))
+    final = trainer.calls[3:]
+    assert sorted({c["spec"].name for c in final}) == sorted({f"conf-trial{reference.number}", f"conf-trial{chosen}"})
+    assert all(c["score_test"] and c["epochs"] == 6 for c in final) and len(final) == 4
+    assert verdict["best"]["trial"] == chosen
+    assert chosen != shortlist[0], (val, shortlist)  # (this study: the rerank overturns the proxy)
+    assert [r["trial"] for r in verdict["rerank"]] == shortlist
+    assert [r["val_top1"] for r in verdict["rerank"]] == [val[n] for n in shortlist]
+
+
+def test_an_interrupted_rerank_resumes_and_rerank_below_top_is_refused(write_config, cli):
+    trainer = FakeTrainer()
+    search_then_confirm(write_config, trainer, RERANK)
+    interrupted = FakeTrainer(interrupt_at=2)
+    assert cli("confirm", "conf", train=interrupted).exit_code == 130
+    assert len([k for k in study_of().user_attrs if k.startswith("rerank:")]) == 1
+    resumed = FakeTrainer()
+    result = cli("confirm", "conf", train=resumed)
+    assert result.exit_code == 0, result.output
+    assert [c["score_test"] for c in resumed.calls] == [False, False] + [True] * 4  # 2 left to rerank, then 2 x 2
+    assert interrupted.calls[0]["spec"].name not in {c["spec"].name for c in resumed.calls[:2]}
+    assert "rerank 1/2: trial" in result.stderr
+    # A longer shortlist afterwards: only the new candidate is trained for it.
+    longer = FakeTrainer()
+    result = cli("confirm", "conf", "--rerank", "4", train=longer)
+    assert result.exit_code == 0, result.output
+    assert len([c for c in longer.calls if not c["score_test"]]) == 1
+    assert len(study_of().user_attrs["verdict"]["rerank"]) == 4
+    assert one_error_line(cli("confirm", "conf", "--top", "3", "--rerank", "2")) == (
+        "error: --rerank 2 shortlists the candidates --top 3 is taken from: give a rerank of at least the top")
+    bad = RERANK.replace("final: {top: 1, seeds: 2, rerank: 3}", "final: {top: 2, rerank: 1}")
+    assert one_error_line(cli("search", write_config(bad, "bad.yaml"))).startswith(
+        "error: bad.yaml:12 final: rerank (1) shortlists the candidates")

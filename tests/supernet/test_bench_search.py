@@ -112,3 +112,30 @@ def test_the_spec_key_ignores_only_names():
     assert once(a, seed=1, score_test=True, epochs=4) == 3  # another recipe: trained
     assert once(a, seed=1, epochs=3) == 4 and once(a, seed=1, epochs=3) == 5  # a trial's training: never shared
     assert once.reused == 1
+
+
+def test_rerank_trains_each_supernet_studys_shortlist_and_confirms_its_best(tiny):
+    from ..search.conftest import fake_accuracy
+
+    fake = FakeTrainer()
+    r = run(budgets=("1M",), seeds=1, trials=6, final_seeds=2, recipe={"epochs": 1, "batch_size": 16}, train=fake,
+            config=tiny / "tiny.yaml", supernet=tiny / "net", rerank=2)
+    (row,) = r["rows"]
+    assert r["rerank"] == 2 and set(row) == {"budget", "seed", "default", "random"}
+    shortlisted = [c for c in fake.calls if not c["score_test"]]  # nothing else trains without a test score
+    assert len(shortlisted) == row["default"]["rerank"] + row["random"]["rerank"]
+    assert all(c["epochs"] == 1 and c["batch_size"] == 16 for c in shortlisted)
+    for side in ("default", "random"):
+        x = row[side]
+        assert 1 <= x["rerank"] <= 2 and x["rerank_seconds"] >= 0
+        assert x["search_seconds"] >= x["rerank_seconds"]
+    # Each study's confirmed best is the best of its shortlist by the short training's val top-1
+    # (the fake trainer's accuracy, recomputed here from the trained specs).
+    by_study: dict[str, list] = {}
+    for c in shortlisted:
+        by_study.setdefault(c["spec"].name.rsplit("-trial", 1)[0], []).append(c)
+    assert len(by_study) == 2
+    for study, calls in by_study.items():
+        side = "default" if "-default-" in study else "random"
+        best = max(calls, key=lambda c: fake_accuracy(c["spec"]))
+        assert row[side]["best_trial"] == int(best["spec"].name.rsplit("trial", 1)[1])
