@@ -383,6 +383,14 @@ def test_confirmation_with_one_seed():
     assert c["table"][1]["cells"][6] == "one seed: none"
     assert "no interval with one seed each" in c["notes"][2] and "best searched candidate from scratch" in c["notes"][0]
     assert D.t_interval([0.5]) == (0.5, None, None)
+    assert not any("Shortlist" in n for n in c["notes"])
+    # final.rerank: the shortlist's one training each, said before the figure's legend
+    shortlisted = D.confirmation({**verdict, "rerank": [{"trial": 7, "val_top1": 0.612, "seconds": 3.0},
+                                                        {"trial": 4, "val_top1": 0.655, "seconds": 2.0}]})
+    assert shortlisted["notes"][1] == (
+        "Shortlist (final.rerank): the proxy's 2 best distinct candidates were each trained once with the search's "
+        "recipe first (val top-1, in the proxy's order: trial 7 61.2%, trial 4 65.5%); the best of them went on to "
+        "the confirmation.")
 
 
 def test_confirmation_on_fashion_mnist_places_the_best_among_published_results():

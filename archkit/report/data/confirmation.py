@@ -91,6 +91,12 @@ def confirmation(verdict: dict, trials: list[TrialRecord] | None = None,
         + (f", {verdict.get('interval', '95% interval')}: {100 * lo:+.1f} .. {100 * hi:+.1f}." if lo is not None
            else ", no interval with one seed each."),
     ]
+    shortlist = verdict.get("rerank") or []
+    if shortlist:  # final.rerank: the proxy's best, each trained once before the confirmation chose among them
+        scored = ", ".join(f"trial {r['trial']} {100 * r['val_top1']:.1f}%" for r in shortlist)
+        notes.insert(1, f"Shortlist (final.rerank): the proxy's {len(shortlist)} best distinct candidates were each "
+                        f"trained once with the search's recipe first (val top-1, in the proxy's order: {scored}); "
+                        f"the best {'of them' if k == 1 else f'{k} of them'} went on to the confirmation.")
     published = published_for(data)
     if published:
         best_row = next(r for r in rows if r["role"] == "best")
