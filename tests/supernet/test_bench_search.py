@@ -15,18 +15,13 @@ from archkit.cli import app
 from archkit.search.loader import load_search_config
 
 from ..search.conftest import FakeTrainer
-from .test_train import TINY
+from .conftest import TINY, beside
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A tiny supernet (2 steps, sized for 1M multiply-adds) and its config."""
-    folder = tmp_path_factory.mktemp("bench")
-    (folder / "tiny.yaml").write_text(TINY)
-    result = CliRunner().invoke(app, ["supernet", "train", str(folder / "tiny.yaml"), "-o", str(folder / "net"),
-                                      "--steps", "2", "--device", "cpu", "-q"])
-    assert result.exit_code == 0, result.output
-    return folder
+def tiny(tmp_path_factory, tiny_supernet):
+    """The tiny supernet (2 steps, sized for 1M multiply-adds) in <tmp>/net beside its config."""
+    return beside(tiny_supernet, tmp_path_factory.mktemp("bench"))
 
 
 def test_studies_score_on_the_supernet_beside_a_per_trial_study(tiny, capsys):

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from archkit.training import ddp
 
-from .test_train import TINY, config, invoke, state
+from .conftest import TINY
+from .test_train import config, invoke, state
 
 pytestmark = pytest.mark.slow  # processes spawned: tens of seconds on a busy 2-core machine
 

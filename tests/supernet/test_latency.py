@@ -21,7 +21,8 @@ from archkit.search.loader import load_search_config
 from archkit.supernet import SupernetError, check_expressible
 
 from ..search.conftest import LATENCY_THREADS, FakeTrainer
-from .test_train import TINY, invoke
+from .conftest import TINY, beside
+from .test_train import invoke
 
 OPS = 1_000_000  # TINY's budget: the supernet holds every candidate within it
 SEARCH = TINY.replace("name: tiny\n", "name: tiny\nproxy: supernet\nsupernet: net\ntrials: 8\nfinal: null\n"
@@ -34,13 +35,9 @@ def with_latency(ms: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny supernet sized by 1M multiply-adds (2 steps) in <tmp>/net."""
-    folder = tmp_path_factory.mktemp("latency")
-    (folder / "tiny.yaml").write_text(TINY)
-    result = invoke(folder / "tiny.yaml", "-o", folder / "net", "--steps", 2, "--device", "cpu", "-q")
-    assert result.exit_code == 0, result.output
-    return folder
+def trained(tmp_path_factory, tiny_supernet):
+    """The tiny supernet sized by 1M multiply-adds (2 steps) in <tmp>/net beside its config."""
+    return beside(tiny_supernet, tmp_path_factory.mktemp("latency"))
 
 
 def search(folder, name: str, text: str, monkeypatch) -> list[optuna.trial.FrozenTrial]:

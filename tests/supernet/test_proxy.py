@@ -12,21 +12,16 @@ import archkit
 from archkit.cli import app
 from archkit.search.loader import load_search_config
 
-from .test_train import TINY
+from .conftest import TINY, beside
 
 SEARCH = TINY.replace("name: tiny\n", "name: tiny\nproxy: supernet\nsupernet: net\ntrials: 4\nfinal: null\n"
                       "sampler: random\npruner: none\n")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny supernet, 2 steps, in <tmp>/net, and the search config next to it."""
-    folder = tmp_path_factory.mktemp("proxy")
-    (folder / "search.yaml").write_text(SEARCH)
-    result = CliRunner().invoke(app, ["supernet", "train", str(folder / "search.yaml"), "-o", str(folder / "net"),
-                                      "--steps", "2", "--device", "cpu", "-q"])
-    assert result.exit_code == 0, result.output
-    return folder
+def trained(tmp_path_factory, tiny_supernet):
+    """The tiny supernet (2 steps) in <tmp>/net, and the search config next to it."""
+    return beside(tiny_supernet, tmp_path_factory.mktemp("proxy"), SEARCH, "search.yaml")
 
 
 def cli(folder, monkeypatch, *args):

@@ -9,18 +9,7 @@ from typer.testing import CliRunner
 
 from archkit.cli import app
 
-TINY = """\
-name: tiny
-base: googlenet-32
-space:
-  stage_width: [0.5, 1.5]
-  depth: {stage3: [1, 2], stage4: [1, 2], stage5: [1, 2]}
-  factorize_5x5: true
-  divisor: 4
-budget: {ops: 1M}
-data: digits
-train: {batch_size: 32, epochs: 1, lr: 0.05, warmup_epochs: 0, schedule: constant, precision: fp32}
-"""
+from .conftest import TINY
 
 
 def config(tmp_path, text: str = TINY, name: str = "tiny.yaml"):

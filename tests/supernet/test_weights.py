@@ -14,21 +14,19 @@ from archkit.cli import app
 from archkit.supernet.elastic import ElasticNet
 from archkit.supernet.plan import Plan
 
+from .conftest import beside
 from .test_proxy import SEARCH
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    """A tiny supernet (2 steps) in <tmp>/net and a 3-trial `proxy: supernet` study of it."""
-    folder = tmp_path_factory.mktemp("weights")
-    (folder / "search.yaml").write_text(SEARCH.replace("trials: 4", "trials: 3"))
-    runner = CliRunner()
-    for args in (["supernet", "train", "search.yaml", "-o", "net", "--steps", "2", "--device", "cpu", "-q"],
-                 ["search", "search.yaml", "--no-progress"]):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.chdir(folder)
-            result = runner.invoke(app, args)
-        assert result.exit_code == 0, result.output
+def study(tmp_path_factory, tiny_supernet):
+    """The tiny supernet (2 steps) in <tmp>/net and a 3-trial `proxy: supernet` study of it."""
+    folder = beside(tiny_supernet, tmp_path_factory.mktemp("weights"), SEARCH.replace("trials: 4", "trials: 3"),
+                    "search.yaml")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        result = CliRunner().invoke(app, ["search", "search.yaml", "--no-progress"])
+    assert result.exit_code == 0, result.output
     return folder
 
 
