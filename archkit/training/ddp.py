@@ -91,8 +91,22 @@ def launch(nproc: int, target, args: tuple, result_dir: Path | None = None):
     """Run `target(*args)` in `nproc` spawned processes on this machine (ranks 0..nproc-1) and return
     rank 0's return value, which must be picklable by torch.save. A TrainError (or the memory
     check's DoesNotFitError) raised in a process is raised again here with its type and message."""
+    import logging
+
     import torch.multiprocessing as mp
 
+    # When one process fails, torch stops the others and logs a line per process it terminates;
+    # the failure itself is said below in one line, so those lines are kept out of the user's way.
+    spawn_log = logging.getLogger("torch.multiprocessing.spawn")
+    level = spawn_log.level
+    spawn_log.setLevel(logging.ERROR)
+    try:
+        return _launch(nproc, target, args, mp)
+    finally:
+        spawn_log.setLevel(level)
+
+
+def _launch(nproc: int, target, args: tuple, mp):
     with tempfile.TemporaryDirectory(prefix="archkit-ddp-") as tmp:
         port = free_port()
         try:
