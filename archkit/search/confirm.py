@@ -32,7 +32,7 @@ from ..util.stats import welch_interval
 from . import record as R
 from .config import FinalRecipe, SearchConfig, final_recipe
 from .results import ranked
-from .train_cost import AUTO, recipe_cost, trainer_recipe
+from .train_cost import AUTO, recipe_cost, trainer_recipe, trial_recipe
 
 RUN_PREFIX = "confirm:"
 RERANK_PREFIX = "rerank:"
@@ -125,14 +125,6 @@ def plan(study, config: SearchConfig, final: FinalRecipe) -> Plan:
                 shortlist)
 
 
-def rerank_recipe(config: SearchConfig) -> dict:
-    """What a shortlisted candidate is trained with: the trials' recipe (`train:`)."""
-    recipe = config.train.model_dump(exclude_none=True)
-    if "steps" in recipe:
-        recipe.pop("epochs", None)
-    return recipe
-
-
 def rerank_attr(key: str, trial: int) -> str:
     return f"{RERANK_PREFIX}{key}:{trial}"
 
@@ -143,7 +135,7 @@ def rerank(study, config: SearchConfig, p: Plan, train: Callable,
     have trained with (config seed + trial number: what a study of the default proxy would have
     measured), val top-1 only; each result is stored in the study as it finishes (user attr
     `rerank:<recipe>:<trial>`), so an interrupted stage resumes. Returns trial -> result."""
-    recipe = rerank_recipe(config)
+    recipe = trial_recipe(config.train)  # what a trial of the default proxy trains with
     key = recipe_key(config.data, recipe)
     done = {t: study.user_attrs[rerank_attr(key, t)] for t in p.shortlist if rerank_attr(key, t) in study.user_attrs}
     specs = {t.number: t.user_attrs[R.SPEC] for t in study.get_trials(deepcopy=False) if t.number in p.shortlist}

@@ -120,6 +120,15 @@ def train_cost(config) -> TrainCost:
 SEARCH_ONLY = ("max_batch_size",)
 
 
+def trial_recipe(train) -> dict:
+    """The recipe a trial trains with: `train:` (a `config.TrainRecipe`) without its unset keys, its
+    `epochs` left out when it gives `steps`."""
+    recipe = train.model_dump(exclude_none=True)
+    if "steps" in recipe:
+        recipe.pop("epochs", None)
+    return recipe
+
+
 def trainer_recipe(recipe: dict, batch_size: int | None) -> dict:
     """A recipe as archkit.train's keyword arguments: the search's own keys left out, and the batch
     the candidate trains at (`batch_size: auto` resolved by `TrainCost.measure`) put in."""
@@ -132,4 +141,4 @@ def trainer_recipe(recipe: dict, batch_size: int | None) -> dict:
 
 
 __all__ = ["AUTO", "DEFAULT_MAX_BATCH", "SEARCH_ONLY", "TrainCost", "device_kind", "power_of_two_at_most",
-           "recipe_cost", "train_cost", "trainer_recipe", "trial_precision"]
+           "recipe_cost", "train_cost", "trainer_recipe", "trial_precision", "trial_recipe"]

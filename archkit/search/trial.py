@@ -24,7 +24,7 @@ from .latency_cost import LatencyCost
 from .proxies import PROXIES, proxy_batch
 from .results import DEFAULT_PROXY, score
 from .space import candidate, suggest, widths_of
-from .train_cost import TrainCost, train_cost, trainer_recipe
+from .train_cost import TrainCost, train_cost, trainer_recipe, trial_recipe
 
 # The user attrs a trial carries are declared in `record`; the report and export read them there.
 
@@ -225,9 +225,7 @@ def run_trial(trial, ctx: TrialContext):
     device = _device_name(cfg.train.device)
     trial.set_user_attr(R.DEVICE, device)
     trial.set_user_attr(R.OVERHEAD_SECONDS, overhead)
-    recipe = trainer_recipe(cfg.train.model_dump(exclude_none=True), measured.batch_size)
-    if "steps" in recipe:
-        recipe.pop("epochs")
+    recipe = trainer_recipe(trial_recipe(cfg.train), measured.batch_size)
     cuda = _cuda_peak_start(device)
     train_started = time.perf_counter()
     result = ctx.train(spec, data=cfg.data, seed=seed, on_epoch=on_epoch, **recipe)
