@@ -107,6 +107,32 @@ def test_bad_files_are_named_in_one_line(tmp_path, fault, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_set_is_read_once_per_process_until_its_files_change(tmp_path, monkeypatch):
+    """A search loads the same files for every trial: read once, and read again (and checked again)
+    once a file changes, even to the same size."""
+    from archkit.training import idx
+
+    folder = tmp_path / "f"
+    _, train_labels, *_ = write_idx_set(folder, compress=False)
+    reads = []
+    real = idx.read_split
+    monkeypatch.setattr(idx, "read_split", lambda *a, **k: reads.append(a[0].name) or real(*a, **k))
+    first = load(f"fashion-mnist:{folder}")
+    second = load(f"fashion-mnist:{folder}")
+    assert reads == ["train-images-idx3-ubyte", "t10k-images-idx3-ubyte"]  # two splits, read once
+    assert torch.equal(first.train.images, second.train.images) and first.mean == second.mean
+    assert first is not second  # callers may replace a field of theirs without touching the other's
+    load(f"fashion-mnist:{folder}", channels=3)  # other arguments: read again
+    assert len(reads) == 4
+    # the same number of bytes, one label out of range: refused, not served from memory
+    labels = folder / "train-labels-idx1-ubyte"
+    size = labels.stat().st_size
+    labels.write_bytes(idx_bytes(np.where(train_labels == 3, 12, train_labels)))
+    assert labels.stat().st_size == size
+    with pytest.raises(DataError, match="label 12 is out of range"):
+        load(f"fashion-mnist:{folder}")
+
+
 def test_not_installed_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "FASHION_MNIST_DEBIAN", tmp_path / "nowhere")
     with pytest.raises(DataError, match=r"sudo apt-get install dataset-fashion-mnist\) or point to the four IDX "
