@@ -227,9 +227,10 @@ class LatencySettings(_Model):
 
 
 # The search's training recipe is archkit.train's options, one definition (TrainConfig): its fields,
-# defaults and checks, less what the search sets itself (the data from `data:`, a seed per trial),
-# plus where trials run. Only the length differs: a trial is short by default.
-SEARCH_SETS = frozenset({"data", "seed"})
+# defaults and checks, less what the search sets itself (the data from `data:`, a seed per trial,
+# when the val split is scored: after every epoch of a trial, which the pruner reads, after the last
+# of a confirmation run), plus where trials run. Only the length differs: a trial is short by default.
+SEARCH_SETS = frozenset({"data", "seed", "eval_every"})
 SEARCH_DEFAULTS = {"epochs": 3}
 
 

@@ -56,6 +56,7 @@ def train(
     workers: int | None = None,
     download: bool | None = None,
     skip_bad_images: bool | None = None,
+    eval_every: int | None = None,
     device: str = "auto",
     checkpoint: str | Path | None = None,
     resume: str | Path | None = None,
@@ -84,7 +85,9 @@ def train(
     train_fraction (1.0: train on this seeded share of the training split only, EcoNAS's proxy),
     workers (loader processes for image folders), download (False: fetch CIFAR when ROOT is missing),
     skip_bad_images (False: an image file that cannot be read stops the run with a `DataError` naming
-    it; True: it is left out of its batch, counted in `skipped_images` and `skipped_paths`).
+    it; True: it is left out of its batch, counted in `skipped_images` and `skipped_paths`),
+    eval_every (1: score the val split after every epoch; N: every N epochs and after the last; 0:
+    after the last only; a run judged by its end need not pay for the epochs in between).
 
     device: "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:N".
     checkpoint: a folder to write `last.pt` to after every epoch and at the end.
@@ -96,7 +99,8 @@ def train(
     torchrun, leave it at 1: the processes are already there.
     progress: show a progress bar and one line per epoch on stderr.
     on_epoch: called after each epoch's evaluation as `on_epoch(epoch, metrics)`, with the 0-based
-    epoch and that epoch's history entry (val_top1, val_top5, val_loss, train_loss, ...); what it
+    epoch and that epoch's history entry (val_top1, val_top5, val_loss, train_loss, ...; no val_*
+    keys after an epoch `eval_every` skips); what it
     raises (e.g. optuna.TrialPruned) stops the run and propagates. Not with nproc > 1.
     score_test: also score the test split, once, after training (`test_top1`, `test_top5`,
     `test_loss`; None otherwise). Selection (a search) uses the validation split and never this.
@@ -111,7 +115,8 @@ def train(
                  weight_decay=weight_decay, schedule=schedule, warmup_epochs=warmup_epochs,
                  label_smoothing=label_smoothing, precision=precision, channels_last=channels_last,
                  compile=compile, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                 train_fraction=train_fraction, workers=workers, download=download, skip_bad_images=skip_bad_images)
+                 train_fraction=train_fraction, workers=workers, download=download, skip_bad_images=skip_bad_images,
+                 eval_every=eval_every)
     if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
         raise ConfigError(f"--nproc must be a positive integer, but got {nproc!r}")
     if on_epoch is not None and nproc > 1:

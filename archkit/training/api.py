@@ -159,7 +159,8 @@ def _train(spec: Spec, data, config: TrainConfig, options: RunOptions, saved: di
 
         timer = engine.fit(on_epoch_end=on_epoch_end)
         last = engine.history[-1] if engine.history else None
-        if last is None or last["step"] != engine.step:  # stopped mid-epoch (--steps): score it now
+        if last is None or last["step"] != engine.step or "val_top1" not in last:
+            # stopped mid-epoch (--steps), or a resumed run already at its end: score it now
             metrics = engine.evaluate()
             save_checkpoint(engine)
         else:

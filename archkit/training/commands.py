@@ -95,6 +95,9 @@ def train(
     skip_bad_images: Annotated[bool, typer.Option(
         "--skip-bad-images", help="Leave image files that cannot be read out of their batches (counted and "
                                   "listed at the end) instead of stopping the run.")] = False,
+    eval_every: Annotated[int | None, typer.Option(
+        min=0, help="Score the validation split every N epochs and after the last; 0: after the last only "
+                    f"(default: {_dflt('eval_every')}).", show_default=False)] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Write checkpoints to this folder (each epoch, and at "
                                                           "the end).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run checkpointed in this folder.")] = None,
@@ -122,8 +125,8 @@ def train(
         schedule=_value(schedule), warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
         precision=_value(precision), channels_last=channels_last, compile=compile or None, seed=seed,
         val_fraction=val_fraction, test_fraction=test_fraction, train_fraction=train_fraction, workers=workers,
-        download=download or None,
-        skip_bad_images=skip_bad_images or None, device=device, checkpoint=checkpoint, resume=resume,
+        download=download or None, skip_bad_images=skip_bad_images or None, eval_every=eval_every,
+        device=device, checkpoint=checkpoint, resume=resume,
         metrics_out=metrics_out, nproc=nproc, progress=not quiet, score_test=score_test, init_from=init_from)
     if _is_main():
         test = "" if result.test_top1 is None else (

@@ -58,6 +58,10 @@ class _Fields:
     workers: Index | None = None
     download: bool = False
     skip_bad_images: bool = False
+    # Score the validation split every N epochs and after the last one; 0: after the last one only
+    # (a run judged by its end, like a search's confirmation, skips the epochs in between: scoring
+    # 6,000 images costs ~30% of an epoch of 4,800). It changes no weights, so a resume may change it.
+    eval_every: Index = 1
 
     def __post_init__(self) -> None:
         # What a single field's constraints cannot say: options that exclude or bound each other.
@@ -106,7 +110,8 @@ class TrainConfig(_Fields):
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 # Settings a resumed run may change: how long to train, and how (not what) it computes.
-RESUME_MAY_CHANGE = frozenset({"epochs", "steps", "compile", "workers", "download", "skip_bad_images"})
+RESUME_MAY_CHANGE = frozenset({"epochs", "steps", "compile", "workers", "download", "skip_bad_images",
+                               "eval_every"})
 
 
 def make_config(given: dict[str, Any], saved: dict[str, Any] | None = None) -> TrainConfig:

@@ -202,9 +202,17 @@ class Engine:
                 epoch=epoch + 1, step=step + 1)
         return values.tolist()
 
+    def _evaluates(self, epoch: int) -> bool:
+        """Whether the val split is scored after `epoch` (1-based): every `eval_every` epochs and
+        after the run's last."""
+        every = self.config.eval_every
+        return self.step >= self.total_steps or (every > 0 and epoch % every == 0)
+
     def fit(self, on_epoch_end=None) -> Timer:
-        """Train from `self.step` to `self.total_steps`, evaluating after every epoch and calling
-        `on_epoch_end(self)` there (checkpoints). Returns the session's throughput timer."""
+        """Train from `self.step` to `self.total_steps`, evaluating the val split after every
+        `config.eval_every`-th epoch and the last (the history entries of the others have no val
+        keys) and calling `on_epoch_end(self)` after each epoch (checkpoints). Returns the session's
+        throughput timer."""
         spe = self.batches.steps_per_epoch
         session_start = self.step
         timer = Timer(skip=min(TIMING_WARMUP_STEPS, max(1, (self.total_steps - session_start) // 5)))
@@ -248,7 +256,8 @@ class Engine:
                     break
                 entry = {"epoch": self.step // spe, "step": self.step, "lr": self.lr(self.step - 1),
                          "train_loss": sums["loss"] / max(1, sums["steps"]),
-                         "train_top1": sums["correct"] / max(1, sums["images"]), **self.evaluate(),
+                         "train_top1": sums["correct"] / max(1, sums["images"]),
+                         **(self.evaluate() if self._evaluates(self.step // spe) else {}),
                          "images_per_s": timer.images_per_s}
                 self.seconds += time.perf_counter() - wall  # evaluation included: the run's wall time
                 wall = time.perf_counter()

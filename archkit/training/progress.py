@@ -47,10 +47,10 @@ class RichProgress(Quiet):
 
     def epoch_end(self, entry: dict, epochs: int | None) -> None:
         of = f"/{epochs}" if epochs else ""
+        val = f"val top-1 {entry['val_top1']:.4f}  top-5 {entry['val_top5']:.4f}  " if "val_top1" in entry else ""
         self.console.print(
             f"epoch {entry['epoch']}{of}  loss {entry['train_loss']:.4f}  train top-1 {entry['train_top1']:.4f}  "
-            f"val top-1 {entry['val_top1']:.4f}  top-5 {entry['val_top5']:.4f}  "
-            f"{entry['images_per_s']:.0f} img/s  {entry['seconds']:.0f}s", highlight=False, soft_wrap=True)
+            f"{val}{entry['images_per_s']:.0f} img/s  {entry['seconds']:.0f}s", highlight=False, soft_wrap=True)
 
     def note(self, text: str) -> None:
         self.console.print(text, highlight=False)

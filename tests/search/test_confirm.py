@@ -70,6 +70,9 @@ def test_confirmation_retrains_the_top_and_the_reference_and_judges_on_test(writ
         (f"conf-trial{n}", s) for n in (reference.number, *top) for s in seeds]
     # the final recipe: train: with final:'s overrides, three times as long, scored on test
     assert all(c["epochs"] == 6 and c["lr"] == 0.1 and c["batch_size"] == 16 and c["score_test"] for c in calls)
+    # judged by their last epoch: val scored then only; the trials score it every epoch (the pruner reads it)
+    assert all(c["eval_every"] == 0 for c in calls)
+    assert not any("eval_every" in c for c in trainer.calls[:search_calls])
 
     def test_scores(number):
         spec = archkit.spec_from_yaml(study.trials[number].user_attrs["spec"])
@@ -240,6 +243,7 @@ def test_rerank_trains_the_proxys_shortlist_and_retrains_its_best(write_config):
     assert [c["spec"].name for c in first] == [f"conf-trial{n}" for n in shortlist]
     assert [c["seed"] for c in first] == [n for n in shortlist]  # config seed 0 + trial number
     assert all(c["epochs"] == 2 and c["lr"] == 0.05 and c["batch_size"] == 16 and not c["score_test"] for c in first)
+    assert all(c["eval_every"] == 0 for c in trainer.calls)  # judged by the last epoch: val scored then only
     # The retrained candidate is the shortlist's best by that training's val top-1, not the proxy's best.
     val = {n: contrary_accuracy(archkit.spec_from_yaml(study.trials[n].user_attrs["spec"])) for n in shortlist}
     chosen = max(shortlist, key=lambda n: (val[n], -shortlist.index(n)))

@@ -27,10 +27,10 @@ OPTIONS = {
     "compile": ("--compile", False), "seed": ("--seed", 0), "val_fraction": ("--val-fraction", 0.2),
     "train_fraction": ("--train-fraction", 1.0), "test_fraction": ("--test-fraction", 0.2),
     "workers": ("--workers", None), "download": ("--download", False),
-    "skip_bad_images": ("--skip-bad-images", False),
+    "skip_bad_images": ("--skip-bad-images", False), "eval_every": ("--eval-every", 1),
 }
 # What a search trial's recipe leaves out (the search sets them) and what it changes: trials are short.
-SEARCH_SETS = {"data", "seed"}
+SEARCH_SETS = {"data", "seed", "eval_every"}
 SEARCH_DEFAULTS = {"epochs": 3}
 
 

@@ -152,3 +152,21 @@ def test_bad_fractions_are_one_line_config_errors(tiny):
     assert "\n" not in str(err.value)
     with pytest.raises(ConfigError, match=r"--test-fraction must be in \(0.0, 1.0\), but got 1.0"):
         archkit.train(tiny, test_fraction=1.0)
+
+
+def test_eval_every_scores_val_only_when_due_and_changes_no_weights(tiny):
+    recipe = dict(epochs=3, batch_size=64, precision="fp32")
+    every = archkit.train(tiny, "digits", **recipe)
+    seen = []
+    sparse = archkit.train(tiny, "digits", eval_every=2, on_epoch=lambda e, m: seen.append((e, "val_top1" in m)),
+                           **recipe)
+    assert seen == [(0, False), (1, True), (2, True)]  # epoch 2 (every 2nd) and epoch 3 (the last)
+    end = archkit.train(tiny, "digits", eval_every=0, **recipe)
+    assert ["val_top1" in h for h in end.history] == [False, False, True]
+    # scoring val changes nothing a run computes: the same weights and the same scores where scored
+    for name, value in every.model.state_dict().items():
+        assert torch.equal(value, end.model.state_dict()[name]), name
+    assert end.val_top1 == every.val_top1 and sparse.history[1]["val_top1"] == every.history[1]["val_top1"]
+    assert [h["train_loss"] for h in end.history] == [h["train_loss"] for h in every.history]
+    with pytest.raises(ConfigError, match="--eval-every must be"):
+        archkit.train(tiny, "digits", eval_every=-1, epochs=1)
