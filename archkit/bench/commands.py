@@ -71,6 +71,10 @@ def bench_search(
         min=1, help="With --supernet: each supernet study's this many best candidates are trained once with the "
                     "config's recipe and the best of them confirmed (final.rerank; counted as search time).",
         show_default=False)] = None,
+    work: Annotated[Path | None, typer.Option(
+        help="Keep the studies in this folder (default: a temporary one) and resume them when the same command "
+             "runs again with it: an interrupted benchmark keeps its finished trials and confirmation runs.",
+        show_default=False)] = None,
     output: JsonOutput = None,
 ) -> None:
     """The search against random sampling and uniform scaling at equal compute, each study's best
@@ -79,7 +83,7 @@ def bench_search(
 
     Example: `archkit bench search --config studies/demo.yaml --supernet runs/demo-supernet --trials 200
     --per-trial 12 --budgets 2M --final-seeds 5`."""
-    from .search_bench import budget_of, print_results, run
+    from .search_bench import WorkError, budget_of, print_results, run
 
     if merge:
         results = _merged_bench_search(merge)
@@ -102,18 +106,23 @@ def bench_search(
         raise UserError("--rerank shortlists a supernet study's candidates: give --supernet DIR too")
     if supernet is not None:
         _check_supernet(supernet, config, names)
-    if quick:
-        from .search_bench import bench_config
+    try:
+        if quick:
+            from .search_bench import bench_config
 
-        # a few steps instead of the config's epochs; its data shares (train_fraction, val_fraction) kept
-        recipe = {k: v for k, v in (bench_config(config).get("train") or {}).items() if k not in ("epochs", "steps")}
-        results = run(budgets=tuple(names[:1]), seeds=1, trials=3, final_seeds=2, first_seed=first_seed,
-                      recipe={**recipe, "steps": 3, "batch_size": 32, "lr": 0.05}, final_epochs=1, config=config,
-                      supernet=supernet, per_trial=3 if per_trial else None, rerank=2 if rerank else None)
-    else:
-        results = run(budgets=tuple(names), seeds=seeds, trials=trials, final_seeds=final_seeds,
-                      final_epochs=final_epochs, progress=lambda line: typer.echo(line, err=True), config=config,
-                      first_seed=first_seed, supernet=supernet, per_trial=per_trial, rerank=rerank)
+            # a few steps instead of the config's epochs; its data shares (train_fraction, val_fraction) kept
+            recipe = {k: v for k, v in (bench_config(config).get("train") or {}).items()
+                      if k not in ("epochs", "steps")}
+            results = run(budgets=tuple(names[:1]), seeds=1, trials=3, final_seeds=2, first_seed=first_seed,
+                          recipe={**recipe, "steps": 3, "batch_size": 32, "lr": 0.05}, final_epochs=1, config=config,
+                          supernet=supernet, per_trial=3 if per_trial else None, rerank=2 if rerank else None,
+                          work=work)
+        else:
+            results = run(budgets=tuple(names), seeds=seeds, trials=trials, final_seeds=final_seeds,
+                          final_epochs=final_epochs, progress=lambda line: typer.echo(line, err=True), config=config,
+                          first_seed=first_seed, supernet=supernet, per_trial=per_trial, rerank=rerank, work=work)
+    except WorkError as exc:
+        raise UserError(str(exc)) from None
     _finish(results, print_results, output)
 
 

@@ -26,10 +26,17 @@ compute (each study's seconds, the supernet's one-off training) are compared on 
 supernet serves every budget at or below the one it was sized for: `budgets` of five sizes give the
 accuracy-vs-cost front from one training; latency budgets ("4ms") keep the supernet's multiply-add
 limit beside them (`study_budget`).
+
+With `work=DIR` the studies' journals stay in DIR instead of a temporary folder, and the same call
+again resumes an interrupted benchmark: finished trials and confirmation runs are kept (a run of
+40-100 minutes per study seed on a CPU need not start over after a stop). A study's search seconds
+then count its earlier trials' own durations plus this call's wall time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import statistics
 import tempfile
 import time
@@ -104,6 +111,9 @@ def _config(base: dict, name: str, sampler: str, seed: int, trials: int, budget:
 
 
 def _run_study(folder: Path, config: dict, train):
+    """Run (or resume, where `folder` holds its journal) one study; returns the loaded config, the
+    study, its search seconds (earlier runs' finished trials' own durations plus this run's wall)
+    and whether it resumed."""
     from ..search.export import load_study
     from ..search.loader import load_search_config
     from ..search.runner import run_worker
@@ -112,11 +122,48 @@ def _run_study(folder: Path, config: dict, train):
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     loaded = load_search_config(path)
     location = str(folder / f"{config['name']}.journal")
+    earlier = 0.0
+    if Path(location).exists():
+        before, _ = load_study(config["name"], location)
+        earlier = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in before.trials
+                      if t.datetime_complete is not None and t.datetime_start is not None)
     started = time.perf_counter()
     run_worker(loaded, location, config["name"], progress=False, train=train)
-    seconds = time.perf_counter() - started
+    seconds = earlier + time.perf_counter() - started
     study, _ = load_study(config["name"], location)
-    return loaded, study, seconds
+    return loaded, study, seconds, earlier > 0
+
+
+# The settings a work folder was started with: resuming with others would mix two benchmarks.
+WORK_FILE = "bench.json"
+
+
+class WorkError(ValueError):
+    """A work folder that holds another benchmark's studies."""
+
+
+@contextlib.contextmanager
+def _work_folder(work: Path | None, settings: dict):
+    """`work` (created, checked against the settings it was started with), or a temporary folder."""
+    if work is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield Path(tmp)
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    marker = work / WORK_FILE
+    settings = json.loads(json.dumps(settings, default=str))  # as it reads back
+    if marker.exists():
+        try:
+            before = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise WorkError(f"--work {work}: {marker.name} cannot be read ({exc}); give a new folder") from None
+        differs = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+        if differs:
+            raise WorkError(f"--work {work} holds a benchmark run with other settings ({', '.join(differs)}); "
+                            f"give a new folder, or the same options as before")
+    else:
+        marker.write_text(json.dumps(settings, indent=1, sort_keys=True), encoding="utf-8")
+    yield work
 
 
 class SameRunsOnce:
@@ -177,7 +224,7 @@ def _overheads(study) -> list[dict]:
 def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, final_seeds: int = 3,
         final_epochs: int | None = None, recipe: dict | None = None, train=None, progress=None,
         config: Path = DEFAULT_CONFIG, first_seed: int = 0, supernet: Path | None = None,
-        per_trial: int | None = None, rerank: int | None = None) -> dict:
+        per_trial: int | None = None, rerank: int | None = None, work: Path | None = None) -> dict:
     """Run the benchmark on `config`'s base, space, data and recipe, for study seeds `first_seed`,
     `first_seed + 1`, ... (`seeds` of them; parts run apart are joined by `merge`). `recipe` replaces
     the per-trial recipe (tests use a few steps) and `final_epochs` the final one (default: 3x the
@@ -185,7 +232,8 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
     config's space) the two studies score on it, `per_trial` adds a study of that many trained
     candidates beside them, and `rerank` K trains the supernet studies' K best once each with the
     trials' recipe before the confirmation takes the best of them (`final.rerank`; its trainings
-    count as search compute: `rerank_seconds`, in `search_seconds`) (see the module's docstring)."""
+    count as search compute: `rerank_seconds`, in `search_seconds`). `work`: keep the studies there
+    and resume them (see the module's docstring)."""
     import optuna
 
     from ..search.confirm import ConfirmError, confirm
@@ -202,11 +250,13 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
         final["epochs"] = final_epochs
     started = time.perf_counter()
     rows, overheads, chosen_sampler = [], [], None
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+    settings = {"config": str(config), "base": base, "recipe": recipe, "final": final, "trials": trials,
+                "supernet": str(supernet) if supernet is not None else None, "per_trial": per_trial,
+                "rerank": rerank}
+    with _work_folder(Path(work) if work is not None else None, settings) as folder:
         for budget in budgets:
             for seed in range(first_seed, first_seed + seeds):
-                verdicts, studies, unconfirmed, seconds = {}, {}, {}, {}
+                verdicts, studies, unconfirmed, seconds, resumed = {}, {}, {}, {}, []
                 for sampler in kinds:
                     name = f"b{budget}-{sampler}-{seed}"
                     count = per_trial if sampler == PER_TRIAL else trials
@@ -214,7 +264,9 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
                     study_config = _config(base, name, sampler, seed, count,
                                            study_budget(budget, facts and facts["limits"]), recipe,
                                            {**final, "rerank": shortlist} if shortlist else final, supernet)
-                    loaded, study, seconds[sampler] = _run_study(folder, study_config, train)
+                    loaded, study, seconds[sampler], again = _run_study(folder, study_config, train)
+                    if again:
+                        resumed.append(sampler)
                     studies[sampler] = study
                     overheads += _overheads(study)
                     if sampler == "default":
@@ -230,11 +282,13 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
                         result = (f"{v['conclusion']} ({100 * v['delta']:+.1f} points)" if v
                                   else f"not confirmed: {unconfirmed[sampler]}")
                         progress(f"{budget} seed {seed} {sampler}: {result}, {time.perf_counter() - started:.0f} s")
+                # `resumed`: the studies that continued a stopped run's trials (`work`)
+                extra = {"resumed": resumed} if resumed else {}
                 if unconfirmed:
-                    rows.append({"budget": budget, "seed": seed, "unconfirmed": unconfirmed})
+                    rows.append({"budget": budget, "seed": seed, "unconfirmed": unconfirmed, **extra})
                 else:
                     rows.append({"budget": budget, "seed": seed,
-                                 **{s: _row(studies[s], verdicts[s], seconds[s]) for s in kinds}})
+                                 **{s: _row(studies[s], verdicts[s], seconds[s]) for s in kinds}, **extra})
     results = _results(
         rows, budgets=list(budgets), trials=trials, final_seeds=final_seeds, recipe=recipe,
         default_sampler=chosen_sampler, overheads=overheads, bench_seconds=time.perf_counter() - started,

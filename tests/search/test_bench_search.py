@@ -93,6 +93,32 @@ def test_a_tiny_bench_with_a_fake_trainer_runs_every_part(capsys):
     assert "per budget" in out and "per-trial overhead" in out and "bench took" in out
 
 
+def test_an_interrupted_bench_resumes_from_its_work_folder(tmp_path):
+    from archkit.bench.search_bench import WorkError
+
+    args = dict(budgets=("20M",), seeds=1, trials=3, final_seeds=2, recipe={"epochs": 1, "batch_size": 16},
+                config=STUDIES / "small-space.yaml")
+    whole = FakeTrainer()
+    uninterrupted = run(train=whole, **args)  # in a temporary folder
+    # the default study: 3 trials + 2 x 2 confirmation runs; then the random study's first trial; stop in its second
+    stopped = FakeTrainer(interrupt_at=9)
+    with pytest.raises(KeyboardInterrupt):
+        run(train=stopped, work=tmp_path / "w", **args)
+    resumed = FakeTrainer()
+    r = run(train=resumed, work=tmp_path / "w", **args)
+    # nothing of the finished default study is trained again: neither its trials nor its confirmation
+    assert not any(c["spec"].name.startswith("b20M-default-0") for c in resumed.calls)
+    assert r["rows"][0]["resumed"] == ["default", "random"]
+    assert r["rows"][0]["random"]["trials"] == 4  # 1 kept, the interrupted one (recorded as failed), 2 run now
+    assert len([c for c in resumed.calls if not c["score_test"]]) == 2
+    same = {k: v for k, v in r["rows"][0]["default"].items() if k != "search_seconds"}
+    assert same == {k: v for k, v in uninterrupted["rows"][0]["default"].items() if k != "search_seconds"}
+    # a finished study's seconds are its trials' own: the resumed call ran none of them
+    assert 0 < r["rows"][0]["default"]["search_seconds"] <= uninterrupted["rows"][0]["default"]["search_seconds"] * 5
+    with pytest.raises(WorkError, match=r"holds a benchmark run with other settings \(trials\)"):
+        run(train=FakeTrainer(), work=tmp_path / "w", **{**args, "trials": 4})
+
+
 def test_a_seed_uniform_scaling_cannot_confirm_is_recorded_and_the_bench_goes_on(capsys):
     import archkit
     from archkit.search.budget import MIN_SCALE
@@ -123,15 +149,24 @@ def test_a_seed_uniform_scaling_cannot_confirm_is_recorded_and_the_bench_goes_on
 
 def test_bench_search_quick_through_the_command(tmp_path):
     out = tmp_path / "bench.json"
+    work = tmp_path / "work"
     result = CliRunner().invoke(app, ["bench", "search", "--quick", "--budgets", "3M", "-o", str(out),
-                                      "--config", str(STUDIES / "demo.yaml")])
+                                      "--config", str(STUDIES / "demo.yaml"), "--work", str(work)])
     assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in work.glob("*.journal")) == ["b3M-default-0.journal", "b3M-random-0.journal"]
     data = json.loads(out.read_text())
     assert data["budgets"] == ["3M"] and len(data["rows"]) == 1
     x = data["rows"][0]["default"]
     assert x["conclusion"] in ("better", "worse", "not distinguishable")
     assert 0.0 <= x["best_test"] <= 1.0 and data["final_seeds"] == 2
     assert whole_images(2 * x["best_test"], 359)  # the mean of 2 seeds' test top-1 on digits' 359 test images
+    # the work folder of another benchmark: refused in one line before anything runs
+    settings = json.loads((work / "bench.json").read_text())
+    (work / "bench.json").write_text(json.dumps({**settings, "trials": 99}))
+    bad = CliRunner().invoke(app, ["bench", "search", "--quick", "--budgets", "3M", "--config", str(STUDIES / "demo.yaml"),
+                                   "--work", str(work)])
+    assert bad.exit_code == 2 and bad.stderr == (f"error: --work {work} holds a benchmark run with other settings "
+                                                 f"(trials); give a new folder, or the same options as before\n")
     bad = CliRunner().invoke(app, ["bench", "search", "--budgets", "12Q"])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: --budgets: ")
     bad = CliRunner().invoke(app, ["bench", "search", "--config", str(tmp_path / "none.yaml")])
