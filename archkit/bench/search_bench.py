@@ -393,7 +393,9 @@ def _row(study, verdict: dict, seconds: float | None = None) -> dict:
             "search_seconds": None if seconds is None else seconds + rerank_seconds,
             "rerank": len(reranked), "rerank_seconds": rerank_seconds,
             # candidates scored or trained (a sampler that proposes a network again gets its score for free)
-            "distinct": sum(1 for t in study.trials if R.DUPLICATE_OF not in t.user_attrs)}
+            "distinct": sum(1 for t in study.trials if R.DUPLICATE_OF not in t.user_attrs),
+            # the confirmed best itself, to train longer or profile (`archkit train best.yaml`)
+            "spec": found.user_attrs.get(R.SPEC)}
 
 
 def summarize(rows: list[dict]) -> dict:

@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
+import archkit
 from archkit.bench.search_bench import MergeError, kendall_tau, merge, print_results, run, summarize, t_interval
 from archkit.cli import app
 
@@ -84,6 +85,10 @@ def test_a_tiny_bench_with_a_fake_trainer_runs_every_part(capsys):
     assert all(c["epochs"] == 3 for c in confirmations)  # 3x the trial's recipe
     for x in r["rows"]:
         assert x["default"]["reference_test"] == x["random"]["reference_test"]
+        # the confirmed best's own spec, as the study stored it: the network the confirmation retrained
+        best = [c["spec"] for c in confirmations if c["spec"].name.endswith(f"-trial{x['default']['best_trial']}")
+                and c["spec"].name.startswith(f"b20M-default-{x['seed']}")]
+        assert best and archkit.spec_from_yaml(x["default"]["spec"]).to_dict() == best[0].to_dict()
         for s in ("default", "random"):
             assert x[s]["delta"] == pytest.approx(x[s]["best_test"] - x[s]["reference_test"])
     assert r["default_sampler"] in ("gp", "tpe")  # what `sampler: auto` chose for 3 trials
