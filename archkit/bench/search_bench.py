@@ -294,11 +294,21 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
         default_sampler=chosen_sampler, overheads=overheads, bench_seconds=time.perf_counter() - started,
         config={"path": str(config), **base, "train": recipe, "final": final})
     results["confirmations_reused"] = train.reused
+    results["machine"] = _machine()
     if facts is not None:
         results["supernet"] = facts
         results["per_trial_trials"] = per_trial
         results["rerank"] = rerank
     return results
+
+
+def _machine() -> dict:
+    """The CPU and torch threads this part ran with (its seconds mean nothing without them)."""
+    import torch
+
+    from .machine import cpu_name
+
+    return {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 def _results(rows: list[dict], *, budgets: list[str], trials: int, final_seeds: int, recipe: dict,
@@ -367,6 +377,9 @@ def merge(parts: list[dict], names: list[str] | None = None) -> dict:
     merged["date"] = max(p["date"] for p in parts)
     merged["parts"] = len(parts)
     merged["confirmations_reused"] = sum(p.get("confirmations_reused", 0) for p in parts)
+    # where each part ran (parts of one benchmark may run on other machines: say so, do not hide it)
+    merged["machines"] = sorted({json.dumps(p["machine"], sort_keys=True) for p in parts if p.get("machine")})
+    merged["machines"] = [json.loads(m) for m in merged["machines"]]
     for key in ("supernet", "per_trial_trials", "rerank"):
         if key in first:
             merged[key] = first[key]

@@ -92,6 +92,11 @@ def test_a_tiny_bench_with_a_fake_trainer_runs_every_part(capsys):
         for s in ("default", "random"):
             assert x[s]["delta"] == pytest.approx(x[s]["best_test"] - x[s]["reference_test"])
     assert r["default_sampler"] in ("gp", "tpe")  # what `sampler: auto` chose for 3 trials
+    import torch
+
+    assert r["machine"]["threads"] == torch.get_num_threads() and r["machine"]["cpu"]
+    assert merge([r, {**r, "rows": [], "machine": {"cpu": "other", "threads": 1}}])["machines"] == sorted(
+        [r["machine"], {"cpu": "other", "threads": 1}], key=lambda m: json.dumps(m, sort_keys=True))
     assert set(r["summary"]) == {"20M"} and r["summary"]["20M"]["studies"] == 2
     print_results(r)
     out = capsys.readouterr().out
