@@ -136,6 +136,8 @@ def _run_study(folder: Path, config: dict, train):
 
 # The settings a work folder was started with: resuming with others would mix two benchmarks.
 WORK_FILE = "bench.json"
+# The confirmation retrainings a work folder's benchmark has made (SameRunsOnce's store).
+RETRAININGS = "retrainings.jsonl"
 
 
 class WorkError(ValueError):
@@ -172,12 +174,25 @@ class SameRunsOnce:
     same seeds (the reference, the same network in every study of a seed: the base scaled to the
     budget; a best two studies both found) reuses its result, which a second training would
     reproduce (same seed, same data order and initialization). The trials' trainings
-    (no test score) are never shared: each study pays for its own search."""
+    (no test score) are never shared: each study pays for its own search. With `store` (a JSON-lines
+    file in the benchmark's work folder) the results outlive the process: a resumed benchmark does
+    not retrain the reference its stopped run already retrained for the seed's first study."""
 
-    def __init__(self, train):
+    # what a confirmation reads of a result (archkit.search.confirm), all a stored one keeps
+    KEPT = ("val_top1", "val_top5", "test_top1", "test_top5", "split_sizes")
+
+    def __init__(self, train, store: Path | None = None):
         self.train = train
         self.results: dict[str, object] = {}
         self.reused = 0
+        self.store = store
+        if store is not None and store.is_file():
+            from types import SimpleNamespace
+
+            for line in store.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    self.results[record["key"]] = SimpleNamespace(**record["result"])
 
     def __call__(self, spec, **kwargs):
         import json
@@ -191,6 +206,10 @@ class SameRunsOnce:
             self.reused += 1
             return self.results[key]
         result = self.results[key] = self.train(spec, **kwargs)
+        if self.store is not None:
+            kept = {k: getattr(result, k, None) for k in self.KEPT}
+            with self.store.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"key": key, "result": kept}) + "\n")
         return result
 
 
@@ -240,7 +259,7 @@ def run(budgets: tuple[str, ...] = BUDGETS, seeds: int = 10, trials: int = 12, f
     from ..search.runner import _default_train
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    train = SameRunsOnce(train or _default_train)
+    train = SameRunsOnce(train or _default_train, store=Path(work) / RETRAININGS if work is not None else None)
     base = bench_config(Path(config))
     facts = supernet_facts(Path(supernet)) if supernet is not None else None
     kinds = (*SAMPLERS, PER_TRIAL) if supernet is not None and per_trial else SAMPLERS

@@ -118,6 +118,13 @@ def test_an_interrupted_bench_resumes_from_its_work_folder(tmp_path):
     r = run(train=resumed, work=tmp_path / "w", **args)
     # nothing of the finished default study is trained again: neither its trials nor its confirmation
     assert not any(c["spec"].name.startswith("b20M-default-0") for c in resumed.calls)
+    # nor the reference for the random study's confirmation: the stopped run retrained it (seeds 2 x), and
+    # its results were kept in the work folder
+    def network(spec):
+        return {k: v for k, v in spec.to_dict().items() if k not in ("name", "description", "source")}
+
+    reference = [c for c in stopped.calls if c["score_test"]][0]["spec"]
+    assert not any(c["score_test"] and network(c["spec"]) == network(reference) for c in resumed.calls)
     assert r["rows"][0]["resumed"] == ["default", "random"]
     assert r["rows"][0]["random"]["trials"] == 4  # 1 kept, the interrupted one (recorded as failed), 2 run now
     assert len([c for c in resumed.calls if not c["score_test"]]) == 2
