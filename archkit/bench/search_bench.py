@@ -397,8 +397,8 @@ def merge(parts: list[dict], names: list[str] | None = None) -> dict:
     merged["parts"] = len(parts)
     merged["confirmations_reused"] = sum(p.get("confirmations_reused", 0) for p in parts)
     # where each part ran (parts of one benchmark may run on other machines: say so, do not hide it)
-    merged["machines"] = sorted({json.dumps(p["machine"], sort_keys=True) for p in parts if p.get("machine")})
-    merged["machines"] = [json.loads(m) for m in merged["machines"]]
+    merged["machines"] = [json.loads(m) for m in sorted({json.dumps(p["machine"], sort_keys=True)
+                                                         for p in parts if p.get("machine")})]
     for key in ("supernet", "per_trial_trials", "rerank"):
         if key in first:
             merged[key] = first[key]
