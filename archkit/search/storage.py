@@ -5,6 +5,7 @@ and SQLAlchemy, never to a shell."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from ..errors import ArchkitError
@@ -80,6 +81,20 @@ def retry_candidate(study, trial) -> None:
     study.enqueue_trial(trial.params, user_attrs=attrs)
 
 
+# Opening a new RDB storage creates its tables and stamps their schema version. Two processes
+# that do so at the same moment (two workers, or a reader polling a study a worker is creating)
+# collide: the loser sees "table already exists" or a duplicate version row. The tables the winner
+# made are exactly the ones wanted, so the loser only has to open the storage again.
+CREATE_ATTEMPTS = 6
+_CREATION_RACE = ("already exists", "unique constraint failed: alembic_version", "duplicate key value")
+
+
+def _lost_creation_race(exc: Exception) -> bool:
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, DBAPIError) and any(s in str(exc).lower() for s in _CREATION_RACE)
+
+
 def open_storage(location: str, create: bool = True):
     """An Optuna storage object for a URL or a journal file path.
 
@@ -115,12 +130,18 @@ def open_storage(location: str, create: bool = True):
     arg = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in
            inspect.signature(storages.RDBStorage.__init__).parameters else "failed_trial_callback")
     retry = {arg: retry_candidate}
+    heartbeat, grace = _seconds("ARCHKIT_HEARTBEAT_S", HEARTBEAT_S), _seconds("ARCHKIT_GRACE_S", GRACE_S)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return storages.RDBStorage(location, heartbeat_interval=_seconds("ARCHKIT_HEARTBEAT_S", HEARTBEAT_S),
-                                       grace_period=_seconds("ARCHKIT_GRACE_S", GRACE_S),
-                                       engine_kwargs=engine_kwargs, **retry)
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return storages.RDBStorage(location, heartbeat_interval=heartbeat, grace_period=grace,
+                                               engine_kwargs=engine_kwargs, **retry)
+            except Exception as exc:  # noqa: BLE001 - only a lost creation race is retried
+                if attempt + 1 == CREATE_ATTEMPTS or not _lost_creation_race(exc):
+                    raise
+                time.sleep(0.05 * 2 ** attempt)
     except ImportError as exc:
         raise StorageError(f"cannot open {describe(location)}: a database driver is missing ({exc}); for "
                            "PostgreSQL install psycopg[binary]") from None

@@ -75,3 +75,32 @@ def test_an_unreachable_database_is_one_clean_line_without_the_password():
     message = str(info.value)
     assert message.startswith("cannot open postgresql://user:***@127.0.0.1:1/archkit: ")
     assert "secret" not in message and "\n" not in message
+
+
+def test_workers_opening_a_new_sqlite_storage_at_once_all_get_it(tmp_path):
+    # Several processes (workers, or a reader polling a study being created) opening a fresh
+    # database at the same moment race to create its tables; without retries the losers fail with
+    # "table studies already exists" in nearly every round (measured: 20 of 20 rounds of 6 threads).
+    import threading
+
+    import optuna
+
+    def open_it(location, start, errors):
+        start.wait()
+        try:
+            open_storage(location)
+        except StorageError as exc:
+            errors.append(str(exc))
+
+    for round_ in range(5):
+        location = f"sqlite:///{tmp_path}/race{round_}.db"
+        start, errors = threading.Barrier(6), []
+        threads = [threading.Thread(target=open_it, args=(location, start, errors)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        study = optuna.create_study(study_name="s", storage=open_storage(location))
+        study.enqueue_trial({"x": 1.0})
+        assert len(optuna.load_study(study_name="s", storage=open_storage(location)).trials) == 1
